@@ -1,0 +1,35 @@
+"""conformer_kernels: fast batched alignment, RMSD and symmetric RMSD for molecular conformers.
+
+Everything is in Angstrom, float32 or float64, CPU or CUDA (when built with CUDA). Batches are
+dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
+
+    kabsch(P, Q, weights=None, ptr=None) -> (R, t, rmsd)      P @ R^T + t ~ Q
+    rmsd(P, Q, weights=None, ptr=None) -> (B,)                differentiable
+    aligned_squared_error(P, Q, weights=None, ptr=None) -> (B,)
+    rmsd_matrix(X, Y, perms=None) -> (G, R)                   the COV/MAT workload
+    automorphisms(mol_or_graph, max_count=...) -> (P, N)      symmetric-atom permutations
+    symmetry_classes(mol_or_graph) -> (N,)
+    symmetric_rmsd(P, Q, perms) -> (B,)                       what RDKit's GetBestRMS computes
+    rtp_loss(pred, ref, perms) -> (B,)                        DMCG's l_RTP
+    cuda_compiled() -> bool
+    use_reference()                                           run every op on its reference
+"""
+from ._backend import cuda_compiled, use_reference
+from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
+from .ops.kabsch import aligned_squared_error, kabsch, rmsd
+from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
+
+__all__ = [
+    "SymmetryCapWarning",
+    "aligned_squared_error",
+    "automorphisms",
+    "cuda_compiled",
+    "kabsch",
+    "rmsd",
+    "rmsd_matrix",
+    "rtp_loss",
+    "symmetric_rmsd",
+    "symmetry_classes",
+    "use_reference",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Public ops; each has a pure-PyTorch twin in conformer_kernels.reference."""

@@ -1,0 +1,145 @@
+"""Symmetric-atom permutations (graph automorphisms) of molecules, enumerated in C++."""
+from __future__ import annotations
+
+import warnings
+
+import torch
+
+from .. import _backend
+
+# RDKit's pattern for conjugated terminal groups (MolAlign::details::symmetrizeTerminalAtoms, used
+# by GetBestRMS with symmetrizeConjugatedTerminalGroups=True): a terminal O/N bonded to an atom that
+# also carries another terminal O/N, one bond single and the other double. Matched atoms lose their
+# formal charge and their bond becomes "single or double", so the carboxylate, nitro, amidine and
+# guanidine partners become interchangeable.
+_TERMINAL_SMARTS = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
+_SINGLE_OR_DOUBLE = -1  # bond label of a symmetrized terminal bond
+
+DEFAULT_MAX_COUNT = 10_000
+DEFAULT_MAX_STEPS = 5_000_000
+
+
+class SymmetryCapWarning(UserWarning):
+    """The automorphism enumeration stopped at its cap: the permutation table is incomplete."""
+
+
+def _mol_graph(mol, symmetrize: bool):
+    if mol.GetNumAtoms() == 0:
+        raise ValueError("mol has no atoms")
+    charge_free, either_bond = set(), set()
+    if symmetrize:
+        pattern = _terminal_pattern()
+        for terminal, centre in mol.GetSubstructMatches(pattern, uniquify=False):
+            charge_free.add(terminal)
+            either_bond.add(mol.GetBondBetweenAtoms(terminal, centre).GetIdx())
+    rings = mol.GetRingInfo()
+    try:
+        ring_counts = [rings.NumAtomRings(i) for i in range(mol.GetNumAtoms())]
+    except RuntimeError:  # ring info not initialised (unsanitized mol): RDKit skips the check too
+        ring_counts = [0] * mol.GetNumAtoms()
+    # An atom of the query matches only atoms with the same element, charge, isotope and radicals,
+    # and (RDKit's atom-match rule) no fewer rings; over a whole automorphism that is equality.
+    atom_keys = [
+        (a.GetAtomicNum(), 0 if a.GetIdx() in charge_free else a.GetFormalCharge(), a.GetIsotope(),
+         a.GetNumRadicalElectrons(), ring_counts[a.GetIdx()])
+        for a in mol.GetAtoms()
+    ]
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
+    bond_labels = [_SINGLE_OR_DOUBLE if b.GetIdx() in either_bond else int(b.GetBondType()) for b in mol.GetBonds()]
+    return _intern(atom_keys), bonds, bond_labels
+
+
+_PATTERN = None
+
+
+def _terminal_pattern():
+    global _PATTERN
+    if _PATTERN is None:
+        from rdkit import Chem
+
+        _PATTERN = Chem.MolFromSmarts(_TERMINAL_SMARTS)
+    return _PATTERN
+
+
+def _intern(keys):
+    index = {}
+    return [index.setdefault(k, len(index)) for k in keys]
+
+
+def _plain_graph(graph):
+    if isinstance(graph, dict):
+        atoms, bonds, labels = graph["atom_labels"], graph["bonds"], graph.get("bond_labels")
+    elif isinstance(graph, (tuple, list)) and len(graph) in (2, 3):
+        atoms, bonds, labels = graph[0], graph[1], graph[2] if len(graph) == 3 else None
+    else:
+        raise ValueError("graph must be an RDKit Mol, a dict with atom_labels/bonds[/bond_labels], "
+                         "or a tuple (atom_labels, bonds[, bond_labels])")
+    atoms = torch.as_tensor(atoms, dtype=torch.int64).reshape(-1)
+    bonds = torch.as_tensor(bonds, dtype=torch.int64)
+    if bonds.numel() == 0:
+        bonds = bonds.reshape(0, 2)
+    if bonds.dim() != 2 or 2 not in bonds.shape:
+        raise ValueError(f"bonds must have shape (E, 2) or (2, E), got {tuple(bonds.shape)}")
+    if bonds.shape[1] != 2:
+        bonds = bonds.t()
+    labels = torch.zeros(bonds.shape[0], dtype=torch.int64) if labels is None else torch.as_tensor(labels, dtype=torch.int64).reshape(-1)
+    if labels.numel() != bonds.shape[0]:
+        raise ValueError(f"bond_labels must have one entry per bond ({bonds.shape[0]}), got {labels.numel()}")
+    if atoms.numel() == 0:
+        raise ValueError("graph has no atoms")
+    # Accept both directions of each bond (edge_index style) by keeping one, checking labels agree.
+    lo, hi = bonds.min(1).values, bonds.max(1).values
+    key = lo * (atoms.numel() + 1) + hi
+    uniq, inverse = torch.unique(key, return_inverse=True)
+    first = torch.full((uniq.numel(),), -1, dtype=torch.int64).scatter_reduce(0, inverse, torch.arange(key.numel()), "amin", include_self=False)
+    if not bool((labels[first][inverse] == labels).all()):
+        raise ValueError("the two directions of a bond carry different bond_labels")
+    return atoms, torch.stack([lo[first], hi[first]], 1), labels[first]
+
+
+def _as_graph(mol_or_graph, symmetrize):
+    if hasattr(mol_or_graph, "GetAtoms"):
+        atoms, bonds, labels = _mol_graph(mol_or_graph, symmetrize)
+        return (torch.tensor(atoms, dtype=torch.int64), torch.tensor(bonds, dtype=torch.int64).reshape(-1, 2),
+                torch.tensor(labels, dtype=torch.int64))
+    return _plain_graph(mol_or_graph)
+
+
+def automorphisms(mol_or_graph, max_count: int = DEFAULT_MAX_COUNT, *,
+                  symmetrize_conjugated_terminal_groups: bool = True,
+                  max_steps: int = DEFAULT_MAX_STEPS) -> torch.Tensor:
+    """Symmetric-atom permutations of a molecular graph, as a (P, N) int64 tensor (identity first).
+
+    Row k maps atom i to atom ``perms[k, i]``; use it as ``X[..., perms[k], :]`` against ``Y``.
+
+    Args:
+        mol_or_graph: an RDKit Mol, its atoms as given (pass ``Chem.RemoveHs(mol)`` for heavy-atom
+            RMSD), or a plain graph ``(atom_labels (N,), bonds (E, 2) or (2, E)[, bond_labels (E,)])``.
+        max_count: stop after this many permutations (a ``SymmetryCapWarning`` says so; use
+            :func:`symmetry_classes` with ``symmetric_rmsd``/``rmsd_matrix`` for the fallback).
+        symmetrize_conjugated_terminal_groups: for a Mol, treat terminal O/N of conjugated groups
+            (carboxylate, nitro, amidine, guanidine) as interchangeable, as RDKit's GetBestRMS does
+            by default. False gives exactly ``mol.GetSubstructMatches(mol, uniquify=False,
+            useChirality=False)``.
+        max_steps: search-step budget, so that no graph can make the enumeration hang.
+    """
+    atoms, bonds, labels = _as_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
+    if max_count < 1:
+        raise ValueError(f"max_count must be >= 1, got {max_count}")
+    try:
+        perms, hit_count, hit_steps = _backend._C().automorphisms(atoms, bonds.contiguous(), labels, int(max_count), int(max_steps))
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"invalid graph: {exc}") from exc
+    if hit_count or hit_steps:
+        reason = f"max_count={max_count}" if hit_count else f"max_steps={max_steps}"
+        warnings.warn(f"automorphism enumeration stopped at {reason} with {perms.shape[0]} permutations; "
+                      "symmetric RMSD over them is an upper bound: pass symmetry_classes(mol) to "
+                      "symmetric_rmsd/rmsd_matrix for the assignment fallback", SymmetryCapWarning, stacklevel=2)
+    return perms
+
+
+def symmetry_classes(mol_or_graph, *, symmetrize_conjugated_terminal_groups: bool = True) -> torch.Tensor:
+    """(N,) int64 class of every atom by colour refinement: atoms that no automorphism can swap get
+    different classes (the converse may fail on rare graphs). Drives the capped-symmetry fallback."""
+    atoms, bonds, labels = _as_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
+    return _backend._C().symmetry_classes(atoms, bonds.contiguous(), labels)

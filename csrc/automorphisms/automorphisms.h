@@ -1,0 +1,40 @@
+// Automorphisms of a labelled undirected graph (a molecular graph): every permutation p of the
+// atoms with label[p[i]] == label[i] that maps each bond (i, j) to a bond (p[i], p[j]) of the same
+// bond label. Host-only: graph search is branchy, sequential work with no CUDA counterpart.
+//
+// Atoms are first split into symmetry classes by colour refinement (1-dimensional
+// Weisfeiler-Leman: label, then the multiset of (bond label, neighbour class), iterated to a fixed
+// point); an automorphism maps every atom into its own class, which prunes the search to near
+// linear time on molecules. The search then extends a partial map atom by atom in BFS order,
+// trying only unused atoms of the same class bonded alike to the already-mapped neighbours.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace ck {
+
+struct LabelledGraph {
+  int64_t n_atoms = 0;
+  const int64_t* atom_labels = nullptr;  // n_atoms
+  int64_t n_bonds = 0;
+  const int64_t* bonds = nullptr;        // n_bonds x 2, each undirected bond once
+  const int64_t* bond_labels = nullptr;  // n_bonds
+};
+
+struct AutomorphismResult {
+  std::vector<int64_t> perms;  // count x n_atoms, row k maps atom i to perms[k * n + i]
+  int64_t count = 0;
+  bool hit_max_count = false;  // enumeration stopped at max_count
+  bool hit_max_steps = false;  // enumeration stopped at the search-step budget
+};
+
+// Symmetry class of every atom (0 .. classes-1); atoms in different classes are never swapped.
+std::vector<int64_t> symmetry_classes(const LabelledGraph& graph);
+
+// Enumerates automorphisms (identity first) until max_count are found or max_steps candidate
+// atoms have been tried, whichever comes first; never runs unbounded.
+AutomorphismResult enumerate_automorphisms(const LabelledGraph& graph, int64_t max_count,
+                                           int64_t max_steps);
+
+}  // namespace ck

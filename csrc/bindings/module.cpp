@@ -1,0 +1,217 @@
+// The only torch translation unit: argument checks, output allocation, the CPU/CUDA branch of each
+// op, and the pybind11 module. Shape and value validation with user-facing messages lives in the
+// Python layer (conformer_kernels/_checks.py); the checks here guard the raw-pointer contract.
+#include <torch/extension.h>
+
+#include "../automorphisms/automorphisms.h"
+#include "../kabsch/kabsch.h"
+#include "../rmsd_matrix/rmsd_matrix.h"
+#include "../symmetric_rmsd/symmetric_rmsd.h"
+
+namespace {
+
+#ifdef CK_WITH_CUDA
+constexpr bool kCudaCompiled = true;
+#else
+constexpr bool kCudaCompiled = false;
+#endif
+
+[[maybe_unused]] void* as_stream(int64_t stream) { return reinterpret_cast<void*>(stream); }
+
+// True when the op must run on CUDA; raises when the extension was built without it.
+bool use_cuda(const torch::Tensor& t, const char* op) {
+  if (!t.is_cuda()) return false;
+  TORCH_CHECK(kCudaCompiled, op, ": got CUDA tensors but conformer_kernels was built without CUDA ",
+              "(rebuild with CONFORMER_KERNELS_CUDA=1 on a machine with nvcc and a CUDA torch)");
+  return true;
+}
+
+void check_same(const torch::Tensor& ref, const torch::Tensor& t, const char* name) {
+  TORCH_CHECK_VALUE(t.device() == ref.device(), name, " must be on ", ref.device(), ", got ", t.device());
+  TORCH_CHECK_VALUE(t.is_contiguous(), name, " must be contiguous");
+}
+
+void check_points(const torch::Tensor& ref, const torch::Tensor& t, const char* name) {
+  check_same(ref, t, name);
+  TORCH_CHECK_VALUE(t.dim() == 2 && t.size(1) == 3, name, " must have shape (total, 3), got ", t.sizes());
+  TORCH_CHECK_VALUE(t.scalar_type() == ref.scalar_type(), name, " must have dtype ", ref.scalar_type());
+}
+
+void check_index(const torch::Tensor& ref, const torch::Tensor& t, const char* name) {
+  check_same(ref, t, name);
+  TORCH_CHECK_VALUE(t.scalar_type() == torch::kLong, name, " must be int64, got ", t.scalar_type());
+}
+
+// CUDA launches compile only into a CUDA build; use_cuda() has raised before they are reached.
+#ifdef CK_WITH_CUDA
+#define CK_CUDA_ONLY(...) __VA_ARGS__
+#else
+#define CK_CUDA_ONLY(...)
+#endif
+
+std::vector<torch::Tensor> kabsch_forward(const torch::Tensor& P, const torch::Tensor& Q,
+                                          const c10::optional<torch::Tensor>& weights,
+                                          const torch::Tensor& ptr, int64_t stream) {
+  TORCH_CHECK_VALUE(P.dim() == 2 && P.size(1) == 3 && P.is_contiguous(), "P must be a contiguous (total, 3) tensor");
+  check_points(P, Q, "Q");
+  check_index(P, ptr, "ptr");
+  if (weights) { check_same(P, *weights, "weights"); TORCH_CHECK_VALUE(weights->scalar_type() == P.scalar_type() && weights->numel() == P.size(0), "weights must have shape (total,) and P's dtype"); }
+  const int64_t B = ptr.numel() - 1;
+  auto R = torch::empty({B, 3, 3}, P.options());
+  auto pc = torch::empty({B, 3}, P.options());
+  auto qc = torch::empty({B, 3}, P.options());
+  auto sse = torch::empty({B}, P.options());
+  const bool cuda = use_cuda(P, "kabsch");
+  AT_DISPATCH_FLOATING_TYPES(P.scalar_type(), "kabsch_forward", [&] {
+    const scalar_t* w = weights ? weights->data_ptr<scalar_t>() : nullptr;
+    if (cuda) {
+      CK_CUDA_ONLY(ck::kabsch_forward_cuda<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                        R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                                        sse.data_ptr<scalar_t>(), as_stream(stream));)
+    } else {
+      ck::kabsch_forward_cpu<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                       R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                                       sse.data_ptr<scalar_t>());
+    }
+  });
+  return {R, pc, qc, sse};
+}
+
+std::vector<torch::Tensor> aligned_sse_backward(const torch::Tensor& P, const torch::Tensor& Q,
+                                                const c10::optional<torch::Tensor>& weights,
+                                                const torch::Tensor& ptr, const torch::Tensor& R,
+                                                const torch::Tensor& pc, const torch::Tensor& qc,
+                                                const torch::Tensor& grad_sse, bool need_p, bool need_q,
+                                                int64_t stream) {
+  check_points(P, Q, "Q");
+  check_index(P, ptr, "ptr");
+  for (auto* t : {&R, &pc, &qc, &grad_sse}) check_same(P, *t, "saved tensor");
+  const int64_t B = ptr.numel() - 1, total = P.size(0);
+  auto gP = need_p ? torch::empty_like(P) : torch::Tensor();
+  auto gQ = need_q ? torch::empty_like(Q) : torch::Tensor();
+  const bool cuda = use_cuda(P, "aligned_sse backward");
+  AT_DISPATCH_FLOATING_TYPES(P.scalar_type(), "aligned_sse_backward", [&] {
+    const scalar_t* w = weights ? weights->data_ptr<scalar_t>() : nullptr;
+    scalar_t* gp = need_p ? gP.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gq = need_q ? gQ.data_ptr<scalar_t>() : nullptr;
+    if (cuda) {
+      CK_CUDA_ONLY(ck::aligned_sse_backward_cuda<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                              total, R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(),
+                                              qc.data_ptr<scalar_t>(), grad_sse.data_ptr<scalar_t>(), gp, gq,
+                                              as_stream(stream));)
+    } else {
+      ck::aligned_sse_backward_cpu<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                             R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                                             grad_sse.data_ptr<scalar_t>(), gp, gq);
+    }
+  });
+  return {gP, gQ};
+}
+
+std::vector<torch::Tensor> symmetric_sse(const torch::Tensor& P, const torch::Tensor& Q,
+                                         const torch::Tensor& ptr, const torch::Tensor& perms,
+                                         const torch::Tensor& perm_offset,
+                                         const torch::Tensor& perm_count, int64_t stream) {
+  TORCH_CHECK_VALUE(P.dim() == 2 && P.size(1) == 3 && P.is_contiguous(), "P must be a contiguous (total, 3) tensor");
+  check_points(P, Q, "Q");
+  for (auto [t, name] : {std::pair{&ptr, "ptr"}, {&perms, "perms"}, {&perm_offset, "perm_offset"}, {&perm_count, "perm_count"}})
+    check_index(P, *t, name);
+  const int64_t B = ptr.numel() - 1;
+  auto sse = torch::empty({B}, P.options());
+  auto best = torch::empty({B}, ptr.options());
+  const bool cuda = use_cuda(P, "symmetric_rmsd");
+  AT_DISPATCH_FLOATING_TYPES(P.scalar_type(), "symmetric_sse", [&] {
+    if (cuda) {
+      CK_CUDA_ONLY(ck::symmetric_sse_cuda<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), ptr.data_ptr<int64_t>(), B,
+                                       perms.data_ptr<int64_t>(), perm_offset.data_ptr<int64_t>(),
+                                       perm_count.data_ptr<int64_t>(), sse.data_ptr<scalar_t>(),
+                                       best.data_ptr<int64_t>(), as_stream(stream));)
+    } else {
+      ck::symmetric_sse_cpu<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), ptr.data_ptr<int64_t>(), B,
+                                      perms.data_ptr<int64_t>(), perm_offset.data_ptr<int64_t>(),
+                                      perm_count.data_ptr<int64_t>(), sse.data_ptr<scalar_t>(),
+                                      best.data_ptr<int64_t>());
+    }
+  });
+  return {sse, best};
+}
+
+std::vector<torch::Tensor> rmsd_matrix(const torch::Tensor& X, const torch::Tensor& Y,
+                                       const torch::Tensor& perms, int64_t stream) {
+  TORCH_CHECK_VALUE(X.dim() == 3 && X.size(2) == 3 && X.is_contiguous(), "X must be a contiguous (G, N, 3) tensor");
+  check_same(X, Y, "Y");
+  TORCH_CHECK_VALUE(Y.dim() == 3 && Y.size(1) == X.size(1) && Y.size(2) == 3, "Y must have shape (R, N, 3)");
+  TORCH_CHECK_VALUE(Y.scalar_type() == X.scalar_type(), "Y must have X's dtype");
+  check_index(X, perms, "perms");
+  const int64_t G = X.size(0), R = Y.size(0), n = X.size(1);
+  const int64_t n_perms = perms.numel() == 0 ? 0 : perms.size(0);
+  TORCH_CHECK_VALUE(n_perms == 0 || (perms.dim() == 2 && perms.size(1) == n), "perms must have shape (P, N)");
+  auto sse = torch::empty({G, R}, X.options());
+  auto best = torch::empty({G, R}, perms.options());
+  auto scratch = torch::empty({3 * (G + R)}, X.options().dtype(torch::kDouble));
+  const bool cuda = use_cuda(X, "rmsd_matrix");
+  AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "rmsd_matrix", [&] {
+    if (cuda) {
+      CK_CUDA_ONLY(ck::rmsd_matrix_cuda<scalar_t>(X.data_ptr<scalar_t>(), Y.data_ptr<scalar_t>(), G, R, n, perms.data_ptr<int64_t>(),
+                                     n_perms, scratch.data_ptr<double>(), sse.data_ptr<scalar_t>(),
+                                     best.data_ptr<int64_t>(), as_stream(stream));)
+    } else {
+      ck::rmsd_matrix_cpu<scalar_t>(X.data_ptr<scalar_t>(), Y.data_ptr<scalar_t>(), G, R, n, perms.data_ptr<int64_t>(),
+                                    n_perms, scratch.data_ptr<double>(), sse.data_ptr<scalar_t>(),
+                                    best.data_ptr<int64_t>());
+    }
+  });
+  return {sse, best};
+}
+
+ck::LabelledGraph as_graph(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
+                           const torch::Tensor& bond_labels) {
+  for (auto [t, name] : {std::pair{&atom_labels, "atom_labels"}, {&bonds, "bonds"}, {&bond_labels, "bond_labels"}}) {
+    TORCH_CHECK_VALUE(t->device().is_cpu() && t->scalar_type() == torch::kLong && t->is_contiguous(),
+                      name, " must be a contiguous int64 CPU tensor");
+  }
+  TORCH_CHECK_VALUE(bonds.dim() == 2 && bonds.size(1) == 2, "bonds must have shape (E, 2), got ", bonds.sizes());
+  TORCH_CHECK_VALUE(bond_labels.numel() == bonds.size(0), "bond_labels must have one entry per bond");
+  ck::LabelledGraph g;
+  g.n_atoms = atom_labels.numel();
+  g.atom_labels = atom_labels.data_ptr<int64_t>();
+  g.n_bonds = bonds.size(0);
+  g.bonds = bonds.data_ptr<int64_t>();
+  g.bond_labels = bond_labels.data_ptr<int64_t>();
+  return g;
+}
+
+std::tuple<torch::Tensor, bool, bool> automorphisms(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
+                                                    const torch::Tensor& bond_labels, int64_t max_count,
+                                                    int64_t max_steps) {
+  const auto graph = as_graph(atom_labels, bonds, bond_labels);
+  ck::AutomorphismResult result;
+  {
+    pybind11::gil_scoped_release no_gil;
+    result = ck::enumerate_automorphisms(graph, max_count, max_steps);
+  }
+  auto out = torch::empty({result.count, graph.n_atoms}, atom_labels.options());
+  std::copy(result.perms.begin(), result.perms.end(), out.data_ptr<int64_t>());
+  return {out, result.hit_max_count, result.hit_max_steps};
+}
+
+torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
+                               const torch::Tensor& bond_labels) {
+  const auto classes = ck::symmetry_classes(as_graph(atom_labels, bonds, bond_labels));
+  auto out = torch::empty({(int64_t)classes.size()}, atom_labels.options());
+  std::copy(classes.begin(), classes.end(), out.data_ptr<int64_t>());
+  return out;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "conformer_kernels C++/CUDA ops; use the Python API in conformer_kernels instead.";
+  m.def("cuda_compiled", [] { return kCudaCompiled; });
+  m.def("kabsch_forward", &kabsch_forward);
+  m.def("aligned_sse_backward", &aligned_sse_backward);
+  m.def("symmetric_sse", &symmetric_sse);
+  m.def("rmsd_matrix", &rmsd_matrix);
+  m.def("automorphisms", &automorphisms);
+  m.def("symmetry_classes", &symmetry_classes);
+}

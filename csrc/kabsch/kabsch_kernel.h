@@ -1,0 +1,96 @@
+// Per-pair and per-atom math of optimal superposition, shared by the CPU loops and CUDA kernels.
+#pragma once
+
+#include "../common/macros.h"
+#include "../common/qcp.h"
+
+namespace ck {
+
+// Weighted centroids of the n points p[0..n) and q[0..n) (row-major n x 3), and the weight sum.
+template <typename scalar_t>
+CK_HOST_DEVICE inline double pair_centroids(const scalar_t* p, const scalar_t* q, const scalar_t* w,
+                                            int64_t n, double pc[3], double qc[3]) {
+  double wsum = 0.0;
+  for (int k = 0; k < 3; ++k) pc[k] = qc[k] = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double wi = w ? (double)w[i] : 1.0;
+    wsum += wi;
+    for (int k = 0; k < 3; ++k) {
+      pc[k] += wi * (double)p[3 * i + k];
+      qc[k] += wi * (double)q[3 * i + k];
+    }
+  }
+  const double inv = wsum > 0.0 ? 1.0 / wsum : 0.0;
+  for (int k = 0; k < 3; ++k) { pc[k] *= inv; qc[k] *= inv; }
+  return wsum;
+}
+
+// Correlation matrix S and E0 of the centred points (see qcp.h). p_index, when given, reads
+// p[p_index[i]] instead of p[i]: the atom permutation of a symmetric RMSD, applied without a copy.
+template <typename scalar_t>
+CK_HOST_DEVICE inline void pair_correlation(const scalar_t* p, const scalar_t* q, const scalar_t* w,
+                                            const int64_t* p_index, int64_t n, const double pc[3],
+                                            const double qc[3], double S[9], double* E0) {
+  for (int k = 0; k < 9; ++k) S[k] = 0.0;
+  double g = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t pi = p_index ? p_index[i] : i;
+    const double wi = w ? (double)w[i] : 1.0;
+    const double a[3] = {(double)p[3 * pi] - pc[0], (double)p[3 * pi + 1] - pc[1],
+                         (double)p[3 * pi + 2] - pc[2]};
+    const double b[3] = {(double)q[3 * i] - qc[0], (double)q[3 * i + 1] - qc[1],
+                         (double)q[3 * i + 2] - qc[2]};
+    for (int r = 0; r < 3; ++r)
+      for (int c = 0; c < 3; ++c) S[3 * r + c] += wi * a[r] * b[c];
+    g += wi * (a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + b[0] * b[0] + b[1] * b[1] + b[2] * b[2]);
+  }
+  *E0 = 0.5 * g;
+}
+
+// Optimal superposition of one pair: rotation R (row-major, R p ~ q), centroids, and the
+// minimal weighted sum of squared deviations sum_i w_i |R (p_i - pc) - (q_i - qc)|^2.
+template <typename scalar_t>
+CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, const scalar_t* w,
+                                       int64_t n, scalar_t* R_out, scalar_t* pc_out,
+                                       scalar_t* qc_out, scalar_t* sse_out) {
+  double pc[3], qc[3], S[9], E0, q4[4], R[9];
+  pair_centroids(p, q, w, n, pc, qc);
+  pair_correlation(p, q, w, (const int64_t*)nullptr, n, pc, qc, S, &E0);
+  const double lambda = qcp_max_eigenvalue(S, E0);
+  qcp_quaternion(S, lambda, E0, q4);
+  quaternion_to_rotation(q4, R);
+  for (int k = 0; k < 9; ++k) R_out[k] = (scalar_t)R[k];
+  for (int k = 0; k < 3; ++k) { pc_out[k] = (scalar_t)pc[k]; qc_out[k] = (scalar_t)qc[k]; }
+  const double sse = 2.0 * (E0 - lambda);
+  *sse_out = (scalar_t)(sse > 0.0 ? sse : 0.0);
+}
+
+// Gradient of g * sum_i w_i |R (p_i - pc) - (q_i - qc)|^2 with R held at its optimum, for one atom.
+// The centroid terms vanish because the weighted residuals sum to zero at the optimum.
+template <typename scalar_t>
+CK_HOST_DEVICE inline void aligned_sse_backward_atom(const scalar_t* p, const scalar_t* q, scalar_t w,
+                                                     const scalar_t* R, const scalar_t* pc,
+                                                     const scalar_t* qc, scalar_t g,
+                                                     scalar_t* grad_p, scalar_t* grad_q) {
+  scalar_t a[3], e[3];
+  for (int k = 0; k < 3; ++k) a[k] = p[k] - pc[k];
+  for (int r = 0; r < 3; ++r)
+    e[r] = R[3 * r] * a[0] + R[3 * r + 1] * a[1] + R[3 * r + 2] * a[2] - (q[r] - qc[r]);
+  const scalar_t s = 2 * w * g;
+  for (int c = 0; c < 3; ++c) {
+    if (grad_p) grad_p[c] = s * (R[c] * e[0] + R[3 + c] * e[1] + R[6 + c] * e[2]);
+    if (grad_q) grad_q[c] = -s * e[c];
+  }
+}
+
+// Index of the segment of ptr[0..B] holding atom i (ptr[b] <= i < ptr[b + 1]).
+CK_HOST_DEVICE inline int64_t segment_of(const int64_t* ptr, int64_t B, int64_t i) {
+  int64_t lo = 0, hi = B;
+  while (hi - lo > 1) {
+    const int64_t mid = (lo + hi) / 2;
+    if (ptr[mid] <= i) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+}  // namespace ck
