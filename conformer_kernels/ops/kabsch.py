@@ -48,9 +48,14 @@ def _sse(pairs: Pairs):
     return sse, R, pc, qc, wsum
 
 
+# Mean squared deviations below these (Angstrom^2) are rounding noise of an exact superposition.
+_MSD_FLOOR = {torch.float32: 1e-12, torch.float64: 1e-24}
+
+
 def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
-    """sqrt with value 0 and gradient 0 at 0 (an exact superposition), instead of an infinite slope."""
-    positive = x > 0
+    """sqrt whose value and gradient are 0 at (rounding distance from) 0, instead of an infinite
+    slope or a gradient pointing along rounding noise: RMSD is a norm, with a cone at 0."""
+    positive = x > _MSD_FLOOR[x.dtype]
     return torch.where(positive, torch.where(positive, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
 
 

@@ -47,32 +47,10 @@ CK_HOST_DEVICE inline double det4(const double A[16]) {
   return s0 * c5 - s1 * c4 + s2 * c3 + s3 * c2 - s4 * c1 + s5 * c0;
 }
 
-// Largest eigenvalue of K(S) by Newton on the characteristic polynomial, starting at E0.
-CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0) {
-  double K[16];
-  key_matrix(S, K);
-  double sum_sq = 0.0;
-  for (int k = 0; k < 9; ++k) sum_sq += S[k] * S[k];
-  const double c2 = -2.0 * sum_sq;
-  const double c1 = -8.0 * det3(S[0], S[1], S[2], S[3], S[4], S[5], S[6], S[7], S[8]);
-  const double c0 = det4(K);
-  double x = E0;
-  for (int it = 0; it < 100; ++it) {
-    const double x2 = x * x;
-    const double p = (x2 + c2) * x2 + c1 * x + c0;
-    const double dp = (4.0 * x2 + 2.0 * c2) * x + c1;
-    if (!(dp > 0.0)) break;  // at (or numerically below) a double root: x is as good as it gets
-    const double step = p / dp;
-    x -= step;
-    if (fabs(step) <= 1e-15 * fabs(x) + 1e-300) break;
-  }
-  // lambda lies in [-E0, E0]; rounding can push it a hair outside.
-  return fmin(x, E0);
-}
-
-// Symmetric 4x4 eigen-decomposition by cyclic Jacobi rotations; returns the unit eigenvector of
-// the largest eigenvalue in q. Only used for (near-)degenerate eigenvalues.
-CK_HOST_DEVICE inline void jacobi_max_eigenvector(const double K[16], double q[4]) {
+// Symmetric 4x4 eigen-decomposition by cyclic Jacobi rotations: returns the largest eigenvalue and
+// (if q is given) its unit eigenvector. Accurate to rounding for repeated eigenvalues, where Newton
+// on the polynomial is not; only used for those.
+CK_HOST_DEVICE inline double jacobi_max_eigen(const double K[16], double* q) {
   double A[16], V[16];
   for (int k = 0; k < 16; ++k) { A[k] = K[k]; V[k] = (k % 5 == 0) ? 1.0 : 0.0; }
   for (int sweep = 0; sweep < 50; ++sweep) {
@@ -108,10 +86,40 @@ CK_HOST_DEVICE inline void jacobi_max_eigenvector(const double K[16], double q[4
   int best = 0;
   for (int k = 1; k < 4; ++k)
     if (A[5 * k] > A[5 * best]) best = k;
-  double norm = 0.0;
-  for (int k = 0; k < 4; ++k) norm += V[4 * k + best] * V[4 * k + best];
-  norm = sqrt(norm);
-  for (int k = 0; k < 4; ++k) q[k] = V[4 * k + best] / norm;
+  if (q) {
+    double norm = 0.0;
+    for (int k = 0; k < 4; ++k) norm += V[4 * k + best] * V[4 * k + best];
+    norm = sqrt(norm);
+    for (int k = 0; k < 4; ++k) q[k] = V[4 * k + best] / norm;
+  }
+  return A[5 * best];
+}
+
+// Largest eigenvalue of K(S) by Newton on the characteristic polynomial, starting at E0.
+CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0) {
+  double K[16];
+  key_matrix(S, K);
+  double sum_sq = 0.0;
+  for (int k = 0; k < 9; ++k) sum_sq += S[k] * S[k];
+  const double c2 = -2.0 * sum_sq;
+  const double c1 = -8.0 * det3(S[0], S[1], S[2], S[3], S[4], S[5], S[6], S[7], S[8]);
+  const double c0 = det4(K);
+  double x = E0, dp = 0.0;
+  for (int it = 0; it < 100; ++it) {
+    const double x2 = x * x;
+    const double p = (x2 + c2) * x2 + c1 * x + c0;
+    dp = (4.0 * x2 + 2.0 * c2) * x + c1;
+    if (!(dp > 0.0)) break;  // at (or numerically below) a double root
+    const double step = p / dp;
+    x -= step;
+    if (fabs(step) <= 1e-15 * fabs(x) + 1e-300) break;
+  }
+  // P'(lambda) is the product of the gaps to the other eigenvalues. When the largest is (nearly)
+  // repeated (collinear points, 1-2 atoms), the polynomial pins it only to sqrt(rounding): use
+  // Jacobi, which resolves it to rounding.
+  if (!(dp > 1e-6 * E0 * E0 * E0)) return E0 > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0) : 0.0;
+  // lambda lies in [-E0, E0]; rounding can push it a hair outside.
+  return fmin(x, E0);
 }
 
 // Unit quaternion of the eigenvalue lambda of K(S): the largest column of adj(K - lambda I),
@@ -147,7 +155,7 @@ CK_HOST_DEVICE inline void qcp_quaternion(const double S[9], double lambda, doub
   if (!(sqrt(best_norm) > threshold)) {
     double K[16];
     key_matrix(S, K);
-    jacobi_max_eigenvector(K, q);
+    jacobi_max_eigen(K, q);
     return;
   }
   const double inv = 1.0 / sqrt(best_norm);

@@ -47,6 +47,24 @@ CK_HOST_DEVICE inline void pair_correlation(const scalar_t* p, const scalar_t* q
   *E0 = 0.5 * g;
 }
 
+// sum_i w_i |R (p_i - pc) - (q_i - qc)|^2 for a given rotation, accumulated in double.
+template <typename scalar_t>
+CK_HOST_DEVICE inline double aligned_residual_sse(const scalar_t* p, const scalar_t* q, const scalar_t* w,
+                                                  int64_t n, const double R[9], const double pc[3],
+                                                  const double qc[3]) {
+  double sse = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a[3] = {(double)p[3 * i] - pc[0], (double)p[3 * i + 1] - pc[1], (double)p[3 * i + 2] - pc[2]};
+    double e2 = 0.0;
+    for (int r = 0; r < 3; ++r) {
+      const double e = R[3 * r] * a[0] + R[3 * r + 1] * a[1] + R[3 * r + 2] * a[2] - ((double)q[3 * i + r] - qc[r]);
+      e2 += e * e;
+    }
+    sse += (w ? (double)w[i] : 1.0) * e2;
+  }
+  return sse;
+}
+
 // Optimal superposition of one pair: rotation R (row-major, R p ~ q), centroids, and the
 // minimal weighted sum of squared deviations sum_i w_i |R (p_i - pc) - (q_i - qc)|^2.
 template <typename scalar_t>
@@ -61,8 +79,9 @@ CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, con
   quaternion_to_rotation(q4, R);
   for (int k = 0; k < 9; ++k) R_out[k] = (scalar_t)R[k];
   for (int k = 0; k < 3; ++k) { pc_out[k] = (scalar_t)pc[k]; qc_out[k] = (scalar_t)qc[k]; }
-  const double sse = 2.0 * (E0 - lambda);
-  *sse_out = (scalar_t)(sse > 0.0 ? sse : 0.0);
+  // 2 (E0 - lambda) loses ~sqrt(rounding) of RMSD near 0 by cancellation; the residuals of the
+  // rotation we return do not, and they are what the gradient is taken of.
+  *sse_out = (scalar_t)aligned_residual_sse(p, q, w, n, R, pc, qc);
 }
 
 // Gradient of g * sum_i w_i |R (p_i - pc) - (q_i - qc)|^2 with R held at its optimum, for one atom.
