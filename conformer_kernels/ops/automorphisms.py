@@ -115,8 +115,8 @@ def automorphisms(mol_or_graph, max_count: int = DEFAULT_MAX_COUNT, *,
     Args:
         mol_or_graph: an RDKit Mol, its atoms as given (pass ``Chem.RemoveHs(mol)`` for heavy-atom
             RMSD), or a plain graph ``(atom_labels (N,), bonds (E, 2) or (2, E)[, bond_labels (E,)])``.
-        max_count: stop after this many permutations (a ``SymmetryCapWarning`` says so; use
-            :func:`symmetry_classes` with ``symmetric_rmsd``/``rmsd_matrix`` for the fallback).
+        max_count: stop after this many permutations (a ``SymmetryCapWarning`` says so; pass
+            ``graph=mol`` to ``symmetric_rmsd``/``rmsd_matrix`` for the guided-search fallback).
         symmetrize_conjugated_terminal_groups: for a Mol, treat terminal O/N of conjugated groups
             (carboxylate, nitro, amidine, guanidine) as interchangeable, as RDKit's GetBestRMS does
             by default. False gives exactly ``mol.GetSubstructMatches(mol, uniquify=False,
@@ -127,19 +127,39 @@ def automorphisms(mol_or_graph, max_count: int = DEFAULT_MAX_COUNT, *,
     if max_count < 1:
         raise ValueError(f"max_count must be >= 1, got {max_count}")
     try:
-        perms, hit_count, hit_steps = _backend._C().automorphisms(atoms, bonds.contiguous(), labels, int(max_count), int(max_steps))
+        perms, hit_count, hit_steps = _backend._C().automorphisms(atoms, bonds.contiguous(), labels, int(max_count),
+                                                                  int(max_steps), None)
     except (ValueError, RuntimeError) as exc:
         raise ValueError(f"invalid graph: {exc}") from exc
     if hit_count or hit_steps:
         reason = f"max_count={max_count}" if hit_count else f"max_steps={max_steps}"
         warnings.warn(f"automorphism enumeration stopped at {reason} with {perms.shape[0]} permutations; "
-                      "symmetric RMSD over them is an upper bound: pass symmetry_classes(mol) to "
-                      "symmetric_rmsd/rmsd_matrix for the assignment fallback", SymmetryCapWarning, stacklevel=2)
+                      "symmetric RMSD over them is an upper bound: pass graph=mol to "
+                      "symmetric_rmsd/rmsd_matrix for the guided-search fallback", SymmetryCapWarning, stacklevel=2)
     return perms
 
 
 def symmetry_classes(mol_or_graph, *, symmetrize_conjugated_terminal_groups: bool = True) -> torch.Tensor:
     """(N,) int64 class of every atom by colour refinement: atoms that no automorphism can swap get
-    different classes (the converse may fail on rare graphs). Drives the capped-symmetry fallback."""
+    different classes (the converse may fail on rare graphs): the candidate sets of the search."""
     atoms, bonds, labels = _as_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
     return _backend._C().symmetry_classes(atoms, bonds.contiguous(), labels)
+
+
+class GuidedSearch:
+    """The geometry-guided automorphism search behind the capped-symmetry fallback.
+
+    ``best_for(cost)`` returns one automorphism (N,), found greedily: atom v tries its images w in
+    increasing cost[v, w]. It always preserves bonds, so RMSDs over it never undercut the truth.
+    """
+
+    def __init__(self, mol_or_graph, max_steps: int = DEFAULT_MAX_STEPS):
+        atoms, bonds, labels = _as_graph(mol_or_graph, True)
+        self._graph = (atoms, bonds.contiguous(), labels)
+        self._max_steps = int(max_steps)
+        self.n_atoms = atoms.numel()
+
+    def best_for(self, cost: torch.Tensor) -> torch.Tensor | None:
+        cost = cost.detach().to("cpu", torch.float64).contiguous()
+        perms, _, _ = _backend._C().automorphisms(*self._graph, 1, self._max_steps, cost)
+        return perms[0] if perms.shape[0] else None

@@ -1,12 +1,12 @@
 """Symmetry-aware aligned RMSD: min over atom permutations and rigid motions (no reflections)."""
 from __future__ import annotations
 
-import numpy as np
 import torch
 
 from .. import _backend, _checks
 from ..reference import symmetric_rmsd as reference
 from ._layout import as_pairs
+from .automorphisms import GuidedSearch
 from .kabsch import AlignedSSE, _rmsd_from_sse, aligned_squared_error, kabsch
 
 
@@ -57,7 +57,7 @@ def _best_permutation(pairs, perms, perm_ptr):
     return sse, best, gather
 
 
-def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = False, symmetry_classes=None):
+def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = False, graph=None):
     """Symmetry-aware aligned RMSD: min over the given atom permutations and all rotations and
     translations (no mirror images), what RDKit's GetBestRMS computes. Differentiable.
 
@@ -67,9 +67,10 @@ def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = 
             inputs a list of B tables (K_b, N_b), or a flat tensor of concatenated tables with
             ``perm_ptr`` (B + 1,) offsets into it. P's atom ``perm[i]`` is matched to Q's atom i.
         return_best: also return the (B,) row of the best permutation in each pair's table.
-        symmetry_classes: (N,) classes from :func:`symmetry_classes` (dense inputs only): refine
-            each pair by Hungarian assignment within classes alternated with Kabsch, the fallback
-            when ``perms`` was capped; the result is then min(table, assignment).
+        graph: the molecule (RDKit Mol, or plain graph) ``perms`` came from, for dense inputs: the
+            fallback when ``perms`` was capped (``SymmetryCapWarning``). Each pair is then refined
+            by :func:`guided_sse`, alternating Kabsch with a geometry-guided automorphism search,
+            and the result is min(table, refined). Not differentiable through the refinement.
 
     Returns:
         (B,) RMSD in Angstrom (a scalar for one (N, 3) pair), and the best rows if asked.
@@ -79,12 +80,12 @@ def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = 
     if torch.is_grad_enabled() and (pairs.P.requires_grad or pairs.Q.requires_grad):
         sse = _aligned_sse(pairs.P[gather], pairs.Q, pairs.ptr)
     counts = (pairs.ptr[1:] - pairs.ptr[:-1]).to(pairs.P.dtype)
-    if symmetry_classes is not None:
+    if graph is not None:
         if pairs.ragged:
-            raise ValueError("symmetry_classes is supported for dense (B, N, 3) inputs only")
+            raise ValueError("graph (the capped-symmetry fallback) is supported for dense (B, N, 3) inputs only")
         n = pairs.n_atoms
         start = gather.reshape(-1, n) - pairs.ptr[:-1, None]
-        refined = assignment_sse(pairs.P.reshape(-1, n, 3), pairs.Q.reshape(-1, n, 3), symmetry_classes, start)
+        refined = guided_sse(pairs.P.reshape(-1, n, 3), pairs.Q.reshape(-1, n, 3), graph, start)
         sse = torch.minimum(sse, refined.to(sse))
     out = _rmsd_from_sse(sse, counts).reshape(pairs.batch_shape)
     return (out, best.reshape(pairs.batch_shape)) if return_best else out
@@ -113,42 +114,38 @@ def rtp_loss(pred, ref, perms, ptr=None, perm_ptr=None, *, reduction: str = "non
     return loss if reduction == "none" else (loss.sum() if reduction == "sum" else loss.mean())
 
 
-def assignment_sse(X: torch.Tensor, Y: torch.Tensor, classes, start: torch.Tensor, max_iters: int = 20) -> torch.Tensor:
-    """The capped-symmetry fallback: for each pair (X[b], Y[b]) start from permutation start[b],
-    then alternate Kabsch alignment and optimal (Hungarian) re-assignment of atoms within each
-    symmetry class until the permutation stops changing. Returns the best sse seen (B,).
-
-    Fast (a few iterations) and close; being free to break bonds it can undercut the true
-    symmetric RMSD slightly, and being a local search it can also miss the optimum.
+def guided_sse(X: torch.Tensor, Y: torch.Tensor, graph, start: torch.Tensor, max_iters: int = 10) -> torch.Tensor:
+    """The capped-symmetry fallback, per pair (X[b], Y[b]) of (B, N, 3): from permutation start[b],
+    alternate Kabsch alignment and a geometry-guided automorphism search (each atom takes the
+    nearest aligned atom that keeps every bond, see GuidedSearch) until the permutation is stable.
+    Returns the best sse seen (B,). Every candidate is a true automorphism, so the result is an
+    upper bound of the exact symmetric value and never below it; typically a few iterations.
     """
-    from scipy.optimize import linear_sum_assignment
-
-    classes = torch.as_tensor(classes, dtype=torch.int64).cpu()
-    if classes.numel() != X.shape[1]:
-        raise ValueError(f"symmetry_classes must have {X.shape[1]} entries, got {classes.numel()}")
-    groups = [torch.nonzero(classes == c).flatten().numpy() for c in torch.unique(classes) if int((classes == c).sum()) > 1]
+    search = graph if isinstance(graph, GuidedSearch) else GuidedSearch(graph)
+    if search.n_atoms != X.shape[1]:
+        raise ValueError(f"graph has {search.n_atoms} atoms but the conformers have {X.shape[1]}")
     Xd, Yd = X.detach().double().cpu(), Y.detach().double().cpu()
     perm = start.cpu().clone()
     best = torch.full((X.shape[0],), float("inf"), dtype=torch.float64)
+    active = torch.ones(X.shape[0], dtype=torch.bool)
     for _ in range(max_iters):
         permuted = torch.gather(Xd, 1, perm[..., None].expand(-1, -1, 3))
         R, t, _ = kabsch(permuted, Yd)
         best = torch.minimum(best, aligned_squared_error(permuted, Yd))
-        moved = (Xd @ R.transpose(1, 2) + t[:, None]).numpy()
-        target = Yd.numpy()
-        new = perm.clone()
-        for b in range(X.shape[0]):
-            for g in groups:
-                cost = ((target[b, g][:, None, :] - moved[b, g][None, :, :]) ** 2).sum(-1)
-                _, cols = linear_sum_assignment(cost)
-                new[b, torch.as_tensor(g)] = torch.as_tensor(g[cols])
-        if torch.equal(new, perm):
+        cost = torch.cdist(Yd, Xd @ R.transpose(1, 2) + t[:, None]) ** 2  # cost[b, v, w]: X's w onto Y's v
+        for b in torch.nonzero(active).flatten().tolist():
+            found = search.best_for(cost[b])
+            if found is None or torch.equal(found, perm[b]):
+                active[b] = False
+            else:
+                perm[b] = found
+        if not active.any():
             break
-        perm = new
-    return best
+    permuted = torch.gather(Xd, 1, perm[..., None].expand(-1, -1, 3))
+    return torch.minimum(best, aligned_squared_error(permuted, Yd))
 
 
-def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, symmetry_classes=None):
+def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
     """All-pairs aligned RMSD between two conformer sets of one molecule, the COV/MAT workload.
 
     Args:
@@ -156,7 +153,8 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, symmetry_classes
             and device). perms: optional (K, N) atom permutations (:func:`automorphisms`): entry
             (g, r) is then min over k of the aligned RMSD of X[g, perms[k]] to Y[r].
         return_best: also return the (G, R) int64 row of the minimising permutation.
-        symmetry_classes: (N,) classes for the capped-symmetry fallback (see :func:`symmetric_rmsd`).
+        graph: the molecule ``perms`` came from, for the capped-symmetry fallback (see
+            :func:`symmetric_rmsd`); costs a guided search per entry, so use it only when capped.
 
     Returns:
         (G, R) RMSD in Angstrom (not differentiable; use :func:`symmetric_rmsd` to train). No
@@ -180,10 +178,10 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, symmetry_classes
         sse, best = reference.rmsd_matrix_sse(X, Y, table)
     else:
         sse, best = _backend.launch(_backend._C().rmsd_matrix, X.device, X, Y, table)
-    if symmetry_classes is not None and X.shape[0] and Y.shape[0]:
+    if graph is not None and X.shape[0] and Y.shape[0]:
         G, R = X.shape[0], Y.shape[0]
         rows = table[best.reshape(-1)] if table.shape[0] else torch.arange(n).expand(G * R, n)
-        refined = assignment_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), symmetry_classes, rows)
+        refined = guided_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), graph, rows)
         sse = torch.minimum(sse, refined.reshape(G, R).to(sse))
     out = (sse.clamp_min(0) / max(n, 1)).sqrt()
     return (out, best) if return_best else out

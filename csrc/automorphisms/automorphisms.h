@@ -32,9 +32,12 @@ struct AutomorphismResult {
 // Symmetry class of every atom (0 .. classes-1); atoms in different classes are never swapped.
 std::vector<int64_t> symmetry_classes(const LabelledGraph& graph);
 
-// Enumerates automorphisms (identity first) until max_count are found or max_steps candidate
-// atoms have been tried, whichever comes first; never runs unbounded.
+// Enumerates automorphisms until max_count are found or max_steps candidate atoms have been tried,
+// whichever comes first; never runs unbounded. Without cost the identity comes first. With cost
+// (n x n, row-major), atom v tries its images w in increasing cost[v * n + w]: the first
+// automorphism found is then a greedy, bond-preserving assignment (the geometry-guided fallback
+// for symmetry groups too large to enumerate).
 AutomorphismResult enumerate_automorphisms(const LabelledGraph& graph, int64_t max_count,
-                                           int64_t max_steps);
+                                           int64_t max_steps, const double* cost = nullptr);
 
 }  // namespace ck

@@ -94,8 +94,8 @@ int64_t bond_label_between(const Adjacency& adj, int64_t a, int64_t b) {
 
 class Search {
  public:
-  Search(const LabelledGraph& g, int64_t max_count, int64_t max_steps)
-      : adj_(build_adjacency(g)), classes_(refine_classes(g, adj_)),
+  Search(const LabelledGraph& g, int64_t max_count, int64_t max_steps, const double* cost)
+      : cost_(cost), adj_(build_adjacency(g)), classes_(refine_classes(g, adj_)),
         order_(search_order(adj_, classes_)), n_(g.n_atoms), max_count_(max_count),
         max_steps_(max_steps), image_(n_, -1), used_(n_, 0) {
     for (int64_t c = 0; c < n_; ++c) members_.emplace_back();
@@ -139,9 +139,14 @@ class Search {
       pool = &near;
       break;
     }
-    // Try v's own atom first so the identity is always the first automorphism found.
+    // By cost when given; else v's own atom first, so the identity is the first automorphism found.
     std::vector<int64_t> candidates(*pool);
-    std::stable_partition(candidates.begin(), candidates.end(), [&](int64_t w) { return w == v; });
+    if (cost_) {
+      const double* row = cost_ + v * n_;
+      std::stable_sort(candidates.begin(), candidates.end(), [&](int64_t a, int64_t b) { return row[a] < row[b]; });
+    } else {
+      std::stable_partition(candidates.begin(), candidates.end(), [&](int64_t w) { return w == v; });
+    }
     for (int64_t w : candidates) {
       if (stopped()) return;
       if (++steps_ > max_steps_) { result_.hit_max_steps = true; return; }
@@ -154,6 +159,7 @@ class Search {
     }
   }
 
+  const double* cost_;
   Adjacency adj_;
   std::vector<int64_t> classes_, order_;
   int64_t n_, max_count_, max_steps_, steps_ = 0;
@@ -170,8 +176,8 @@ std::vector<int64_t> symmetry_classes(const LabelledGraph& graph) {
 }
 
 AutomorphismResult enumerate_automorphisms(const LabelledGraph& graph, int64_t max_count,
-                                           int64_t max_steps) {
-  return Search(graph, max_count, max_steps).run();
+                                           int64_t max_steps, const double* cost) {
+  return Search(graph, max_count, max_steps, cost).run();
 }
 
 }  // namespace ck

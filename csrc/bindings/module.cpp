@@ -183,12 +183,16 @@ ck::LabelledGraph as_graph(const torch::Tensor& atom_labels, const torch::Tensor
 
 std::tuple<torch::Tensor, bool, bool> automorphisms(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
                                                     const torch::Tensor& bond_labels, int64_t max_count,
-                                                    int64_t max_steps) {
+                                                    int64_t max_steps, const c10::optional<torch::Tensor>& cost) {
   const auto graph = as_graph(atom_labels, bonds, bond_labels);
+  if (cost) {
+    TORCH_CHECK_VALUE(cost->device().is_cpu() && cost->scalar_type() == torch::kDouble && cost->is_contiguous() &&
+                      cost->numel() == graph.n_atoms * graph.n_atoms, "cost must be a contiguous float64 CPU (N, N) tensor");
+  }
   ck::AutomorphismResult result;
   {
     pybind11::gil_scoped_release no_gil;
-    result = ck::enumerate_automorphisms(graph, max_count, max_steps);
+    result = ck::enumerate_automorphisms(graph, max_count, max_steps, cost ? cost->data_ptr<double>() : nullptr);
   }
   auto out = torch::empty({result.count, graph.n_atoms}, atom_labels.options());
   std::copy(result.perms.begin(), result.perms.end(), out.data_ptr<int64_t>());

@@ -1,0 +1,185 @@
+"""symmetric_rmsd, rmsd_matrix and rtp_loss against brute force, RDKit GetBestRMS, and by properties."""
+import warnings
+
+import pytest
+import torch
+from hypothesis import given, settings, strategies as st
+from rdkit import Chem
+from rdkit.Chem import rdMolAlign
+
+import conformer_kernels as ck
+from conformer_kernels.reference.symmetric_rmsd import permuted_sse
+from conformer_kernels.testing import perturbed_copies, random_conformers, random_rotations, rmsd_tolerance
+
+from tests.molecules import conformer_tensor, embed, embedded_pairs
+
+
+def _brute_force_rmsd(X, Y, perms):
+    return (permuted_sse(X.double(), Y.double(), perms).min(-1).values.clamp_min(0) / X.shape[-2]).sqrt()
+
+
+def _ring_graph(n):
+    """A symmetric test table: the dihedral group of an n-cycle."""
+    bonds = torch.tensor([[i, (i + 1) % n] for i in range(n)])
+    return ck.automorphisms((torch.zeros(n, dtype=torch.int64), bonds))
+
+
+def test_get_best_rms_parity_on_300_molecules():
+    """Default-argument GetBestRMS on heavy atoms equals ours within 1e-4 A (float64 and float32)."""
+    mols = embedded_pairs()
+    assert len(mols) >= 300
+    worst, skipped = 0.0, 0
+    for mol in mols:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            perms = ck.automorphisms(mol)
+        if caught:  # capped symmetry: the fallback has its own test
+            skipped += 1
+            continue
+        X, Y = conformer_tensor(mol)
+        expected = rdMolAlign.GetBestRMS(Chem.Mol(mol), Chem.Mol(mol), prbId=0, refId=1)
+        ours64 = float(ck.symmetric_rmsd(X, Y, perms))
+        ours32 = float(ck.symmetric_rmsd(X.float(), Y.float(), perms))
+        matrix = float(ck.rmsd_matrix(X[None], Y[None], perms)[0, 0])
+        worst = max(worst, abs(ours64 - expected), abs(ours32 - expected), abs(matrix - expected))
+    assert skipped <= 1 and worst < 1e-4, worst
+
+
+def test_swapped_carboxylic_oxygens_have_zero_rmsd():
+    mol = embed(Chem.MolFromSmiles("O=C(O)c1ccccc1"), 1)
+    X = conformer_tensor(mol)[0]
+    swapped = X.clone()
+    swapped[[0, 2]] = X[[2, 0]]  # exchange the two oxygens
+    perms = ck.automorphisms(mol)
+    assert float(ck.symmetric_rmsd(swapped, X, perms)) < 1e-6
+    probe = Chem.Mol(mol)
+    probe.GetConformer().SetPositions(swapped.numpy())
+    assert rdMolAlign.GetBestRMS(probe, mol) < 1e-6
+    # Without the symmetrization the swap costs the C=O / C-O bond-length difference, as in RDKit.
+    plain = ck.automorphisms(mol, symmetrize_conjugated_terminal_groups=False)
+    expected = rdMolAlign.GetBestRMS(probe, mol, symmetrizeConjugatedTerminalGroups=False)
+    assert expected > 0.01 and abs(float(ck.symmetric_rmsd(swapped, X, plain)) - expected) < 1e-6
+
+
+@pytest.mark.parametrize("n_atoms", [1, 2, 3, 6, 12])
+def test_rmsd_matrix_matches_brute_force(device, dtype, n_atoms):
+    g = torch.Generator().manual_seed(n_atoms)
+    X = random_conformers(7, n_atoms, generator=g)
+    Y = perturbed_copies(X[:5], 0.6, generator=g)
+    perms = _ring_graph(n_atoms) if n_atoms >= 3 else torch.arange(n_atoms)[None]
+    out, best = ck.rmsd_matrix(X.to(device, dtype), Y.to(device, dtype), perms, return_best=True)
+    expected = _brute_force_rmsd(X[:, None].expand(7, 5, -1, -1), Y[None].expand(7, 5, -1, -1), perms)
+    assert out.shape == (7, 5) and best.shape == (7, 5)
+    assert torch.allclose(out.double().cpu(), expected, atol=rmsd_tolerance(dtype, n_atoms) * 10)
+    # best really is the minimising permutation.
+    chosen = ck.rmsd(X[:, None].expand(7, 5, -1, -1)[..., :, :].reshape(35, n_atoms, 3)[torch.arange(35)[:, None], perms[best.cpu().reshape(-1)]],
+                     Y[None].expand(7, 5, -1, -1).reshape(35, n_atoms, 3))
+    assert torch.allclose(chosen.reshape(7, 5), expected, atol=1e-6)
+    plain = ck.rmsd_matrix(X.to(device, dtype), Y.to(device, dtype))
+    assert torch.allclose(plain.double().cpu(), _brute_force_rmsd(X[:, None].expand(7, 5, -1, -1), Y[None].expand(7, 5, -1, -1), torch.arange(n_atoms)[None]), atol=rmsd_tolerance(dtype, n_atoms) * 10)
+
+
+def test_rmsd_matrix_empty_sets(device):
+    X = torch.zeros(0, 4, 3, device=device)
+    assert ck.rmsd_matrix(X, torch.randn(3, 4, 3, device=device)).shape == (0, 3)
+
+
+def test_symmetric_rmsd_dense_and_ragged(device, dtype):
+    g = torch.Generator().manual_seed(9)
+    sizes = [3, 5, 4, 6]
+    Ps = [random_conformers(1, n, generator=g)[0] for n in sizes]
+    Qs = [perturbed_copies(p[None], 0.4, generator=g)[0] for p in Ps]
+    tables = [_ring_graph(n) for n in sizes]
+    ptr = torch.tensor([0, 3, 8, 12, 18])
+    out, best = ck.symmetric_rmsd(torch.cat(Ps).to(device, dtype), torch.cat(Qs).to(device, dtype), tables,
+                                  ptr=ptr.to(device), return_best=True)
+    flat = torch.cat([t.reshape(-1) for t in tables])
+    perm_ptr = torch.tensor([0] + torch.tensor([t.numel() for t in tables]).cumsum(0).tolist())
+    out2 = ck.symmetric_rmsd(torch.cat(Ps).to(device, dtype), torch.cat(Qs).to(device, dtype), flat, ptr=ptr.to(device), perm_ptr=perm_ptr)
+    for b in range(4):
+        expected = float(_brute_force_rmsd(Ps[b], Qs[b], tables[b]))
+        assert abs(float(out[b]) - expected) < rmsd_tolerance(dtype, sizes[b]) * 10
+        assert abs(float(out2[b]) - expected) < rmsd_tolerance(dtype, sizes[b]) * 10
+        permuted = Ps[b][tables[b][int(best[b])]]
+        assert abs(float(ck.rmsd(permuted, Qs[b])) - expected) < 1e-5
+    X = random_conformers(5, 6, generator=g)
+    Y = perturbed_copies(X, 0.3, generator=g)
+    dense = ck.symmetric_rmsd(X.to(device, dtype), Y.to(device, dtype), _ring_graph(6))
+    assert torch.allclose(dense.double().cpu(), _brute_force_rmsd(X, Y, _ring_graph(6)), atol=rmsd_tolerance(dtype, 6) * 10)
+
+
+def test_rtp_loss_gradcheck_and_brute_force(device):
+    g = torch.Generator().manual_seed(10)
+    perms = _ring_graph(5)
+    pred = random_conformers(3, 5, generator=g)
+    ref = perturbed_copies(pred[:, perms[3]], 0.5, generator=g)
+    loss = ck.rtp_loss(pred.to(device), ref.to(device), perms)
+    expected = permuted_sse(pred, ref, perms).min(-1).values
+    assert torch.allclose(loss.cpu(), expected, atol=1e-9)
+    a = pred.to(device).requires_grad_()
+    b = ref.to(device).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, y: ck.rtp_loss(x, y, perms, reduction="sum"), (a, b))
+    assert torch.autograd.gradcheck(lambda x, y: ck.symmetric_rmsd(x, y, perms), (a, b))
+
+
+def test_rtp_loss_gradient_matches_brute_force_autograd():
+    g = torch.Generator().manual_seed(11)
+    perms = _ring_graph(6)
+    pred = random_conformers(4, 6, generator=g)
+    ref = perturbed_copies(pred, 0.7, generator=g)
+    a = pred.clone().requires_grad_()
+    ck.rtp_loss(a, ref, perms, reduction="mean").backward()
+    c = pred.clone().requires_grad_()
+    permuted_sse(c, ref, perms).min(-1).values.mean().backward()
+    assert torch.allclose(a.grad, c.grad, atol=1e-8)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 9))
+def test_rtp_invariances(seed, n):
+    """l_RTP is invariant to rotating, translating and symmetric-permuting either input."""
+    g = torch.Generator().manual_seed(seed)
+    perms = _ring_graph(n)
+    pred = random_conformers(1, n, generator=g)
+    ref = perturbed_copies(pred, 0.5, generator=g)
+    base = float(ck.rtp_loss(pred, ref, perms))
+    R = random_rotations(2, generator=g)
+    sigma = perms[int(torch.randint(len(perms), (1,), generator=g))]
+    assert abs(float(ck.rtp_loss(pred @ R[0].T + 3.0, ref, perms)) - base) < 1e-7
+    assert abs(float(ck.rtp_loss(pred, ref @ R[1].T - 1.0, perms)) - base) < 1e-7
+    assert abs(float(ck.rtp_loss(pred[:, sigma], ref, perms)) - base) < 1e-7
+    assert abs(float(ck.rtp_loss(pred, ref[:, sigma], perms)) - base) < 1e-7
+
+
+@pytest.mark.parametrize("smiles", ["CC(C)(C)c1cc(C(C)(C)C)cc(C(C)(C)C)c1",
+                                    "CC(C)(C)c1ccc(C(C)(C)C)cc1"])
+def test_capped_symmetry_fallback_is_close_and_never_undercuts(smiles):
+    """A tiny cap plus the guided-search fallback: never above the capped value, never below the
+    exact one, and closer on average. It is a local search: it cannot jump to a far symmetry copy
+    (a ring rotation the start alignment did not suggest), so it is not always exact."""
+    mol = embed(Chem.MolFromSmiles(smiles), 5)
+    X = conformer_tensor(mol)
+    exact = ck.rmsd_matrix(X, X, ck.automorphisms(mol))
+    with pytest.warns(ck.SymmetryCapWarning):
+        capped = ck.automorphisms(mol, max_count=2)
+    capped_only = ck.rmsd_matrix(X, X, capped)
+    fallback = ck.rmsd_matrix(X, X, capped, graph=mol)
+    assert (fallback >= exact - 1e-6).all() and (fallback <= capped_only + 1e-9).all()
+    assert (capped_only - exact).max() > 0.1  # the cap alone is far off ...
+    assert (fallback - exact).mean() < 0.75 * (capped_only - exact).mean()  # ... the fallback closer
+    pairs = ck.symmetric_rmsd(X[:4], X[1:], capped, graph=mol)
+    assert torch.allclose(pairs, torch.stack([fallback[i, i + 1] for i in range(4)]), atol=1e-9)
+
+
+def test_reference_switch_for_symmetric_ops():
+    g = torch.Generator().manual_seed(12)
+    perms = _ring_graph(5)
+    X = random_conformers(3, 5, generator=g)
+    Y = perturbed_copies(X, 0.3, generator=g)
+    with ck.use_reference():
+        ref_matrix = ck.rmsd_matrix(X, Y, perms)
+        ref_pairs = ck.symmetric_rmsd(X, Y, perms)
+        ref_loss = ck.rtp_loss(X, Y, perms)
+    assert torch.allclose(ck.rmsd_matrix(X, Y, perms), ref_matrix, atol=1e-9)
+    assert torch.allclose(ck.symmetric_rmsd(X, Y, perms), ref_pairs, atol=1e-9)
+    assert torch.allclose(ck.rtp_loss(X, Y, perms), ref_loss, atol=1e-9)
