@@ -18,14 +18,14 @@ def finite(name: str, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def coordinates(name: str, x, ragged: bool) -> torch.Tensor:
-    """(B, N, 3) or (N, 3) dense, or (total, 3) ragged, floating and finite."""
+def coordinates(name: str, x, ragged: bool, check_finite: bool = True) -> torch.Tensor:
+    """(B, N, 3) or (N, 3) dense, or (total, 3) ragged, floating (and finite, if asked)."""
     floating(name, x)
     if ragged and (x.dim() != 2 or x.shape[-1] != 3):
         raise ValueError(f"{name} must have shape (total, 3) with ptr, got {tuple(x.shape)}")
     if not ragged and (x.dim() not in (2, 3) or x.shape[-1] != 3):
         raise ValueError(f"{name} must have shape (B, N, 3) or (N, 3), got {tuple(x.shape)}")
-    return finite(name, x)
+    return finite(name, x) if check_finite else x
 
 
 def same_layout(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> None:

@@ -5,7 +5,7 @@ import torch
 
 from .. import _backend
 from ..reference import kabsch as reference
-from ._layout import Pairs, as_pairs
+from ._layout import Pairs, as_pairs, check_finite
 
 
 class AlignedSSE(torch.autograd.Function):
@@ -39,6 +39,7 @@ def _sse(pairs: Pairs):
         sse, R, pc, qc = reference.aligned_sse_ragged(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
     else:
         sse, R, pc, qc = AlignedSSE.apply(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
+    check_finite(pairs, sse)
     counts = (pairs.ptr[1:] - pairs.ptr[:-1]).to(pairs.P.dtype)
     if pairs.weights is None:
         wsum = counts

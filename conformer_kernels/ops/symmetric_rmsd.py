@@ -5,7 +5,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import symmetric_rmsd as reference
-from ._layout import as_pairs
+from ._layout import as_pairs, check_finite
 from .automorphisms import GuidedSearch
 from .kabsch import AlignedSSE, _rmsd_from_sse, aligned_squared_error, kabsch
 
@@ -49,6 +49,7 @@ def _best_permutation(pairs, perms, perm_ptr):
         else:
             sse, best = _backend.launch(_backend._C().symmetric_sse, pairs.P.device, pairs.P, pairs.Q, pairs.ptr,
                                         flat, offset, count)
+    check_finite(pairs, sse)
     # Global gather index: atom i of pair b reads P[ptr[b] + perm_b[best_b][i]].
     sizes = pairs.ptr[1:] - pairs.ptr[:-1]
     seg = torch.repeat_interleave(torch.arange(pairs.n_pairs, device=pairs.P.device), sizes)

@@ -148,7 +148,7 @@ std::vector<torch::Tensor> rmsd_matrix(const torch::Tensor& X, const torch::Tens
   TORCH_CHECK_VALUE(n_perms == 0 || (perms.dim() == 2 && perms.size(1) == n), "perms must have shape (P, N)");
   auto sse = torch::empty({G, R}, X.options());
   auto best = torch::empty({G, R}, perms.options());
-  auto scratch = torch::empty({3 * (G + R)}, X.options().dtype(torch::kDouble));
+  auto scratch = torch::empty({ck::rmsd_matrix_scratch_size(G, R, n)}, X.options().dtype(torch::kDouble));
   const bool cuda = use_cuda(X, "rmsd_matrix");
   AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "rmsd_matrix", [&] {
     if (cuda) {

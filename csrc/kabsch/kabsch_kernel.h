@@ -65,23 +65,58 @@ CK_HOST_DEVICE inline double aligned_residual_sse(const scalar_t* p, const scala
   return sse;
 }
 
+// Rotation, centroids and sse of one pair from its centred correlation (the accurate path).
+template <typename scalar_t>
+CK_HOST_DEVICE inline double kabsch_pair_centred(const scalar_t* p, const scalar_t* q, const scalar_t* w,
+                                                 int64_t n, double R[9], double pc[3], double qc[3]) {
+  double S[9], E0, q4[4];
+  pair_centroids(p, q, w, n, pc, qc);
+  pair_correlation(p, q, w, (const int64_t*)nullptr, n, pc, qc, S, &E0);
+  qcp_quaternion(S, qcp_max_eigenvalue(S, E0), E0, q4);
+  quaternion_to_rotation(q4, R);
+  return aligned_residual_sse(p, q, w, n, R, pc, qc);
+}
+
 // Optimal superposition of one pair: rotation R (row-major, R p ~ q), centroids, and the
 // minimal weighted sum of squared deviations sum_i w_i |R (p_i - pc) - (q_i - qc)|^2.
+// Fast path: one pass of raw moments (S = sum w p q^T - W pc qc^T) and sse = 2 (E0 - lambda).
+// Both cancel: when sse is below 1e-6 of the raw second moments (near-exact fits, or points far
+// from the origin), the pair is redone on centred coordinates with sse from the residuals.
 template <typename scalar_t>
 CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, const scalar_t* w,
                                        int64_t n, scalar_t* R_out, scalar_t* pc_out,
                                        scalar_t* qc_out, scalar_t* sse_out) {
-  double pc[3], qc[3], S[9], E0, q4[4], R[9];
-  pair_centroids(p, q, w, n, pc, qc);
-  pair_correlation(p, q, w, (const int64_t*)nullptr, n, pc, qc, S, &E0);
+  double W = 0.0, sp[3] = {0, 0, 0}, sq[3] = {0, 0, 0}, S[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0}, raw = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double wi = w ? (double)w[i] : 1.0;
+    const double a[3] = {(double)p[3 * i], (double)p[3 * i + 1], (double)p[3 * i + 2]};
+    const double b[3] = {(double)q[3 * i], (double)q[3 * i + 1], (double)q[3 * i + 2]};
+    W += wi;
+    for (int u = 0; u < 3; ++u) {
+      sp[u] += wi * a[u];
+      sq[u] += wi * b[u];
+      raw += wi * (a[u] * a[u] + b[u] * b[u]);
+      for (int v = 0; v < 3; ++v) S[3 * u + v] += wi * a[u] * b[v];
+    }
+  }
+  double pc[3], qc[3], R[9], q4[4];
+  const double inv = W > 0.0 ? 1.0 / W : 0.0;
+  for (int u = 0; u < 3; ++u) { pc[u] = sp[u] * inv; qc[u] = sq[u] * inv; }
+  for (int u = 0; u < 3; ++u)
+    for (int v = 0; v < 3; ++v) S[3 * u + v] -= W * pc[u] * qc[v];
+  double E0 = 0.5 * (raw - W * (pc[0] * pc[0] + pc[1] * pc[1] + pc[2] * pc[2] + qc[0] * qc[0] + qc[1] * qc[1] + qc[2] * qc[2]));
+  E0 = E0 > 0.0 ? E0 : 0.0;
   const double lambda = qcp_max_eigenvalue(S, E0);
-  qcp_quaternion(S, lambda, E0, q4);
-  quaternion_to_rotation(q4, R);
+  double sse = 2.0 * (E0 - lambda);
+  if (sse > 1e-6 * raw) {
+    qcp_quaternion(S, lambda, E0, q4);
+    quaternion_to_rotation(q4, R);
+  } else {
+    sse = kabsch_pair_centred(p, q, w, n, R, pc, qc);
+  }
   for (int k = 0; k < 9; ++k) R_out[k] = (scalar_t)R[k];
   for (int k = 0; k < 3; ++k) { pc_out[k] = (scalar_t)pc[k]; qc_out[k] = (scalar_t)qc[k]; }
-  // 2 (E0 - lambda) loses ~sqrt(rounding) of RMSD near 0 by cancellation; the residuals of the
-  // rotation we return do not, and they are what the gradient is taken of.
-  *sse_out = (scalar_t)aligned_residual_sse(p, q, w, n, R, pc, qc);
+  *sse_out = (scalar_t)(sse < 0.0 ? 0.0 : sse);  // NaN passes: callers report it
 }
 
 // Gradient of g * sum_i w_i |R (p_i - pc) - (q_i - qc)|^2 with R held at its optimum, for one atom.

@@ -61,7 +61,7 @@ struct CpuBackend {
   static void matrix(const std::vector<T>& X, const std::vector<T>& Y, int64_t G, int64_t R, int64_t n,
                      const std::vector<int64_t>& perms, int64_t n_perms, std::vector<T>& sse,
                      std::vector<int64_t>& best) {
-    std::vector<double> scratch(3 * (G + R));
+    std::vector<double> scratch(ck::rmsd_matrix_scratch_size(G, R, n));
     sse.resize(G * R); best.resize(G * R);
     ck::rmsd_matrix_cpu<T>(X.data(), Y.data(), G, R, n, perms.data(), n_perms, scratch.data(), sse.data(), best.data());
   }
@@ -122,7 +122,7 @@ struct CudaBackend {
                      std::vector<int64_t>& best) {
     DeviceArray<T> dX(X), dY(Y), dsse(G * R);
     DeviceArray<int64_t> dperms(perms), dbest(G * R);
-    DeviceArray<double> scratch(3 * (G + R));
+    DeviceArray<double> scratch(ck::rmsd_matrix_scratch_size(G, R, n));
     ck::rmsd_matrix_cuda<T>(dX.ptr, dY.ptr, G, R, n, dperms.ptr, n_perms, scratch.ptr, dsse.ptr, dbest.ptr, nullptr);
     sse = dsse.host(); best = dbest.host();
   }

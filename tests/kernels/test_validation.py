@@ -1,0 +1,40 @@
+"""Bad input gets a ValueError naming the argument, never a crash or a silent wrong number."""
+import pytest
+import torch
+
+import conformer_kernels as ck
+
+X = torch.randn(2, 5, 3, dtype=torch.float64)
+PERMS = torch.arange(5)[None]
+
+
+def _nan(x, where=(0, 1, 2)):
+    y = x.clone()
+    y[where] = float("nan")
+    return y
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: ck.kabsch(_nan(X), X), "P contains NaN"),
+    (lambda: ck.rmsd(X, _nan(X, (1, 4, 0))), "Q contains NaN"),
+    (lambda: ck.rmsd(X, X.clone().index_fill_(1, torch.tensor([2]), float("inf"))), "Q contains NaN or Inf"),
+    (lambda: ck.rmsd(X, X[:, :4]), "same shape"),
+    (lambda: ck.rmsd(X, X.float()), "same dtype"),
+    (lambda: ck.rmsd(X.int(), X.int()), "float32 or float64"),
+    (lambda: ck.rmsd(X[..., :2], X[..., :2]), r"shape \(B, N, 3\)"),
+    (lambda: ck.rmsd(X, X, weights=torch.ones(4, dtype=torch.float64)), "weights must have shape"),
+    (lambda: ck.rmsd(X, X, weights=-torch.ones(5, dtype=torch.float64)), "non-negative"),
+    (lambda: ck.rmsd(X.reshape(-1, 3), X.reshape(-1, 3), ptr=torch.tensor([0, 3, 9])), "end at the number of atoms"),
+    (lambda: ck.rmsd(X.reshape(-1, 3), X.reshape(-1, 3), ptr=torch.tensor([0, 7, 3, 10])), "never decrease"),
+    (lambda: ck.symmetric_rmsd(X, X, torch.tensor([[0, 1, 2, 3, 3]])), "permutation of 0..4"),
+    (lambda: ck.symmetric_rmsd(X, X, torch.zeros(1, 4, dtype=torch.int64)), r"shape \(P, 5\)"),
+    (lambda: ck.symmetric_rmsd(_nan(X), X, PERMS), "P contains NaN"),
+    (lambda: ck.rtp_loss(X, _nan(X), PERMS), "ref contains NaN"),
+    (lambda: ck.rtp_loss(X, X, PERMS, reduction="avg"), "reduction"),
+    (lambda: ck.rmsd_matrix(X, torch.randn(3, 6, 3, dtype=torch.float64)), "same number of atoms"),
+    (lambda: ck.rmsd_matrix(_nan(X), X), "X contains NaN"),
+    (lambda: ck.automorphisms(ck), "RDKit Mol"),
+])
+def test_bad_input_raises_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
