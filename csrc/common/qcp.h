@@ -96,7 +96,10 @@ CK_HOST_DEVICE inline double jacobi_max_eigen(const double K[16], double* q) {
 }
 
 // Largest eigenvalue of K(S) by Newton on the characteristic polynomial, starting at E0.
-CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0) {
+// Every iterate is an upper bound of lambda, so once one falls below stop_below the answer is known
+// to be below it too and the iterate is returned as is: a minimum over permutations uses this to
+// abandon a permutation as soon as it cannot beat the best so far.
+CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0, double stop_below = -1e300) {
   double K[16];
   key_matrix(S, K);
   double sum_sq = 0.0;
@@ -112,6 +115,7 @@ CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0) {
     if (!(dp > 0.0)) break;  // at (or numerically below) a double root
     const double step = p / dp;
     x -= step;
+    if (x < stop_below) return x;
     if (fabs(step) <= 1e-15 * fabs(x) + 1e-300) break;
   }
   // P'(lambda) is the product of the gaps to the other eigenvalues. When the largest is (nearly)

@@ -52,7 +52,7 @@ CK_HOST_DEVICE inline void rmsd_matrix_entry(const double* Xc, const double* Yc,
       for (int u = 0; u < 3; ++u)
         for (int v = 0; v < 3; ++v) S[3 * u + v] += d[u] * b[3 * i + v];
     }
-    const double value = moved ? 2.0 * (E0 - qcp_max_eigenvalue(S, E0)) : identity_value;
+    const double value = moved ? 2.0 * (E0 - qcp_max_eigenvalue(S, E0, E0 - 0.5 * lowest)) : identity_value;
     if (value < lowest || value != value) { lowest = value; arg = k; }  // NaN must surface
   }
   sse[g * R + r] = (scalar_t)(lowest < 0.0 ? 0.0 : lowest);

@@ -23,7 +23,7 @@ CK_HOST_DEVICE inline double best_permuted_sse(const scalar_t* p, const scalar_t
     double S[9], E0;
     pair_correlation(p, q, (const scalar_t*)nullptr, n_perms > 0 ? perms + k * n : nullptr, n, pc,
                      qc, S, &E0);
-    const double sse = 2.0 * (E0 - qcp_max_eigenvalue(S, E0));
+    const double sse = 2.0 * (E0 - qcp_max_eigenvalue(S, E0, E0 - 0.5 * best));
     if (sse < best || sse != sse) { best = sse; arg = k; }  // NaN wins: it must surface
   }
   *best_index = arg;
