@@ -6,40 +6,33 @@
 
 namespace ck {
 
-// Weighted centroids of the n points p[0..n) and q[0..n) (row-major n x 3), and the weight sum.
+// Weighted centroid of the n points x[0..n) (row-major n x 3; w null = unit weights); returns the
+// weight sum. A set of zero total weight gets the origin.
 template <typename scalar_t>
-CK_HOST_DEVICE inline double pair_centroids(const scalar_t* p, const scalar_t* q, const scalar_t* w,
-                                            int64_t n, double pc[3], double qc[3]) {
+CK_HOST_DEVICE inline double centroid(const scalar_t* x, const scalar_t* w, int64_t n, double c[3]) {
   double wsum = 0.0;
-  for (int k = 0; k < 3; ++k) pc[k] = qc[k] = 0.0;
+  c[0] = c[1] = c[2] = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const double wi = w ? (double)w[i] : 1.0;
     wsum += wi;
-    for (int k = 0; k < 3; ++k) {
-      pc[k] += wi * (double)p[3 * i + k];
-      qc[k] += wi * (double)q[3 * i + k];
-    }
+    for (int k = 0; k < 3; ++k) c[k] += wi * (double)x[3 * i + k];
   }
   const double inv = wsum > 0.0 ? 1.0 / wsum : 0.0;
-  for (int k = 0; k < 3; ++k) { pc[k] *= inv; qc[k] *= inv; }
+  for (int k = 0; k < 3; ++k) c[k] *= inv;
   return wsum;
 }
 
-// Correlation matrix S and E0 of the centred points (see qcp.h). p_index, when given, reads
-// p[p_index[i]] instead of p[i]: the atom permutation of a symmetric RMSD, applied without a copy.
+// Correlation matrix S and E0 of the points centred on pc and qc (see qcp.h).
 template <typename scalar_t>
 CK_HOST_DEVICE inline void pair_correlation(const scalar_t* p, const scalar_t* q, const scalar_t* w,
-                                            const int64_t* p_index, int64_t n, const double pc[3],
-                                            const double qc[3], double S[9], double* E0) {
+                                            int64_t n, const double pc[3], const double qc[3],
+                                            double S[9], double* E0) {
   for (int k = 0; k < 9; ++k) S[k] = 0.0;
   double g = 0.0;
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t pi = p_index ? p_index[i] : i;
     const double wi = w ? (double)w[i] : 1.0;
-    const double a[3] = {(double)p[3 * pi] - pc[0], (double)p[3 * pi + 1] - pc[1],
-                         (double)p[3 * pi + 2] - pc[2]};
-    const double b[3] = {(double)q[3 * i] - qc[0], (double)q[3 * i + 1] - qc[1],
-                         (double)q[3 * i + 2] - qc[2]};
+    const double a[3] = {(double)p[3 * i] - pc[0], (double)p[3 * i + 1] - pc[1], (double)p[3 * i + 2] - pc[2]};
+    const double b[3] = {(double)q[3 * i] - qc[0], (double)q[3 * i + 1] - qc[1], (double)q[3 * i + 2] - qc[2]};
     for (int r = 0; r < 3; ++r)
       for (int c = 0; c < 3; ++c) S[3 * r + c] += wi * a[r] * b[c];
     g += wi * (a[0] * a[0] + a[1] * a[1] + a[2] * a[2] + b[0] * b[0] + b[1] * b[1] + b[2] * b[2]);
@@ -70,8 +63,9 @@ template <typename scalar_t>
 CK_HOST_DEVICE inline double kabsch_pair_centred(const scalar_t* p, const scalar_t* q, const scalar_t* w,
                                                  int64_t n, double R[9], double pc[3], double qc[3]) {
   double S[9], E0, q4[4];
-  pair_centroids(p, q, w, n, pc, qc);
-  pair_correlation(p, q, w, (const int64_t*)nullptr, n, pc, qc, S, &E0);
+  centroid(p, w, n, pc);
+  centroid(q, w, n, qc);
+  pair_correlation(p, q, w, n, pc, qc, S, &E0);
   qcp_quaternion(S, qcp_max_eigenvalue(S, E0), E0, q4);
   quaternion_to_rotation(q4, R);
   return aligned_residual_sse(p, q, w, n, R, pc, qc);

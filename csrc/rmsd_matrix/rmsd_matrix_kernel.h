@@ -9,7 +9,7 @@ namespace ck {
 template <typename scalar_t>
 CK_HOST_DEVICE inline double center_conformer(const scalar_t* X, int64_t c, int64_t n, double* out) {
   double mean[3];
-  centroid(X + 3 * n * c, n, mean);
+  centroid(X + 3 * n * c, (const scalar_t*)nullptr, n, mean);
   double norm = 0.0;
   for (int64_t i = 0; i < n; ++i)
     for (int k = 0; k < 3; ++k) {
@@ -20,8 +20,7 @@ CK_HOST_DEVICE inline double center_conformer(const scalar_t* X, int64_t c, int6
   return norm;
 }
 
-// Entry (g, r) from centred coordinates: E0 is permutation-invariant, so each permutation costs
-// only the 9 n multiply-adds of S and one largest eigenvalue.
+// Entry (g, r) from centred coordinates, whose E0 comes from the precomputed norms.
 template <typename scalar_t>
 CK_HOST_DEVICE inline void rmsd_matrix_entry(const double* Xc, const double* Yc, const double* x_norm,
                                              const double* y_norm, int64_t g, int64_t r, int64_t R,
@@ -29,34 +28,13 @@ CK_HOST_DEVICE inline void rmsd_matrix_entry(const double* Xc, const double* Yc,
                                              scalar_t* sse, int64_t* best) {
   const double* a = Xc + 3 * n * g;
   const double* b = Yc + 3 * n * r;
-  const double E0 = 0.5 * (x_norm[g] + y_norm[r]);
-  // S of the identity once; a permutation then only corrects the atoms it moves (automorphisms
-  // of molecules typically move a few terminal or ring atoms, so this is far below 9 n each).
   double S0[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
   for (int64_t i = 0; i < n; ++i)
     for (int u = 0; u < 3; ++u)
       for (int v = 0; v < 3; ++v) S0[3 * u + v] += a[3 * i + u] * b[3 * i + v];
-  const double identity_value = 2.0 * (E0 - qcp_max_eigenvalue(S0, E0));
-  double lowest = n_perms > 0 ? 1e300 : identity_value;  // no table: the identity alone
-  int64_t arg = 0;
-  for (int64_t k = 0; k < n_perms; ++k) {
-    const int64_t* perm = perms + k * n;
-    double S[9];
-    for (int c = 0; c < 9; ++c) S[c] = S0[c];
-    bool moved = false;
-    for (int64_t i = 0; i < n; ++i) {
-      if (perm[i] == i) continue;
-      moved = true;
-      const double* x = a + 3 * perm[i];
-      const double d[3] = {x[0] - a[3 * i], x[1] - a[3 * i + 1], x[2] - a[3 * i + 2]};
-      for (int u = 0; u < 3; ++u)
-        for (int v = 0; v < 3; ++v) S[3 * u + v] += d[u] * b[3 * i + v];
-    }
-    const double value = moved ? 2.0 * (E0 - qcp_max_eigenvalue(S, E0, E0 - 0.5 * lowest)) : identity_value;
-    if (value < lowest || value != value) { lowest = value; arg = k; }  // NaN must surface
-  }
-  sse[g * R + r] = (scalar_t)(lowest < 0.0 ? 0.0 : lowest);
-  best[g * R + r] = arg;
+  const double origin[3] = {0.0, 0.0, 0.0};
+  sse[g * R + r] = (scalar_t)best_permuted_sse(a, b, origin, S0, 0.5 * (x_norm[g] + y_norm[r]), perms, n_perms,
+                                               n, best + g * R + r);
 }
 
 }  // namespace ck
