@@ -32,20 +32,25 @@ def _mol_graph(mol, symmetrize: bool):
         for terminal, centre in mol.GetSubstructMatches(pattern, uniquify=False):
             charge_free.add(terminal)
             either_bond.add(mol.GetBondBetweenAtoms(terminal, centre).GetIdx())
-    rings = mol.GetRingInfo()
+    ring_counts = [0] * mol.GetNumAtoms()
     try:
-        ring_counts = [rings.NumAtomRings(i) for i in range(mol.GetNumAtoms())]
+        for ring in mol.GetRingInfo().AtomRings():
+            for i in ring:
+                ring_counts[i] += 1
     except RuntimeError:  # ring info not initialised (unsanitized mol): RDKit skips the check too
-        ring_counts = [0] * mol.GetNumAtoms()
+        pass
     # An atom of the query matches only atoms with the same element, charge, isotope and radicals,
     # and (RDKit's atom-match rule) no fewer rings; over a whole automorphism that is equality.
-    atom_keys = [
-        (a.GetAtomicNum(), 0 if a.GetIdx() in charge_free else a.GetFormalCharge(), a.GetIsotope(),
-         a.GetNumRadicalElectrons(), ring_counts[a.GetIdx()])
-        for a in mol.GetAtoms()
-    ]
-    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx()) for b in mol.GetBonds()]
-    bond_labels = [_SINGLE_OR_DOUBLE if b.GetIdx() in either_bond else int(b.GetBondType()) for b in mol.GetBonds()]
+    # One pass over atoms and one over bonds: RDKit's Python accessors dominate this function.
+    atom_keys = []
+    for a in mol.GetAtoms():
+        i = a.GetIdx()
+        atom_keys.append((a.GetAtomicNum(), 0 if i in charge_free else a.GetFormalCharge(), a.GetIsotope(),
+                          a.GetNumRadicalElectrons(), ring_counts[i]))
+    bonds, bond_labels = [], []
+    for b in mol.GetBonds():
+        bonds.append((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
+        bond_labels.append(_SINGLE_OR_DOUBLE if b.GetIdx() in either_bond else int(b.GetBondType()))
     return _intern(atom_keys), bonds, bond_labels
 
 

@@ -7,7 +7,7 @@ from .. import _backend, _checks
 from ..reference import symmetric_rmsd as reference
 from ._layout import as_pairs, check_finite
 from .automorphisms import GuidedSearch
-from .kabsch import AlignedSSE, _rmsd_from_sse, aligned_squared_error, kabsch
+from .kabsch import AlignedSSE, _rmsd_from_sse, aligned_squared_error, kabsch, safe_sqrt
 
 
 def _perm_tables(perms, ptr, perm_ptr, n_atoms_dense, device):
@@ -184,5 +184,5 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
         rows = table[best.reshape(-1)] if table.shape[0] else torch.arange(n).expand(G * R, n)
         refined = guided_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), graph, rows)
         sse = torch.minimum(sse, refined.reshape(G, R).to(sse))
-    out = (sse.clamp_min(0) / max(n, 1)).sqrt()
+    out = safe_sqrt(sse.clamp_min(0) / max(n, 1))
     return (out, best) if return_best else out
