@@ -1,0 +1,290 @@
+"""Build a GEOM-like reference ensemble from SMILES, written in GEOM's rdkit_folder layout.
+
+Per molecule: ETKDGv3 conformers with hydrogens -> MMFF94 optimization (and GFN2-xTB through
+``tblite`` with method "xtb", GEOM's level of theory) -> conformers whose bonds or stereo changed
+are rejected -> energy window -> duplicates removed by symmetric heavy-atom RMSD -> Boltzmann
+weights at 298.15 K. Parallel over molecules (one thread each), resumable, time-budgeted.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from rdkit import Chem, RDLogger
+from rdkit.Chem import AllChem, rdDetermineBonds
+
+from .geom import BOLTZMANN_KCAL, HARTREE_KCAL, SkippedMolecule
+
+BOHR = 0.52917721067  # Angstrom
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    method: str = "mmff"            # "mmff" or "xtb"
+    num_seeds: int = 30             # ETKDG embeddings per molecule
+    seed: int = 0
+    rmsd_threshold: float = 0.125   # A: conformers closer than this (symmetric heavy-atom RMSD) are one
+    energy_window: float = 6.0      # kcal/mol above the lowest conformer
+    temperature: float = 298.15
+    max_heavy_atoms: int = 100
+    xtb_max_force: float = 1e-4     # Eh/Bohr: L-BFGS stop (1e-3 leaves drug-like conformers kcal/mol high)
+
+    def __post_init__(self):
+        if self.method not in ("mmff", "xtb"):
+            raise ValueError(f"method must be 'mmff' or 'xtb', got {self.method!r}")
+        if self.num_seeds < 1:
+            raise ValueError(f"num_seeds must be >= 1, got {self.num_seeds}")
+
+
+def read_smiles_file(path: str) -> list[tuple[str, str]]:
+    """(name, SMILES) pairs of a .smi file: SMILES first, an optional name second (else LINE<n>)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no SMILES file at {path}")
+    out = []
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#") or parts[0].lower() == "smiles":
+                continue
+            out.append((parts[1] if len(parts) > 1 else f"LINE{number}", parts[0]))
+    return out
+
+
+def parse_input(smiles: str, max_heavy_atoms: int) -> Chem.Mol:
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None:
+        raise SkippedMolecule("invalid_smiles", repr(smiles))
+    if mol.GetNumHeavyAtoms() == 0:
+        raise SkippedMolecule("no_heavy_atoms", smiles)
+    if mol.GetNumHeavyAtoms() > max_heavy_atoms:
+        raise SkippedMolecule("too_large", f"{smiles}: {mol.GetNumHeavyAtoms()} heavy atoms > {max_heavy_atoms}")
+    if len(Chem.GetMolFrags(mol)) > 1:
+        raise SkippedMolecule("disconnected", smiles)
+    return mol
+
+
+def _bonds(mol) -> set:
+    return {(min(b.GetBeginAtomIdx(), b.GetEndAtomIdx()), max(b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
+            for b in mol.GetBonds()}
+
+
+def _connectivity_from_xyz(mol, conf_id) -> set:
+    bare = Chem.RWMol()
+    for atom in mol.GetAtoms():
+        bare.AddAtom(Chem.Atom(atom.GetAtomicNum()))
+    conf = Chem.Conformer(mol.GetConformer(conf_id))
+    bare.AddConformer(conf, assignId=True)
+    rdDetermineBonds.DetermineConnectivity(bare)
+    return _bonds(bare)
+
+
+def _stereo_from_xyz(mol, conf_id) -> str:
+    copy = Chem.Mol(mol)
+    Chem.AssignStereochemistryFrom3D(copy, confId=conf_id)
+    return Chem.MolToSmiles(Chem.RemoveHs(copy))
+
+
+def embed(mol: Chem.Mol, settings: BuildSettings) -> Chem.Mol:
+    mh = Chem.AddHs(mol)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = settings.seed + 1  # RDKit embeds all conformers alike with seed 0
+    if not AllChem.EmbedMultipleConfs(mh, settings.num_seeds, params):
+        params.useRandomCoords = True
+        if not AllChem.EmbedMultipleConfs(mh, settings.num_seeds, params):
+            raise SkippedMolecule("embedding_failed", Chem.MolToSmiles(mol))
+    return mh
+
+
+def optimize_mmff(mh: Chem.Mol) -> np.ndarray:
+    """MMFF94-optimize every conformer in place; energies in Hartree (the layout's unit)."""
+    if not AllChem.MMFFHasAllMoleculeParams(mh):
+        raise SkippedMolecule("no_mmff_parameters", Chem.MolToSmiles(Chem.RemoveHs(mh)))
+    results = AllChem.MMFFOptimizeMoleculeConfs(mh, maxIters=5000)
+    return np.asarray([energy for _, energy in results]) / HARTREE_KCAL
+
+
+def optimize_xtb(mh: Chem.Mol, max_force: float) -> np.ndarray:
+    """GFN2-xTB (tblite) L-BFGS to max |gradient| <= max_force Eh/Bohr, in place; energies in Hartree."""
+    try:
+        from tblite.interface import Calculator
+    except ImportError as exc:
+        raise RuntimeError("method 'xtb' needs the tblite package: pip install tblite") from exc
+    from scipy.optimize import minimize
+
+    numbers = np.asarray([a.GetAtomicNum() for a in mh.GetAtoms()])
+    charge = Chem.GetFormalCharge(mh)
+    energies = []
+    for conf in mh.GetConformers():
+        start = conf.GetPositions() / BOHR
+        calc = Calculator("GFN2-xTB", numbers, start, charge=charge)
+        calc.set("verbosity", 0)
+
+        def energy_and_gradient(flat):
+            calc.update(flat.reshape(-1, 3))
+            result = calc.singlepoint()
+            return result.get("energy"), result.get("gradient").reshape(-1)
+
+        # scipy's gtol is the max projected gradient component: the max-force criterion itself.
+        found = minimize(energy_and_gradient, start.reshape(-1), jac=True, method="L-BFGS-B",
+                         options={"gtol": max_force, "ftol": 0.0, "maxiter": 2000})
+        conf.SetPositions(found.x.reshape(-1, 3) * BOHR)
+        energies.append(float(found.fun))
+    return np.asarray(energies)
+
+
+def deduplicate(mh: Chem.Mol, conf_ids: list[int], energies_kcal: np.ndarray, threshold: float):
+    """Greedy in energy order: keep a conformer unless it lies within threshold (symmetric heavy-atom
+    RMSD, no reflection) of a kept one. Returns kept ids and how many each absorbed (degeneracy)."""
+    import torch
+
+    import conformer_kernels as ck
+
+    heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
+    X = torch.tensor(np.stack([mh.GetConformer(c).GetPositions()[heavy] for c in conf_ids]))
+    rmsd = ck.rmsd_matrix(X, X, ck.automorphisms(Chem.RemoveHs(mh))).numpy()
+    kept, degeneracy = [], []
+    for i in np.argsort(energies_kcal, kind="stable"):
+        twin = next((k for k, j in enumerate(kept) if rmsd[i, j] < threshold), None)
+        if twin is None:
+            kept.append(i)
+            degeneracy.append(1)
+        else:
+            degeneracy[twin] += 1
+    return [conf_ids[i] for i in kept], degeneracy
+
+
+def build_molecule(smiles: str, settings: BuildSettings) -> dict:
+    """One molecule's GEOM-layout pickle content; SkippedMolecule(reason) if none can be built."""
+    mol = parse_input(smiles, settings.max_heavy_atoms)
+    mh = embed(mol, settings)
+    ids = [c.GetId() for c in mh.GetConformers()]
+    stereo_before = {i: _stereo_from_xyz(mh, i) for i in ids}
+    energies = optimize_xtb(mh, settings.xtb_max_force) if settings.method == "xtb" else optimize_mmff(mh)
+    graph = _bonds(mh)
+    valid = [k for k, i in enumerate(ids)
+             if np.isfinite(energies[k]) and _connectivity_from_xyz(mh, i) == graph
+             and _stereo_from_xyz(mh, i) == stereo_before[i]]
+    if not valid:
+        raise SkippedMolecule("no_valid_conformer", f"{smiles}: every conformer changed bonds or stereo")
+    e_kcal = (energies[valid] - energies[valid].min()) * HARTREE_KCAL
+    window = [k for k, e in zip(valid, e_kcal) if e <= settings.energy_window]
+    kept, degeneracy = deduplicate(mh, [ids[k] for k in window], e_kcal[[valid.index(k) for k in window]],
+                                   settings.rmsd_threshold)
+    energy_of = dict(zip(ids, energies))
+    kept_e = np.asarray([energy_of[i] for i in kept])
+    relative = (kept_e - kept_e.min()) * HARTREE_KCAL
+    weights = np.exp(-relative / (BOLTZMANN_KCAL * settings.temperature))
+    weights /= weights.sum()
+    order = np.argsort(-weights, kind="stable")
+    conformers = []
+    for k in order:
+        one = _single_conformer(mh, kept[k])
+        conformers.append({"rd_mol": one, "boltzmannweight": float(weights[k]), "totalenergy": float(kept_e[k]),
+                           "relativeenergy": float(relative[k]), "degeneracy": int(degeneracy[k])})
+    return {"conformers": conformers, "uniqueconfs": len(conformers), "totalconfs": len(ids), "smiles": smiles,
+            "lowestenergy": float(kept_e.min()), "temperature": settings.temperature,
+            "charge": Chem.GetFormalCharge(mol)}
+
+
+def _single_conformer(mh, conf_id) -> Chem.Mol:
+    one = Chem.Mol(mh)
+    one.RemoveAllConformers()
+    one.AddConformer(Chem.Conformer(mh.GetConformer(conf_id)), assignId=True)
+    return one
+
+
+def _build_task(task):
+    name, smiles, settings, out, subset = task
+    RDLogger.DisableLog("rdApp.*")
+    start = time.process_time()
+    try:
+        data = build_molecule(smiles, settings)
+    except SkippedMolecule as exc:
+        return {"name": name, "smiles": smiles, "ok": False, "reason": exc.reason, "detail": exc.detail}
+    except Exception as exc:  # one molecule's failure must not end the job
+        return {"name": name, "smiles": smiles, "ok": False, "reason": "error", "detail": f"{type(exc).__name__}: {exc}"}
+    rel = f"{subset}/{name}.pickle"
+    tmp = os.path.join(out, rel + ".tmp")
+    with open(tmp, "wb") as handle:
+        pickle.dump(data, handle)
+    os.replace(tmp, os.path.join(out, rel))
+    entry = {"charge": data["charge"], "lowestenergy": data["lowestenergy"], "method": settings.method,
+             "name": name, "pickle_path": rel, "temperature": data["temperature"],
+             "totalconfs": data["totalconfs"], "uniqueconfs": data["uniqueconfs"]}
+    return {"name": name, "smiles": smiles, "ok": True, "entry": entry, "cpu_s": round(time.process_time() - start, 2)}
+
+
+def build(molecules: list[tuple[str, str]], out: str, subset: str = "drugs", settings: BuildSettings = BuildSettings(),
+          workers: int = 2, time_budget: float | None = None, progress: bool = True) -> dict:
+    """Build (name, SMILES) molecules into ``out`` (summary_<subset>.json + <subset>/<name>.pickle).
+
+    Resumable: a molecule with a result record in out/.build is not rebuilt. Stops starting new
+    molecules once ``time_budget`` seconds have passed. Returns the report, also in build_report.json.
+    """
+    from tqdm import tqdm
+
+    names = [n for n, _ in molecules]
+    if len(set(names)) != len(names):
+        raise ValueError("molecule names must be unique (they name the pickles)")
+    os.makedirs(os.path.join(out, subset), exist_ok=True)
+    records_dir = os.path.join(out, ".build")
+    os.makedirs(records_dir, exist_ok=True)
+    todo = [(n, s, settings, out, subset) for n, s in molecules
+            if not os.path.isfile(os.path.join(records_dir, f"{n}.json"))]
+    start, pending, queue = time.perf_counter(), set(), list(reversed(todo))
+    bar = tqdm(total=len(todo), unit="mol", desc=f"build {settings.method}", disable=not progress)
+    env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
+    os.environ.update(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")  # inherited by the workers
+    try:
+        with ProcessPoolExecutor(max(1, workers)) as pool:
+            while queue or pending:
+                over = time_budget is not None and time.perf_counter() - start > time_budget
+                while queue and not over and len(pending) < 2 * max(1, workers):
+                    pending.add(pool.submit(_build_task, queue.pop()))
+                if not pending:
+                    break
+                finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    record = future.result()
+                    _write_json(os.path.join(records_dir, f"{record['name']}.json"), record)
+                    bar.update(1)
+    finally:
+        for k, v in env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        bar.close()
+    return _write_summary(out, subset, names, settings, len(queue), time.perf_counter() - start)
+
+
+def _write_summary(out, subset, names, settings, not_started, elapsed) -> dict:
+    summary, failures = {}, []
+    for name in names:
+        path = os.path.join(out, ".build", f"{name}.json")
+        if not os.path.isfile(path):
+            continue
+        with open(path) as handle:
+            record = json.load(handle)
+        if record["ok"]:
+            summary[record["smiles"]] = record["entry"]
+        else:
+            failures.append({k: record[k] for k in ("name", "smiles", "reason", "detail")})
+    _write_json(os.path.join(out, f"summary_{subset}.json"), summary)
+    report = {"molecules": len(names), "built": len(summary), "failed": len(failures),
+              "not_started_time_budget": not_started, "seconds_this_run": round(elapsed, 1),
+              "settings": asdict(settings), "failures": failures}
+    _write_json(os.path.join(out, "build_report.json"), report)
+    return report
+
+
+def _write_json(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)
