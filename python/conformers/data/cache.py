@@ -232,8 +232,14 @@ class MoleculeCache:
 
     def _shard(self, s: int) -> dict:
         if self._arrays[s] is None:  # opened lazily, so DataLoader workers map their own pages
-            self._arrays[s] = {f[:-4]: np.load(os.path.join(self._shards[s], f), mmap_mode="r")
-                               for f in os.listdir(self._shards[s]) if f.endswith(".npy")}
+            arrays = {}
+            for f in os.listdir(self._shards[s]):
+                if f.endswith(".npy"):
+                    data = np.load(os.path.join(self._shards[s], f), mmap_mode="r")
+                    # offsets are small: keep them in memory; data stays mapped, viewed as plain
+                    # ndarrays (np.memmap's per-slice Python overhead dominated item access)
+                    arrays[f[:-4]] = np.array(data) if f.endswith("_ptr.npy") else data.view(np.ndarray)
+            self._arrays[s] = arrays
         return self._arrays[s]
 
     def __getstate__(self):  # pickled into DataLoader workers without the open maps
