@@ -91,6 +91,9 @@ def test_xtb_method_optimizes_to_a_minimum():
     calc = Calculator("GFN2-xTB", numbers, conf.GetConformer().GetPositions() / 0.52917721067)
     calc.set("verbosity", 0)
     assert np.abs(calc.singlepoint().get("gradient")).max() < 2e-4  # converged to max force 1e-4
+    assert set(data["conformers"][0]) == CONFORMER_KEYS | {"xtb"}  # as ../shared/data/nci-xtb stores
+    assert set(data["conformers"][0]["xtb"]) == {"homo_eV", "lumo_eV", "gap_eV", "dipole_D"}
+    assert data["conformers"][0]["xtb"]["gap_eV"] > 0
 
 
 def test_cli_build(tmp_path, capsys):

@@ -8,6 +8,7 @@ weights at 298.15 K. Parallel over molecules (one thread each), resumable, time-
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import pickle
 import time
@@ -21,6 +22,8 @@ from rdkit.Chem import AllChem, rdDetermineBonds
 from .geom import BOLTZMANN_KCAL, HARTREE_KCAL, SkippedMolecule
 
 BOHR = 0.52917721067  # Angstrom
+HARTREE_EV = 27.211386245988
+AU_DEBYE = 2.541746473
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,18 @@ def optimize_mmff(mh: Chem.Mol) -> np.ndarray:
     return np.asarray([energy for _, energy in results]) / HARTREE_KCAL
 
 
-def optimize_xtb(mh: Chem.Mol, max_force: float) -> np.ndarray:
-    """GFN2-xTB (tblite) L-BFGS to max |gradient| <= max_force Eh/Bohr, in place; energies in Hartree."""
+def _xtb_properties(result) -> dict:
+    """The 'xtb' record of a conformer as the nci-xtb set stores it: frontier orbitals, dipole."""
+    energies, occupations = result.get("orbital-energies"), result.get("orbital-occupations")
+    homo = float(energies[occupations > 1e-6].max()) * HARTREE_EV
+    lumo = float(energies[occupations <= 1e-6].min()) * HARTREE_EV if (occupations <= 1e-6).any() else float("nan")
+    return {"homo_eV": homo, "lumo_eV": lumo, "gap_eV": lumo - homo,
+            "dipole_D": float(np.linalg.norm(result.get("dipole"))) * AU_DEBYE}
+
+
+def optimize_xtb(mh: Chem.Mol, max_force: float):
+    """GFN2-xTB (tblite) L-BFGS to max |gradient| <= max_force Eh/Bohr, in place.
+    Returns energies in Hartree and each conformer's xtb properties."""
     try:
         from tblite.interface import Calculator
     except ImportError as exc:
@@ -118,7 +131,7 @@ def optimize_xtb(mh: Chem.Mol, max_force: float) -> np.ndarray:
 
     numbers = np.asarray([a.GetAtomicNum() for a in mh.GetAtoms()])
     charge = Chem.GetFormalCharge(mh)
-    energies = []
+    energies, properties = [], []
     for conf in mh.GetConformers():
         start = conf.GetPositions() / BOHR
         calc = Calculator("GFN2-xTB", numbers, start, charge=charge)
@@ -133,8 +146,11 @@ def optimize_xtb(mh: Chem.Mol, max_force: float) -> np.ndarray:
         found = minimize(energy_and_gradient, start.reshape(-1), jac=True, method="L-BFGS-B",
                          options={"gtol": max_force, "ftol": 0.0, "maxiter": 2000})
         conf.SetPositions(found.x.reshape(-1, 3) * BOHR)
-        energies.append(float(found.fun))
-    return np.asarray(energies)
+        calc.update(found.x.reshape(-1, 3))
+        result = calc.singlepoint()
+        energies.append(float(result.get("energy")))
+        properties.append(_xtb_properties(result))
+    return np.asarray(energies), properties
 
 
 def deduplicate(mh: Chem.Mol, conf_ids: list[int], energies_kcal: np.ndarray, threshold: float):
@@ -164,7 +180,10 @@ def build_molecule(smiles: str, settings: BuildSettings) -> dict:
     mh = embed(mol, settings)
     ids = [c.GetId() for c in mh.GetConformers()]
     stereo_before = {i: _stereo_from_xyz(mh, i) for i in ids}
-    energies = optimize_xtb(mh, settings.xtb_max_force) if settings.method == "xtb" else optimize_mmff(mh)
+    if settings.method == "xtb":
+        energies, xtb = optimize_xtb(mh, settings.xtb_max_force)
+    else:
+        energies, xtb = optimize_mmff(mh), None
     graph = _bonds(mh)
     valid = [k for k, i in enumerate(ids)
              if np.isfinite(energies[k]) and _connectivity_from_xyz(mh, i) == graph
@@ -176,6 +195,7 @@ def build_molecule(smiles: str, settings: BuildSettings) -> dict:
     kept, degeneracy = deduplicate(mh, [ids[k] for k in window], e_kcal[[valid.index(k) for k in window]],
                                    settings.rmsd_threshold)
     energy_of = dict(zip(ids, energies))
+    xtb_of = dict(zip(ids, xtb)) if xtb else {}
     kept_e = np.asarray([energy_of[i] for i in kept])
     relative = (kept_e - kept_e.min()) * HARTREE_KCAL
     weights = np.exp(-relative / (BOLTZMANN_KCAL * settings.temperature))
@@ -186,6 +206,8 @@ def build_molecule(smiles: str, settings: BuildSettings) -> dict:
         one = _single_conformer(mh, kept[k])
         conformers.append({"rd_mol": one, "boltzmannweight": float(weights[k]), "totalenergy": float(kept_e[k]),
                            "relativeenergy": float(relative[k]), "degeneracy": int(degeneracy[k])})
+        if kept[k] in xtb_of:
+            conformers[-1]["xtb"] = xtb_of[kept[k]]
     return {"conformers": conformers, "uniqueconfs": len(conformers), "totalconfs": len(ids), "smiles": smiles,
             "lowestenergy": float(kept_e.min()), "temperature": settings.temperature,
             "charge": Chem.GetFormalCharge(mol)}
@@ -241,7 +263,9 @@ def build(molecules: list[tuple[str, str]], out: str, subset: str = "drugs", set
     env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     os.environ.update(OMP_NUM_THREADS="1", OMP_WAIT_POLICY="PASSIVE")  # inherited by the workers
     try:
-        with ProcessPoolExecutor(max(1, workers)) as pool:
+        # spawn, not fork: a forked child inherits the parent's already-started OpenMP runtime, which
+        # ignores OMP_NUM_THREADS=1; xTB with two contending threads per process ran ~100x slower.
+        with ProcessPoolExecutor(max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
             while queue or pending:
                 over = time_budget is not None and time.perf_counter() - start > time_budget
                 while queue and not over and len(pending) < 2 * max(1, workers):
