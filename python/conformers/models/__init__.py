@@ -1,1 +1,10 @@
-"""Conformer generators. Today: the RDKit ETKDG baseline; ConfOpt, DMCG, ConfGF and ConfVAE follow."""
+"""Conformer generators behind one interface and a registry: rdkit today; ConfOpt, DMCG, ConfGF and
+ConfVAE register themselves here as they land."""
+from . import rdkit_baseline  # noqa: F401  (registers rdkit, rdkit-mmff)
+from .base import (ConformerModel, DataSpec, available, create_model, load_model, read_checkpoint, register,
+                   save_checkpoint)
+
+DEFAULT_MODEL = "rdkit"  # becomes the best learned model by held-out COV/MAT once one ships
+
+__all__ = ["ConformerModel", "DataSpec", "DEFAULT_MODEL", "available", "create_model", "load_model",
+           "read_checkpoint", "register", "save_checkpoint"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from .base import ConformerModel, register
+
 
 def parse_smiles(smiles: str) -> Chem.Mol:
     """RDKit molecule of a SMILES string; ValueError naming the string if RDKit cannot parse it."""
@@ -34,3 +36,46 @@ def generate(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False
     if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
         AllChem.MMFFOptimizeMoleculeConfs(mol)
     return mol
+
+
+class RDKitModel(ConformerModel):
+    """ETKDGv3 (+ MMFF94 with mmff=True): the registry's working entry from day one."""
+
+    trainable = False
+
+    def __init__(self, mmff: bool = False):
+        super().__init__(mmff=mmff)
+        self.name = "rdkit-mmff" if mmff else "rdkit"
+
+    def sample(self, mols, n, seed: int = 0) -> list:
+        counts = [n] * len(mols) if isinstance(n, int) else list(n)
+        out = []
+        for mol, count in zip(mols, counts):
+            try:
+                out.append(generate(mol, count, seed=seed, mmff=self.config["mmff"]))
+            except (RuntimeError, ValueError) as exc:
+                out.append(exc)
+        return out
+
+
+class RDKitMMFFModel(RDKitModel):
+    """ETKDGv3 + MMFF94; also an optimization model: MMFF94-relaxes given conformers."""
+
+    def __init__(self, mmff: bool = True):
+        super().__init__(mmff=True)
+
+    def optimize(self, mols: list[Chem.Mol]) -> list:
+        """Per molecule (with its conformers): a copy with explicit H, every conformer MMFF94-relaxed."""
+        out = []
+        for mol in mols:
+            mol = Chem.AddHs(mol, addCoords=True)
+            if not AllChem.MMFFHasAllMoleculeParams(mol):
+                out.append(ValueError(f"MMFF94 has no parameters for {Chem.MolToSmiles(Chem.RemoveHs(mol))}"))
+                continue
+            AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
+            out.append(mol)
+        return out
+
+
+register("rdkit", RDKitModel, "RDKit ETKDGv3 (the baseline of all four papers)")
+register("rdkit-mmff", RDKitMMFFModel, "RDKit ETKDGv3 + MMFF94 relaxation; optimizes with MMFF94")

@@ -1,0 +1,37 @@
+"""`conformers train --config CFG --out RUN [--resume] [--set section.key=value ...]`.
+
+Data-parallel on many processes, GPUs or nodes: launch the same command with torchrun, e.g.
+``torchrun --nproc_per_node 8 -m conformers.cli.main train --config CFG --out RUN``
+(``--nnodes N --node_rank R --rdzv_endpoint HOST:PORT`` across nodes). data.batch_size is the
+global batch, split evenly over the processes.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+
+def _train(args) -> int:
+    from conformers.train import load_config, train
+
+    try:
+        config = load_config(args.config, args.set or [])
+        final = train(config, args.out, resume=args.resume)
+    except (FileNotFoundError, FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if os.environ.get("RANK", "0") != "0":
+        return 0
+    print(f"trained to step {final['step']} ({final['world_size']} process(es)); best validation "
+          f"{final['best_val']}; run folder {args.out} (best.pt, checkpoints/last.pt, log.csv)")
+    return 0
+
+
+def add_train_command(sub) -> None:
+    p = sub.add_parser("train", help="train a model from a config file (YAML or TOML)",
+                       description=__doc__)
+    p.add_argument("--config", "-c", required=True, help="YAML or TOML: model, data, optim, schedule, train")
+    p.add_argument("--out", "-o", required=True, help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    p.set_defaults(func=_train)

@@ -1,0 +1,161 @@
+"""From user input (SMILES, .smi, .sdf) to an SDF of conformers, with any registered model."""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from .metrics.stereo import stereo_elements, stereo_matches
+
+STEREO_POLICIES = ("keep", "fix", "drop")
+
+
+@dataclass
+class InputMolecule:
+    name: str
+    smiles: str
+    mol: Chem.Mol | None     # heavy-atom graph with the input's stereo; None when it failed to parse
+    error: str | None = None
+
+
+@dataclass
+class Generated:
+    input: InputMolecule
+    mol: Chem.Mol | None = None   # with explicit hydrogens and its conformers
+    error: str | None = None
+    seconds: float = 0.0
+    stereo_wrong: int = 0         # conformers whose perceived stereo differs from the input
+    stereo_fixed: int = 0         # ... of which mirrored into the right stereo ("fix")
+    stereo_dropped: int = 0
+    notes: list = field(default_factory=list)
+
+
+def _from_smiles(smiles: str, name: str | None) -> InputMolecule:
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None:
+        return InputMolecule(name or smiles, smiles, None, f"invalid SMILES {smiles!r}")
+    heavy = Chem.RemoveHs(mol)
+    if heavy.GetNumAtoms() == 0 or all(a.GetAtomicNum() == 1 for a in heavy.GetAtoms()):
+        return InputMolecule(name or smiles, smiles, None, f"{smiles!r} has no heavy atoms")
+    return InputMolecule(name or smiles, Chem.MolToSmiles(heavy), heavy)
+
+
+def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> list[InputMolecule]:
+    """Molecules from SMILES arguments and/or a .smi (SMILES [name]) or .sdf file (title = name)."""
+    out = [_from_smiles(s, None) for s in smiles or []]
+    if path is None:
+        return out
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no input file at {path}")
+    if path.lower().endswith((".sdf", ".sd", ".mol")):
+        supplier = Chem.SDMolSupplier(path, removeHs=False)
+        if len(supplier) == 0:
+            raise ValueError(f"{path} holds no molecules (empty SDF)")
+        for number, mol in enumerate(supplier, 1):
+            if mol is None:
+                out.append(InputMolecule(f"record {number}", "", None, f"{path}: record {number} is unreadable"))
+                continue
+            if mol.GetNumConformers() and mol.GetConformer().Is3D():
+                Chem.AssignStereochemistryFrom3D(mol)  # stereo as drawn in 3D
+            title = mol.GetProp("_Name").strip() if mol.HasProp("_Name") else ""
+            item = _from_smiles(Chem.MolToSmiles(mol), title or None)
+            out.append(item)
+        return out
+    with open(path) as handle:
+        for number, line in enumerate(handle, 1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#") or parts[0].lower() == "smiles":
+                continue
+            out.append(_from_smiles(parts[0], parts[1] if len(parts) > 1 else None))
+    if not out:
+        raise ValueError(f"{path} holds no SMILES")
+    return out
+
+
+def _heavy_coordinates(mol: Chem.Mol) -> tuple[np.ndarray, list[int]]:
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() != 1]
+    return np.stack([c.GetPositions()[heavy] for c in mol.GetConformers()]), heavy
+
+
+def apply_stereo_policy(result: Generated, policy: str) -> None:
+    """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
+    mirror image is right (all centres inverted, E/Z kept) and drops it otherwise; 'drop' drops it."""
+    template = result.input.mol
+    if not any(stereo_elements(template)):
+        return
+    coords, heavy = _heavy_coordinates(result.mol)
+    ok = stereo_matches(template, coords)
+    result.stereo_wrong = int((~ok).sum())
+    if policy == "keep" or ok.all():
+        return
+    mirror = np.array([1.0, 1.0, -1.0])
+    mirrored_ok = stereo_matches(template, coords * mirror) if policy == "fix" else np.zeros_like(ok)
+    for conf, good, mirror_good in zip(list(result.mol.GetConformers()), ok, mirrored_ok):
+        if good:
+            continue
+        if mirror_good:
+            conf.SetPositions(conf.GetPositions() * mirror)
+            result.stereo_fixed += 1
+        else:
+            result.mol.RemoveConformer(conf.GetId())
+            result.stereo_dropped += 1
+    if result.mol.GetNumConformers() == 0:
+        result.error = f"every conformer had the wrong stereo ({result.stereo_wrong}); none kept with --stereo {policy}"
+        result.mol = None
+
+
+def generate(inputs: list[InputMolecule], model, n: int, seed: int = 0, mmff: bool = False,
+             stereo: str = "keep") -> list[Generated]:
+    """Conformers of every parsable input, sampled by the model in one batch; hydrogens re-added
+    at positions computed from the heavy-atom geometry (which they do not move), optional MMFF94."""
+    if stereo not in STEREO_POLICIES:
+        raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {stereo!r}")
+    results = [Generated(item, error=item.error) for item in inputs]
+    todo = [r for r in results if r.error is None]
+    start = time.perf_counter()
+    sampled = model.sample([r.input.mol for r in todo], n, seed=seed) if todo else []
+    per_molecule = (time.perf_counter() - start) / max(len(todo), 1)
+    for result, out in zip(todo, sampled):
+        result.seconds = per_molecule
+        if isinstance(out, Exception):
+            result.error = f"{type(out).__name__}: {out}"
+            continue
+        if out is None or out.GetNumConformers() == 0:
+            result.error = "the model returned no conformer"
+            continue
+        mol = out if any(a.GetAtomicNum() == 1 for a in out.GetAtoms()) else Chem.AddHs(out, addCoords=True)
+        coords, _ = _heavy_coordinates(mol)
+        if not np.isfinite(coords).all():
+            result.error = "the model returned non-finite coordinates"
+            continue
+        if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
+            AllChem.MMFFOptimizeMoleculeConfs(mol)
+        result.mol = mol
+        apply_stereo_policy(result, stereo)
+    return results
+
+
+def write_sdf(results: list[Generated], path: str, model_name: str, seed: int) -> int:
+    """Every conformer of every successful molecule, titled by the input's name; atomically."""
+    tmp = path + ".tmp"
+    written = 0
+    with Chem.SDWriter(tmp) as writer:
+        for result in results:
+            if result.mol is None:
+                continue
+            mol = result.mol
+            mol.SetProp("_Name", result.input.name)
+            mol.SetProp("smiles", result.input.smiles)
+            mol.SetProp("model", model_name)
+            mol.SetProp("seed", str(seed))
+            mol.SetProp("seconds_per_molecule", f"{result.seconds:.4f}")
+            for k, conf in enumerate(mol.GetConformers()):
+                mol.SetProp("conformer_index", str(k))
+                writer.write(mol, confId=conf.GetId())
+                written += 1
+    os.replace(tmp, path)  # never leave a half-written SDF behind
+    return written

@@ -1,0 +1,99 @@
+"""The interface every conformer generator implements, and the registry that names them.
+
+A model turns RDKit molecules into conformers: ``sample(mols, n, seed)`` returns, per molecule, the
+molecule carrying n conformers (heavy atoms, or with hydrogens) or the exception that stopped it.
+Trainable models are torch Modules that also define ``training_step(batch)`` and
+``validation_step(batch)`` (dicts of scalar tensors, "loss" first) and ``data_spec`` (what batches
+they need); the training engine (conformers.train) does the rest.
+"""
+from __future__ import annotations
+
+import abc
+import os
+from dataclasses import dataclass
+
+import torch
+from rdkit import Chem
+
+CHECKPOINT_FORMAT = 1
+
+
+class ConformerModel(abc.ABC):
+    """A conformer generator. ``config`` holds every hyperparameter needed to rebuild it."""
+
+    name: str = ""
+    trainable: bool = False
+
+    def __init__(self, **config):
+        self.config = dict(config)
+
+    @abc.abstractmethod
+    def sample(self, mols: list[Chem.Mol], n: int | list[int], seed: int = 0) -> list:
+        """Per molecule: the molecule (atom order kept) with n conformers, or an Exception."""
+
+    def describe(self) -> str:
+        return f"{self.name} {self.config}" if self.config else self.name
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The batches a trainable model consumes (see conformers.data.ConformerDataset / collate)."""
+    edges: tuple = ("bond",)
+    mode: str = "conformer"          # one item per conformer, or "molecule" with all references
+    selection: str = "top_k"
+    k: int = 5
+
+
+_REGISTRY: dict[str, tuple] = {}
+
+
+def register(name: str, factory, description: str, **defaults) -> None:
+    """Make ``factory(**config)`` available as ``name`` to create_model, train, generate, evaluate."""
+    _REGISTRY[name] = (factory, description, defaults)
+
+
+def available() -> dict[str, str]:
+    """Registered model names and what each is."""
+    return {name: desc for name, (_, desc, _) in sorted(_REGISTRY.items())}
+
+
+def create_model(name: str, **config) -> ConformerModel:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
+    factory, _, defaults = _REGISTRY[name]
+    return factory(**{**defaults, **config})
+
+
+def save_checkpoint(model, path: str, extra: dict | None = None) -> None:
+    """A model's weights and config, written atomically (temporary file, then rename)."""
+    payload = {"format": CHECKPOINT_FORMAT, "model": model.name, "config": model.config,
+               "state_dict": model.state_dict(), **(extra or {})}
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str) -> dict:
+    """The checkpoint dict; a clear error for a missing, truncated or foreign file."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise ValueError(f"{path} is not a readable checkpoint (corrupt or truncated?): "
+                         f"{type(exc).__name__}: {exc}") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
+        raise ValueError(f"{path} is not a conformers checkpoint (format {CHECKPOINT_FORMAT})")
+    return payload
+
+
+def load_model(name_or_path: str, **overrides) -> ConformerModel:
+    """A registered model by name (its shipped checkpoint if it has one), or a checkpoint file."""
+    if name_or_path in _REGISTRY:
+        return create_model(name_or_path, **overrides)
+    if os.path.isfile(name_or_path) or name_or_path.endswith((".pt", ".pth", ".ckpt")):
+        payload = read_checkpoint(name_or_path)
+        model = create_model(payload["model"], **{**payload["config"], **overrides})
+        model.load_state_dict(payload["state_dict"])
+        return model
+    raise ValueError(f"unknown model {name_or_path!r}; available: {', '.join(available())} (or a checkpoint path)")

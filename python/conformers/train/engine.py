@@ -1,0 +1,334 @@
+"""The training engine: seeded, resumable bit-for-bit, data-parallel with torch.distributed.
+
+Run folder: config.yaml (resolved), log.csv (step, epoch, split, name, value), checkpoints/last.pt
+(everything needed to resume: model, optimizer, scheduler, RNG states, data position), best.pt
+(model checkpoint chosen on the validation metric, loadable by ``conformers.models.load_model``),
+final.json. All files are written atomically (temporary file, then rename).
+
+Data order does not depend on workers or processes: epoch e visits a permutation drawn from
+(seed, e), cut into global batches of ``data.batch_size``; with W processes, rank r takes the r-th
+W-th of every global batch and DistributedDataParallel averages the gradients, which equals the
+single-process step for losses that are means over molecules.
+"""
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+import os
+import random
+import time
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, load_split
+from conformers.models import create_model, save_checkpoint
+
+from .config import dump_config
+
+CHECKPOINT_VERSION = 1
+
+
+def lr_lambda(schedule: dict, max_steps: int):
+    """Multiplier of the base learning rate at each step: linear warm-up, then constant, step decay
+    or cosine to min_lr_ratio, held there after max_steps (DMCG's schedule oscillates; ours is clamped)."""
+    warmup, floor = int(schedule["warmup_steps"]), float(schedule["min_lr_ratio"])
+    name = schedule["name"]
+
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if name == "constant":
+            return 1.0
+        if name == "step":
+            return schedule["gamma"] ** ((step - warmup) // schedule["step_size"])
+        progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+class _Batches(torch.utils.data.Sampler):
+    def __init__(self, batches):
+        self.batches = batches
+
+    def __iter__(self):
+        return iter(self.batches)
+
+    def __len__(self):
+        return len(self.batches)
+
+
+class Trainer:
+    def __init__(self, config: dict, out: str, resume: bool = False):
+        self.config, self.out = config, out
+        self.rank, self.world = _distributed_setup()
+        train = config["train"]
+        if train["threads"]:
+            torch.set_num_threads(int(train["threads"]))
+        for module in config["model"].get("import") or []:
+            import_plugin(module)
+        _seed_everything(train["seed"])
+        model_config = {k: v for k, v in config["model"].items() if k not in ("name", "import")}
+        self.model = create_model(config["model"]["name"], **model_config)
+        if not getattr(self.model, "trainable", False):
+            raise ValueError(f"model {config['model']['name']!r} is not trainable")
+        self.train_set, self.val_set = self._datasets()
+        self.optimizer = self._optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config["schedule"],
+                                                                                     train["max_steps"]))
+        self.step = self.epoch = self.position = 0
+        self.best, self.bad_evals = math.inf, 0
+        self.last_path = os.path.join(out, "checkpoints", "last.pt")
+        if self.rank == 0:
+            os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
+        if resume:
+            self._resume()
+        elif self.rank == 0:
+            if os.path.isfile(self.last_path):
+                raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or use a new folder")
+            dump_config(config, os.path.join(out, "config.yaml"))
+            _reset_log(os.path.join(out, "log.csv"), 0)
+        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model)
+
+    # --- data -------------------------------------------------------------------------------------
+    def _datasets(self):
+        data, spec = self.config["data"], self.model.data_spec
+        cache = MoleculeCache(data["cache"])
+        split = load_split(data["split"])
+        selection = Selection(spec.selection, k=spec.k)
+        make = lambda name: ConformerDataset.from_split(cache, split, name, selection=selection, mode=spec.mode)
+        train = make(data["train_split"])
+        val = make(data["val_split"]) if split.get(data["val_split"]) else None
+        global_batch = data["batch_size"]
+        if global_batch % self.world:
+            raise ValueError(f"data.batch_size {global_batch} must be divisible by the {self.world} processes")
+        if len(train) < global_batch:
+            raise ValueError(f"the training split has {len(train)} items, fewer than one batch of {global_batch}")
+        return train, val
+
+    def _epoch_batches(self, epoch: int) -> list[list[int]]:
+        """This rank's share of every global batch of the epoch (incomplete last batch dropped)."""
+        B, W = self.config["data"]["batch_size"], self.world
+        g = torch.Generator().manual_seed(self.config["train"]["seed"] * 1_000_003 + epoch)
+        order = torch.randperm(len(self.train_set), generator=g).tolist()
+        share = B // W
+        return [order[k + self.rank * share:k + (self.rank + 1) * share] for k in range(0, len(order) - B + 1, B)]
+
+    def _loader(self, dataset, batches):
+        spec = self.model.data_spec
+        workers = self.config["data"]["workers"]
+        return torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(batches), num_workers=workers,
+                                           collate_fn=Collater(dataset, spec.edges))
+
+    def _optimizer(self):
+        o = self.config["optim"]
+        cls = torch.optim.AdamW if o["name"] == "adamw" else torch.optim.Adam
+        return cls(self.model.parameters(), lr=o["lr"], betas=tuple(o["betas"]), eps=o["eps"],
+                   weight_decay=o["weight_decay"])
+
+    # --- loop -------------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        from tqdm import tqdm
+
+        t = self.config["train"]
+        bar = tqdm(total=t["max_steps"], initial=self.step, unit="step", desc="train",
+                   disable=self.rank != 0 or not t["progress"])
+        stop, start = False, time.perf_counter()
+        while self.step < t["max_steps"] and not stop:
+            batches = self._epoch_batches(self.epoch)[self.position:]
+            for batch in self._loader(self.train_set, batches):
+                logs = self._train_step(batch)
+                self.step += 1
+                self.position += 1
+                bar.update(1)
+                if self.step % t["log_every"] == 0:
+                    self._log("train", {**logs, "lr": self.scheduler.get_last_lr()[0]})
+                if self.val_set is not None and self.step % t["val_every"] == 0:
+                    stop = self._validate()
+                if self.step % t["checkpoint_every"] == 0 or stop or self.step >= t["max_steps"]:
+                    self._save()
+                if stop or self.step >= t["max_steps"]:
+                    break
+            else:
+                self.epoch, self.position = self.epoch + 1, 0
+        bar.close()
+        return self._finish(time.perf_counter() - start, stop)
+
+    def _train_step(self, batch) -> dict:
+        self.model.train()
+        losses = self.ddp(batch)
+        loss = losses["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.step}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.config["optim"]["clip_grad_norm"]
+        logs = {k: float(v.detach()) for k, v in losses.items()}
+        if clip:
+            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
+        self.optimizer.step()
+        self.scheduler.step()
+        return logs
+
+    @torch.no_grad()
+    def _validate(self) -> bool:
+        """Validation over the val split (fixed order); True when early stopping says stop."""
+        self.model.eval()
+        limit = self.config["data"]["val_max_batches"]
+        B = max(1, self.config["data"]["batch_size"] // self.world)
+        idx = list(range(len(self.val_set)))[self.rank::self.world]
+        batches = [idx[k:k + B] for k in range(0, len(idx), B)][:limit]
+        rng = torch.get_rng_state()  # validation must not perturb the training random stream
+        totals, count = {}, 0
+        for batch in self._loader(self.val_set, batches):
+            for k, v in self.model.validation_step(batch).items():
+                totals[k] = totals.get(k, 0.0) + float(v) * batch.num_graphs
+            count += batch.num_graphs
+        torch.set_rng_state(rng)
+        metrics = _all_reduce_means(totals, count, self.world)
+        self._log("val", metrics)
+        metric = metrics[self.config["train"]["metric"]]
+        if metric < self.best:
+            self.best, self.bad_evals = metric, 0
+            if self.rank == 0:
+                save_checkpoint(self.model, os.path.join(self.out, "best.pt"),
+                                {"step": self.step, "val": metrics, "config_file": self.config})
+        else:
+            self.bad_evals += 1
+        patience = self.config["train"]["early_stopping_patience"]
+        return bool(patience and self.bad_evals >= patience)
+
+    # --- state ------------------------------------------------------------------------------------
+    def _save(self) -> None:
+        if self.rank != 0:
+            return
+        state = {"version": CHECKPOINT_VERSION, "step": self.step, "epoch": self.epoch, "position": self.position,
+                 "best": self.best, "bad_evals": self.bad_evals, "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+                 "config": self.config}
+        tmp = self.last_path + ".tmp"
+        torch.save(state, tmp)
+        os.replace(tmp, self.last_path)
+
+    def _resume(self) -> None:
+        if not os.path.isfile(self.last_path):
+            raise FileNotFoundError(f"nothing to resume: no checkpoint at {self.last_path}")
+        try:
+            state = torch.load(self.last_path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ValueError(f"{self.last_path} is not a readable checkpoint (corrupt or truncated?): {exc}") from None
+        if not isinstance(state, dict) or state.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"{self.last_path} is not a training checkpoint of this version")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self.best, self.bad_evals = state["best"], state["bad_evals"]
+        torch.set_rng_state(state["rng"]["torch"])
+        np.random.set_state(state["rng"]["numpy"])
+        random.setstate(state["rng"]["python"])
+        if self.rank == 0:
+            _reset_log(os.path.join(self.out, "log.csv"), self.step)  # drop rows the killed run logged later
+
+    def _log(self, split: str, values: dict) -> None:
+        if self.rank != 0:
+            return
+        with open(os.path.join(self.out, "log.csv"), "a", newline="") as handle:
+            writer = csv.writer(handle)
+            for name, value in values.items():
+                writer.writerow([self.step, self.epoch, split, name, repr(float(value))])
+
+    def _finish(self, seconds: float, stopped: bool) -> dict:
+        in_sync = _ranks_in_sync(self.model, self.world)
+        final = {"step": self.step, "epoch": self.epoch, "best_val": None if math.isinf(self.best) else self.best,
+                 "early_stopped": stopped, "world_size": self.world, "ranks_in_sync": in_sync,
+                 "seconds_this_run": round(seconds, 2)}
+        if self.rank == 0:
+            tmp = os.path.join(self.out, "final.json.tmp")
+            with open(tmp, "w") as handle:
+                json.dump(final, handle, indent=1)
+            os.replace(tmp, os.path.join(self.out, "final.json"))
+        return final
+
+
+def import_plugin(module: str) -> None:
+    """Import a module (dotted name, or a .py file path) that registers models on import."""
+    try:
+        if module.endswith(".py"):
+            import importlib.util
+
+            if not os.path.isfile(module):
+                raise FileNotFoundError(f"no plugin file at {module}")
+            name = "conformers_plugin_" + os.path.splitext(os.path.basename(module))[0]
+            spec = importlib.util.spec_from_file_location(name, module)
+            loaded = importlib.util.module_from_spec(spec)
+            import sys
+            sys.modules[name] = loaded
+            spec.loader.exec_module(loaded)
+        else:
+            importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"model.import {module!r} could not be imported: {exc}") from None
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _distributed_setup() -> tuple[int, int]:
+    """(rank, world size) under torchrun (WORLD_SIZE > 1), else (0, 1). gloo on CPU, nccl on GPU."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _all_reduce_means(totals: dict, count: int, world: int) -> dict:
+    keys = sorted(totals)
+    values = torch.tensor([totals[k] for k in keys] + [count], dtype=torch.float64)
+    if world > 1:
+        dist.all_reduce(values)
+    return {k: float(values[i] / values[-1]) for i, k in enumerate(keys)}
+
+
+def _ranks_in_sync(model, world: int) -> bool:
+    """Every rank holds rank 0's parameters, bit for bit."""
+    if world <= 1:
+        return True
+    flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
+    reference = flat.clone()
+    dist.broadcast(reference, 0)
+    same = torch.tensor([float(torch.equal(flat, reference))])
+    dist.all_reduce(same, op=dist.ReduceOp.MIN)
+    return bool(same.item())
+
+
+def _reset_log(path: str, keep_until_step: int) -> None:
+    rows = []
+    if keep_until_step and os.path.isfile(path):
+        with open(path, newline="") as handle:
+            rows = [r for r in csv.reader(handle) if r and r[0] != "step" and int(r[0]) <= keep_until_step]
+    tmp = path + ".tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["step", "epoch", "split", "name", "value"])
+        writer.writerows(rows)
+    os.replace(tmp, path)
+
+
+def train(config: dict, out: str, resume: bool = False) -> dict:
+    """Train ``config``'s model into the run folder ``out``; returns final.json's content."""
+    try:
+        return Trainer(config, out, resume).fit()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,119 @@
+"""The training engine: configs, schedules, kill-and-resume bit for bit, 2-process DDP (gloo)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conformers.cli.main import main
+from conformers.train import load_config, lr_lambda
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PLUGIN = os.path.join(ROOT, "tests", "train", "toy_model.py")
+CONFORMERS = [sys.executable, "-m", "conformers.cli.main"]
+
+
+def write_config(path, **train):
+    settings = {"max_steps": 40, "log_every": 5, "val_every": 10, "checkpoint_every": 10, "progress": False,
+                "threads": 1, **train}
+    text = f"""
+model: {{name: test-gnn, import: [{PLUGIN}], hidden: 32}}
+data: {{cache: {ROOT}/data/nci-xtb/qm9, split: {ROOT}/data/nci-xtb/qm9/split.json, batch_size: 16}}
+optim: {{name: adamw, lr: 0.003, clip_grad_norm: 5.0}}
+schedule: {{name: cosine, warmup_steps: 5}}
+train: {json.dumps(settings)}
+"""
+    path.write_text(text)
+    return str(path)
+
+
+def final_state(run):
+    return torch.load(os.path.join(run, "checkpoints", "last.pt"), weights_only=False)
+
+
+def test_config_overrides_and_errors(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml")
+    config = load_config(cfg, ["optim.lr=1e-4", "train.max_steps=7", "schedule.name=step"])
+    assert config["optim"]["lr"] == 1e-4 and config["train"]["max_steps"] == 7
+    assert config["data"]["workers"] == 0  # default filled in
+    with pytest.raises(ValueError, match="unknown keys in \\[optim\\]"):
+        load_config(cfg, ["optim.learning_rate=1"])
+    with pytest.raises(ValueError, match="schedule.name"):
+        load_config(cfg, ["schedule.name=linear"])
+    toml = tmp_path / "c.toml"
+    toml.write_text('[model]\nname = "rdkit"\n[data]\ncache = "x"\nsplit = "y"\n[train]\nmax_steps = 3\n')
+    assert load_config(str(toml))["train"]["max_steps"] == 3
+
+
+def test_schedules():
+    cosine = lr_lambda({"name": "cosine", "warmup_steps": 10, "min_lr_ratio": 0.1}, 110)
+    assert cosine(0) == pytest.approx(0.1) and cosine(9) == pytest.approx(1.0)
+    assert cosine(60) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert cosine(110) == pytest.approx(0.1) and cosine(500) == pytest.approx(0.1)  # clamped, no oscillation
+    step = lr_lambda({"name": "step", "warmup_steps": 0, "min_lr_ratio": 0, "step_size": 10, "gamma": 0.5}, 100)
+    assert step(9) == 1.0 and step(10) == 0.5 and step(25) == 0.25
+
+
+def test_train_checkpoints_and_clear_errors(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml")
+    run = str(tmp_path / "run")
+    assert main(["train", "-c", cfg, "-o", run]) == 0
+    final = json.loads(open(os.path.join(run, "final.json")).read())
+    assert final["step"] == 40 and os.path.isfile(os.path.join(run, "best.pt"))
+    from conformers.models import load_model, read_checkpoint
+    model = load_model(os.path.join(run, "best.pt"))  # the best checkpoint loads by path
+    assert model.name == "test-gnn" and read_checkpoint(os.path.join(run, "best.pt"))["step"] % 10 == 0
+    assert main(["train", "-c", cfg, "-o", run]) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(["train", "-c", cfg, "-o", str(tmp_path / "empty"), "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    with open(os.path.join(run, "checkpoints", "last.pt"), "r+b") as handle:
+        handle.truncate(100)
+    assert main(["train", "-c", cfg, "-o", run, "--resume"]) == 2
+    assert "corrupt or truncated" in capsys.readouterr().err
+    assert main(["train", "-c", cfg, "-o", str(tmp_path / "r2"), "--set", "model.name=no-such-model"]) == 2
+    assert "unknown model 'no-such-model'" in capsys.readouterr().err
+
+
+def test_killed_run_resumes_bit_for_bit(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", max_steps=400, checkpoint_every=20, val_every=50, log_every=10)
+    reference = str(tmp_path / "uninterrupted")
+    subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", reference], check=True, cwd=ROOT)
+    run = str(tmp_path / "killed")
+    proc = subprocess.Popen(CONFORMERS + ["train", "-c", cfg, "-o", run], cwd=ROOT)
+    last = os.path.join(run, "checkpoints", "last.pt")
+    deadline = time.time() + 120
+    while not os.path.isfile(last) and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.isfile(os.path.join(run, "final.json")), "the run finished before it could be killed"
+    killed_at = final_state(run)["step"]
+    assert 0 < killed_at < 400
+    subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", run, "--resume"], check=True, cwd=ROOT)
+    a, b = final_state(reference), final_state(run)
+    assert a["step"] == b["step"] == 400
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert open(os.path.join(reference, "log.csv")).read() == open(os.path.join(run, "log.csv")).read()
+
+
+def test_two_process_ddp_matches_single_process(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", max_steps=12, checkpoint_every=12, val_every=6)
+    single = str(tmp_path / "single")
+    subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", single], check=True, cwd=ROOT)
+    ddp = str(tmp_path / "ddp")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                    "-m", "conformers.cli.main", "train", "-c", cfg, "-o", ddp], check=True, cwd=ROOT, env=env,
+                   timeout=300)
+    final = json.loads(open(os.path.join(ddp, "final.json")).read())
+    assert final["world_size"] == 2 and final["ranks_in_sync"] and final["step"] == 12
+    a, b = final_state(single)["model"], final_state(ddp)["model"]
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
