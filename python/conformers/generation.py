@@ -52,6 +52,8 @@ def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> lis
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no input file at {path}")
     if path.lower().endswith((".sdf", ".sd", ".mol")):
+        if os.path.getsize(path) == 0:
+            raise ValueError(f"{path} holds no molecules (empty SDF)")
         supplier = Chem.SDMolSupplier(path, removeHs=False)
         if len(supplier) == 0:
             raise ValueError(f"{path} holds no molecules (empty SDF)")

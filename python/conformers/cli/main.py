@@ -32,7 +32,7 @@ def _generate(args) -> int:
     if args.num < 1:
         return _error(f"-n must be >= 1, got {args.num}")
     results = generate(inputs, model, args.num, seed=args.seed, mmff=args.mmff, stereo=args.stereo)
-    written = write_sdf(results, args.output, model.name, args.seed)
+    written = write_sdf(results, args.output, model.name, args.seed) if any(r.mol for r in results) else 0
     failed = [r for r in results if r.error]
     for r in failed:
         print(f"failed {r.input.name}: {r.error}", file=sys.stderr)
@@ -60,7 +60,7 @@ def _optimize(args) -> int:
         return _error(f"model {model.name} cannot optimize conformers")
     if not os.path.isfile(args.input):
         return _error(f"no input file at {args.input}")
-    mols = [m for m in Chem.SDMolSupplier(args.input, removeHs=False)]
+    mols = [m for m in Chem.SDMolSupplier(args.input, removeHs=False)] if os.path.getsize(args.input) else []
     if not mols:
         return _error(f"{args.input} holds no molecules (empty SDF)")
     readable = [m for m in mols if m is not None]
@@ -80,11 +80,12 @@ def _optimize(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from conformers.metrics import read_ensembles, evaluate, write_report
+    from conformers.metrics import evaluate, write_report
+    from conformers.metrics.ensembles import read_generated_and_reference
 
     try:
-        generated, gen_failures = read_ensembles(args.generated, split=args.split)
-        references, ref_failures = read_ensembles(args.reference, split=args.split)
+        (generated, gen_failures), (references, ref_failures) = read_generated_and_reference(
+            args.generated, args.reference, split=args.split)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
     for f in ref_failures:

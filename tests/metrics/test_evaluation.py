@@ -1,0 +1,143 @@
+"""COV/MAT/MIS semantics, the GetBestRMS cross-check, stereo fidelity, ensemble readers."""
+import numpy as np
+import pytest
+from rdkit import Chem
+from rdkit.Chem import AllChem, rdMolAlign
+
+from conformers.data import MoleculeCache, load_split, nci_xtb
+from conformers.generation import generate, read_inputs
+from conformers.metrics import (Ensemble, coverage_metrics, evaluate, evaluate_pair, read_geom, read_sdf,
+                                stereo_matches)
+from conformers.models import ConformerModel, create_model
+
+from ..data import fake_geom
+
+
+def test_coverage_metrics_by_hand():
+    rmsd = np.array([[0.2, 1.0, 2.0],   # 2 generated x 3 references
+                     [0.5, 1.5, 0.9]])
+    m = coverage_metrics(rmsd, 0.5)
+    assert m["cov_recall"] == pytest.approx(1 / 3)       # only reference 0 within 0.5 (0.5 counts: <=)
+    assert m["mat_recall"] == pytest.approx((0.2 + 1.0 + 0.9) / 3)
+    assert m["cov_precision"] == pytest.approx(1.0)      # both generated have a reference <= 0.5
+    assert m["mat_precision"] == pytest.approx((0.2 + 0.5) / 2)
+    assert m["mis"] == pytest.approx(0.0)
+    assert coverage_metrics(rmsd, 0.49)["mis"] == pytest.approx(0.5)
+    with pytest.raises(ValueError, match="non-empty"):
+        coverage_metrics(np.zeros((0, 3)), 0.5)
+
+
+def _heavy_ensemble(mol, key):
+    heavy = Chem.RemoveHs(mol)
+    coords = np.stack([c.GetPositions() for c in heavy.GetConformers()])
+    template = Chem.Mol(heavy)
+    template.RemoveAllConformers()
+    return Ensemble(key, template, coords)
+
+
+def test_matches_an_independent_getbestrms_loop():
+    """COV/MAT for real molecules (drug-like test molecules of the repository's set, plus a nitro and a
+    carboxylic acid) from ours and from RDKit's GetBestRMS over every pair: the same numbers."""
+    cache_dir, split = nci_xtb("drugs")
+    cache = MoleculeCache(cache_dir)
+    smiles = load_split(split)["test"][:3]
+    mols = [cache.rdkit_mol(cache.index_of(s)) for s in smiles]
+    for extra in ("O=[N+]([O-])c1ccc(CC(=O)O)cc1", "OC(=O)c1ccccc1C(=O)O"):
+        mh = Chem.AddHs(Chem.MolFromSmiles(extra))
+        AllChem.EmbedMultipleConfs(mh, 4, randomSeed=3)
+        mols.append(Chem.RemoveHs(mh))
+    rdkit_model = create_model("rdkit")
+    for k, ref_mol in enumerate(mols):
+        template = Chem.Mol(ref_mol)
+        template.RemoveAllConformers()
+        generated = rdkit_model.sample([template], 2 * ref_mol.GetNumConformers(), seed=k)[0]
+        gen, ref = _heavy_ensemble(generated, "m"), _heavy_ensemble(ref_mol, "m")
+        ours, matrix = evaluate_pair(gen, ref, threshold=1.25)
+        gen_heavy = Chem.RemoveHs(generated)
+        expected = np.array([[rdMolAlign.GetBestRMS(Chem.Mol(gen_heavy, confId=g.GetId()), Chem.Mol(ref_mol, confId=r.GetId()))
+                              for r in ref_mol.GetConformers()] for g in gen_heavy.GetConformers()])
+        np.testing.assert_allclose(matrix, expected, atol=2e-4)
+        theirs = coverage_metrics(expected, 1.25)
+        for key in ("cov_recall", "cov_precision", "mis"):
+            assert ours[key] == theirs[key], key
+        for key in ("mat_recall", "mat_precision"):
+            assert ours[key] == pytest.approx(theirs[key], abs=2e-4), key
+
+
+class MirrorModel(ConformerModel):
+    """ETKDG conformers reflected through a plane: every chirality inverted, E/Z kept."""
+    name = "mirror"
+
+    def sample(self, mols, n, seed=0):
+        out = create_model("rdkit").sample(mols, n, seed)
+        for mol in out:
+            for conf in mol.GetConformers():
+                conf.SetPositions(conf.GetPositions() * np.array([1.0, 1.0, -1.0]))
+        return out
+
+
+def test_stereo_fidelity_and_policies():
+    inputs = read_inputs(["C[C@H](N)C(=O)O", "C/C=C/C(=O)O", "CCO"])
+    ok = generate(inputs, create_model("rdkit"), 3, seed=1)
+    for result in ok:
+        heavy = Chem.RemoveHs(result.mol)
+        coords = np.stack([c.GetPositions() for c in heavy.GetConformers()])
+        assert stereo_matches(result.input.mol, coords).all()
+    mirrored = generate(inputs, MirrorModel(), 3, seed=1)
+    assert [r.stereo_wrong for r in mirrored] == [3, 0, 0]  # the centre flips; E/Z survives a reflection
+    fixed = generate(inputs, MirrorModel(), 3, seed=1, stereo="fix")
+    assert fixed[0].stereo_fixed == 3 and fixed[0].mol.GetNumConformers() == 3
+    dropped = generate(inputs, MirrorModel(), 3, seed=1, stereo="drop")
+    assert dropped[0].mol is None and "wrong stereo" in dropped[0].error
+    assert dropped[1].mol.GetNumConformers() == 3
+    # E/Z: rotate a trans double bond to cis by hand and the check notices
+    mol = ok[1].mol
+    heavy = Chem.RemoveHs(mol)
+    conf = heavy.GetConformer()
+    from rdkit.Chem import rdMolTransforms
+    rdMolTransforms.SetDihedralDeg(conf, 0, 1, 2, 3, 0.0)
+    assert not stereo_matches(ok[1].input.mol, conf.GetPositions()[None])[0]
+
+
+def test_read_sdf_groups_maps_and_reports(tmp_path):
+    mh = Chem.AddHs(Chem.MolFromSmiles("CC(C)Cc1ccccc1"))
+    AllChem.EmbedMultipleConfs(mh, 3, randomSeed=2)
+    path = tmp_path / "x.sdf"
+    with Chem.SDWriter(str(path)) as writer:
+        mh.SetProp("_Name", "ibu")
+        writer.write(mh, confId=0)
+        renumbered = Chem.RenumberAtoms(Chem.Mol(mh, confId=1), list(range(mh.GetNumAtoms()))[::-1])
+        renumbered.SetProp("_Name", "ibu")
+        writer.write(renumbered)
+        writer.write(mh, confId=2)
+        other = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+        AllChem.EmbedMolecule(other, randomSeed=1)
+        other.SetProp("_Name", "ibu")
+        writer.write(other)
+        other.SetProp("_Name", "")
+        writer.write(other)
+    with open(path, "a") as handle:
+        handle.write("garbage\n\n\n  9999  0  0  0  0  0  0  0  0  0999 V2000\nM  END\n$$$$\n")
+    ensembles, failures = read_sdf(str(path))
+    assert set(ensembles) == {"ibu", "CCO"}
+    ibu = ensembles["ibu"]
+    assert ibu.coordinates.shape == (3, 10, 3)
+    heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() > 1]
+    for k in range(3):  # the renumbered record is mapped back (up to the molecule's symmetry)
+        ref = mh.GetConformer(k).GetPositions()[heavy]
+        assert np.allclose(np.sort(np.linalg.norm(ibu.coordinates[k] - ibu.coordinates[k].mean(0), axis=1)),
+                           np.sort(np.linalg.norm(ref - ref.mean(0), axis=1)), atol=1e-3)
+    assert {f["reason"] for f in failures} == {"inconsistent_records", "unreadable_record"}
+
+
+def test_geom_folder_as_reference(tmp_path):
+    fake_geom.write_release(str(tmp_path))
+    refs, failures = read_geom(str(tmp_path))
+    assert {f["reason"] for f in failures} == {"disconnected", "corrupt_file", "missing_file"}
+    ref = next(e for e in refs.values() if e.skeleton == Chem.MolToSmiles(Chem.MolFromSmiles(fake_geom.NORMAL)))
+    gen = read_inputs([fake_geom.NORMAL])
+    sampled = create_model("rdkit").sample([gen[0].mol], 6, seed=0)[0]
+    result = evaluate({"aspirin": _heavy_ensemble(sampled, "aspirin")}, refs, 1.25, read_failures=failures)
+    assert result.summary["n_molecules"] == 1  # paired by SMILES: the title is not a GEOM name
+    assert result.per_molecule[0]["n_reference"] == 3
+    assert result.summary["n_failed"] == 3 + len(refs) - 1
