@@ -130,3 +130,16 @@ def test_models_lists_registry(capsys):
     assert main(["models"]) == 0
     out = capsys.readouterr().out
     assert "rdkit" in out and "(default)" in out
+
+
+def test_evaluate_a_model_on_a_reference_set(tmp_path):
+    """The RDKit baseline through the same code: 2x references generated, then evaluated."""
+    _, ref, cache, names = _export_references(tmp_path, 3)
+    out = tmp_path / "baseline"
+    assert main(["evaluate", "--model", "rdkit", "-r", str(ref), "-d", "0.5", "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["n_molecules"] == 3 and summary["n_generated_conformers"] == 2 * summary["n_reference_conformers"]
+    generation = json.loads((out / "generation.json").read_text())
+    assert generation["model"] == "rdkit" and generation["conformers"] == summary["n_generated_conformers"]
+    assert len(_records(out / "generated.sdf")) == summary["n_generated_conformers"]
+    assert main(["evaluate", "-r", str(ref), "--out", str(out)]) == 2  # neither --generated nor --model

@@ -110,16 +110,21 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
         result.mol = None
 
 
-def generate(inputs: list[InputMolecule], model, n: int, seed: int = 0, mmff: bool = False,
+def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
              stereo: str = "keep") -> list[Generated]:
-    """Conformers of every parsable input, sampled by the model in one batch; hydrogens re-added
-    at positions computed from the heavy-atom geometry (which they do not move), optional MMFF94."""
+    """Conformers of every parsable input (n per molecule, or a count per input), sampled by the
+    model in one batch; hydrogens re-added at positions computed from the heavy-atom geometry
+    (which they do not move), optional MMFF94."""
     if stereo not in STEREO_POLICIES:
         raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {stereo!r}")
+    counts = [n] * len(inputs) if isinstance(n, int) else list(n)
+    if len(counts) != len(inputs) or min(counts, default=1) < 1:
+        raise ValueError("n must be >= 1, one count per input molecule")
     results = [Generated(item, error=item.error) for item in inputs]
-    todo = [r for r in results if r.error is None]
+    todo = [k for k, r in enumerate(results) if r.error is None]
     start = time.perf_counter()
-    sampled = model.sample([r.input.mol for r in todo], n, seed=seed) if todo else []
+    sampled = model.sample([results[k].input.mol for k in todo], [counts[k] for k in todo], seed=seed) if todo else []
+    todo = [results[k] for k in todo]
     per_molecule = (time.perf_counter() - start) / max(len(todo), 1)
     for result, out in zip(todo, sampled):
         result.seconds = per_molecule
@@ -139,6 +144,18 @@ def generate(inputs: list[InputMolecule], model, n: int, seed: int = 0, mmff: bo
         result.mol = mol
         apply_stereo_policy(result, stereo)
     return results
+
+
+def heavy_ensembles(results: list[Generated]) -> dict:
+    """The successful results as evaluation ensembles (heavy atoms, keyed by input name)."""
+    from .metrics.ensembles import Ensemble
+
+    out = {}
+    for r in results:
+        if r.mol is not None:
+            coords, _ = _heavy_coordinates(r.mol)
+            out[r.input.name] = Ensemble(r.input.name, r.input.mol, coords)
+    return out
 
 
 def write_sdf(results: list[Generated], path: str, model_name: str, seed: int) -> int:

@@ -80,12 +80,18 @@ def _optimize(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from conformers.metrics import evaluate, write_report
+    from conformers.metrics import evaluate, read_ensembles, write_report
     from conformers.metrics.ensembles import read_generated_and_reference
 
+    if (args.generated is None) == (args.model is None):
+        return _error("give either --generated FILE or --model NAME (which generates --ratio x the references)")
     try:
-        (generated, gen_failures), (references, ref_failures) = read_generated_and_reference(
-            args.generated, args.reference, split=args.split)
+        if args.generated:
+            (generated, gen_failures), (references, ref_failures) = read_generated_and_reference(
+                args.generated, args.reference, split=args.split)
+        else:
+            references, ref_failures = read_ensembles(args.reference, split=args.split)
+            generated, gen_failures = _generate_for(references, args)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
     for f in ref_failures:
@@ -101,6 +107,33 @@ def _evaluate(args) -> int:
           f"COV-P {_pct(summary['cov_precision_mean'])} / MAT-P {_ang(summary['mat_precision_mean'])} (means); "
           f"report in {args.out}/summary.json")
     return 0 if summary["n_molecules"] else 1
+
+
+def _generate_for(references: dict, args):
+    """--model: ratio x the reference count of conformers per reference molecule, through the same
+    generation pipeline as `generate` (written to OUT/generated.sdf, timing in OUT/generation.json)."""
+    import json
+    import time
+
+    from rdkit import Chem
+
+    from conformers.generation import InputMolecule, generate, heavy_ensembles, write_sdf
+
+    model = _load(args.model)
+    inputs = [InputMolecule(key, Chem.MolToSmiles(e.mol), e.mol) for key, e in references.items()]
+    counts = [args.ratio * len(e.coordinates) for e in references.values()]
+    start = time.perf_counter()
+    results = generate(inputs, model, counts, seed=args.seed, mmff=args.mmff)
+    seconds = time.perf_counter() - start
+    os.makedirs(args.out, exist_ok=True)
+    if any(r.mol for r in results):
+        write_sdf(results, os.path.join(args.out, "generated.sdf"), model.name, args.seed)
+    with open(os.path.join(args.out, "generation.json"), "w") as handle:
+        json.dump({"model": model.name, "config": model.config, "seed": args.seed, "ratio": args.ratio, "mmff": args.mmff,
+                   "molecules": len(inputs), "conformers": sum(counts), "seconds": round(seconds, 3),
+                   "seconds_per_molecule": round(seconds / max(len(inputs), 1), 4)}, handle, indent=1)
+    failures = [{"key": r.input.name, "reason": "generation_failed", "detail": r.error} for r in results if r.error]
+    return heavy_ensembles(results), failures
 
 
 def _pct(x):
@@ -145,7 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
     opt.set_defaults(func=_optimize)
 
     ev = sub.add_parser("evaluate", help="COV/MAT/MIS of generated conformers against reference ensembles")
-    ev.add_argument("--generated", "-g", required=True, help="SDF, GEOM rdkit_folder or prepared cache")
+    ev.add_argument("--generated", "-g", help="SDF, GEOM rdkit_folder or prepared cache")
+    ev.add_argument("--model", "-m", help="instead of --generated: generate with this model, --ratio x references")
+    ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
     ev.add_argument("--reference", "-r", required=True, help="SDF, GEOM rdkit_folder or prepared cache")
     ev.add_argument("--threshold", "-d", type=float, default=1.25, help="delta in A: 0.5 QM9-like, 1.25 drug-like")
     ev.add_argument("--out", required=True, help="report folder (summary.json, per_molecule.csv, curves)")
