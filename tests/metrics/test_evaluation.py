@@ -141,3 +141,24 @@ def test_geom_folder_as_reference(tmp_path):
     assert result.summary["n_molecules"] == 1  # paired by SMILES: the title is not a GEOM name
     assert result.per_molecule[0]["n_reference"] == 3
     assert result.summary["n_failed"] == 3 + len(refs) - 1
+
+
+class HeavyOnlyModel(ConformerModel):
+    """Returns heavy-atom conformers, as the learned models do."""
+    name = "heavy-only"
+
+    def sample(self, mols, n, seed=0):
+        return [Chem.RemoveHs(m) for m in create_model("rdkit").sample(mols, n, seed)]
+
+
+def test_hydrogens_are_added_without_moving_heavy_atoms():
+    inputs = read_inputs(["CC(=O)Nc1ccc(O)cc1"])
+    model = HeavyOnlyModel()
+    expected = model.sample([inputs[0].mol], 3, seed=4)[0]
+    result = generate(inputs, model, 3, seed=4)[0]
+    assert result.mol.GetNumAtoms() == Chem.AddHs(inputs[0].mol).GetNumAtoms()
+    heavy = [a.GetIdx() for a in result.mol.GetAtoms() if a.GetAtomicNum() > 1]
+    for a, b in zip(result.mol.GetConformers(), expected.GetConformers()):
+        np.testing.assert_allclose(a.GetPositions()[heavy], b.GetPositions(), atol=1e-9)
+        h = [x.GetIdx() for x in result.mol.GetAtoms() if x.GetAtomicNum() == 1]
+        assert np.isfinite(a.GetPositions()[h]).all() and np.abs(a.GetPositions()[h]).sum() > 0

@@ -117,3 +117,13 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     a, b = final_state(single)["model"], final_state(ddp)["model"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5)
+
+
+def test_early_stopping(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", max_steps=100, val_every=2, checkpoint_every=50,
+                       early_stopping_patience=2)
+    run = str(tmp_path / "run")
+    assert main(["train", "-c", cfg, "-o", run, "--set", "optim.lr=0.0"]) == 0  # nothing can improve
+    final = json.loads(open(os.path.join(run, "final.json")).read())
+    assert final["early_stopped"] and final["step"] == 6  # best at step 2, no gain at 4 and 6
+    assert final_state(run)["step"] == 6  # the stop is checkpointed
