@@ -109,9 +109,15 @@ def test_two_process_ddp_matches_single_process(tmp_path):
     subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", single], check=True, cwd=ROOT)
     ddp = str(tmp_path / "ddp")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                    "-m", "conformers.cli.main", "train", "-c", cfg, "-o", ddp], check=True, cwd=ROOT, env=env,
-                   timeout=300)
+    import socket
+    with socket.socket() as probe:  # a free port: torchrun's --standalone default (29400) may be taken
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nnodes", "1", "--nproc_per_node", "2",
+                             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}",
+                             "-m", "conformers.cli.main", "train", "-c", cfg, "-o", ddp],
+                            cwd=ROOT, env=env, timeout=300, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     final = json.loads(open(os.path.join(ddp, "final.json")).read())
     assert final["world_size"] == 2 and final["ranks_in_sync"] and final["step"] == 12
     a, b = final_state(single)["model"], final_state(ddp)["model"]
