@@ -11,13 +11,17 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     symmetry_classes(mol_or_graph) -> (N,)
     symmetric_rmsd(P, Q, perms) -> (B,)                       what RDKit's GetBestRMS computes
     rtp_loss(pred, ref, perms) -> (B,)                        DMCG's l_RTP
+    vector_aggregation(x, index, w) -> (N, 3)                 sum_j w_ij (x_i - x_j), fused
+    segment_softmax_aggregate(scores, values, index, N)       per-atom softmax attention, fused
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
 """
 from ._backend import cuda_compiled, use_reference
 from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
+from .ops.segment_softmax import segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
+from .ops.vector_aggregation import vector_aggregation
 
 __all__ = [
     "SymmetryCapWarning",
@@ -28,8 +32,10 @@ __all__ = [
     "rmsd",
     "rmsd_matrix",
     "rtp_loss",
+    "segment_softmax_aggregate",
     "symmetric_rmsd",
     "symmetry_classes",
     "use_reference",
+    "vector_aggregation",
 ]
 __version__ = "0.1.0"

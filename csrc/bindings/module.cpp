@@ -6,7 +6,9 @@
 #include "../automorphisms/automorphisms.h"
 #include "../kabsch/kabsch.h"
 #include "../rmsd_matrix/rmsd_matrix.h"
+#include "../segment_softmax/segment_softmax.h"
 #include "../symmetric_rmsd/symmetric_rmsd.h"
+#include "../vector_aggregation/vector_aggregation.h"
 
 namespace {
 
@@ -209,6 +211,110 @@ torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Te
 
 }  // namespace
 
+void check_csr(const torch::Tensor& ref, const torch::Tensor& row_ptr, const torch::Tensor& src, int64_t E) {
+  check_index(ref, row_ptr, "row_ptr");
+  check_index(ref, src, "src");
+  TORCH_CHECK_VALUE(src.numel() == E, "src must have one entry per edge (", E, "), got ", src.numel());
+}
+
+torch::Tensor vector_aggregation_forward(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& row_ptr,
+                                         const torch::Tensor& src, bool normalize, int64_t stream) {
+  TORCH_CHECK_VALUE(x.dim() == 2 && x.size(1) == 3 && x.is_contiguous(), "x must be a contiguous (N, 3) tensor");
+  check_same(x, w, "weight");
+  TORCH_CHECK_VALUE(w.scalar_type() == x.scalar_type() && w.dim() == 1, "weight must be (E,) with x's dtype");
+  check_csr(x, row_ptr, src, w.numel());
+  const int64_t N = x.size(0);
+  TORCH_CHECK_VALUE(row_ptr.numel() == N + 1, "row_ptr must have N + 1 entries");
+  auto out = torch::empty_like(x);
+  const bool cuda = use_cuda(x, "vector_aggregation");
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "vector_aggregation_forward", [&] {
+    if (cuda) {
+      CK_CUDA_ONLY(ck::vector_aggregation_forward_cuda<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+          row_ptr.data_ptr<int64_t>(), src.data_ptr<int64_t>(), N, normalize, out.data_ptr<scalar_t>(), as_stream(stream));)
+    } else {
+      ck::vector_aggregation_forward_cpu<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(),
+                                                   src.data_ptr<int64_t>(), N, normalize, out.data_ptr<scalar_t>());
+    }
+  });
+  return out;
+}
+
+std::vector<torch::Tensor> vector_aggregation_backward(const torch::Tensor& x, const torch::Tensor& w,
+                                                       const torch::Tensor& row_ptr, const torch::Tensor& src,
+                                                       bool normalize, const torch::Tensor& grad_out, bool need_x,
+                                                       bool need_w, int64_t stream) {
+  check_points(x, grad_out, "grad_out");
+  check_csr(x, row_ptr, src, w.numel());
+  const int64_t N = x.size(0);
+  auto gx = need_x ? torch::zeros_like(x) : torch::Tensor();
+  auto gw = need_w ? torch::empty_like(w) : torch::Tensor();
+  const bool cuda = use_cuda(x, "vector_aggregation backward");
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "vector_aggregation_backward", [&] {
+    scalar_t* gxp = need_x ? gx.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gwp = need_w ? gw.data_ptr<scalar_t>() : nullptr;
+    if (cuda) {
+      CK_CUDA_ONLY(ck::vector_aggregation_backward_cuda<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(),
+          row_ptr.data_ptr<int64_t>(), src.data_ptr<int64_t>(), N, normalize, grad_out.data_ptr<scalar_t>(), gxp, gwp,
+          as_stream(stream));)
+    } else {
+      ck::vector_aggregation_backward_cpu<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(),
+                                                    src.data_ptr<int64_t>(), N, normalize, grad_out.data_ptr<scalar_t>(),
+                                                    gxp, gwp);
+    }
+  });
+  return {gx, gw};
+}
+
+std::vector<torch::Tensor> segment_softmax_forward(const torch::Tensor& scores, const torch::Tensor& values,
+                                                   const torch::Tensor& row_ptr, int64_t stream) {
+  TORCH_CHECK_VALUE(scores.dim() == 2 && scores.is_contiguous(), "scores must be a contiguous (E, H) tensor");
+  check_same(scores, values, "values");
+  TORCH_CHECK_VALUE(values.dim() == 3 && values.size(0) == scores.size(0) && values.size(1) == scores.size(1) &&
+                    values.scalar_type() == scores.scalar_type(), "values must be (E, H, D) with scores' dtype");
+  check_index(scores, row_ptr, "row_ptr");
+  const int64_t N = row_ptr.numel() - 1, H = scores.size(1), D = values.size(2);
+  auto out = torch::empty({N, H, D}, values.options());
+  auto lse = torch::empty({N, H}, scores.options());
+  const bool cuda = use_cuda(scores, "segment_softmax");
+  AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "segment_softmax_forward", [&] {
+    if (cuda) {
+      CK_CUDA_ONLY(ck::segment_softmax_forward_cuda<scalar_t>(scores.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(),
+          row_ptr.data_ptr<int64_t>(), N, H, D, out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(), as_stream(stream));)
+    } else {
+      ck::segment_softmax_forward_cpu<scalar_t>(scores.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(),
+                                                row_ptr.data_ptr<int64_t>(), N, H, D, out.data_ptr<scalar_t>(),
+                                                lse.data_ptr<scalar_t>());
+    }
+  });
+  return {out, lse};
+}
+
+std::vector<torch::Tensor> segment_softmax_backward(const torch::Tensor& scores, const torch::Tensor& values,
+                                                    const torch::Tensor& row_ptr, const torch::Tensor& out,
+                                                    const torch::Tensor& lse, const torch::Tensor& grad_out,
+                                                    bool need_scores, bool need_values, int64_t stream) {
+  for (auto* t : {&values, &out, &lse, &grad_out}) check_same(scores, *t, "saved tensor");
+  check_index(scores, row_ptr, "row_ptr");
+  const int64_t N = row_ptr.numel() - 1, H = scores.size(1), D = values.size(2);
+  auto gs = need_scores ? torch::empty_like(scores) : torch::Tensor();
+  auto gv = need_values ? torch::empty_like(values) : torch::Tensor();
+  const bool cuda = use_cuda(scores, "segment_softmax backward");
+  AT_DISPATCH_FLOATING_TYPES(scores.scalar_type(), "segment_softmax_backward", [&] {
+    scalar_t* gsp = need_scores ? gs.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gvp = need_values ? gv.data_ptr<scalar_t>() : nullptr;
+    if (cuda) {
+      CK_CUDA_ONLY(ck::segment_softmax_backward_cuda<scalar_t>(scores.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(),
+          row_ptr.data_ptr<int64_t>(), N, H, D, out.data_ptr<scalar_t>(), lse.data_ptr<scalar_t>(),
+          grad_out.data_ptr<scalar_t>(), gsp, gvp, as_stream(stream));)
+    } else {
+      ck::segment_softmax_backward_cpu<scalar_t>(scores.data_ptr<scalar_t>(), values.data_ptr<scalar_t>(),
+                                                 row_ptr.data_ptr<int64_t>(), N, H, D, out.data_ptr<scalar_t>(),
+                                                 lse.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(), gsp, gvp);
+    }
+  });
+  return {gs, gv};
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "conformer_kernels C++/CUDA ops; use the Python API in conformer_kernels instead.";
   m.def("cuda_compiled", [] { return kCudaCompiled; });
@@ -218,4 +324,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("rmsd_matrix", &rmsd_matrix);
   m.def("automorphisms", &automorphisms);
   m.def("symmetry_classes", &symmetry_classes);
+  m.def("vector_aggregation_forward", &vector_aggregation_forward);
+  m.def("vector_aggregation_backward", &vector_aggregation_backward);
+  m.def("segment_softmax_forward", &segment_softmax_forward);
+  m.def("segment_softmax_backward", &segment_softmax_backward);
 }

@@ -1,0 +1,32 @@
+"""Edge lists (2, E) -> CSR by destination, the layout the edge kernels read."""
+from __future__ import annotations
+
+import torch
+
+
+def check_edge_index(index: torch.Tensor, num_nodes: int, device) -> torch.Tensor:
+    if not torch.is_tensor(index) or index.dtype != torch.int64:
+        raise ValueError("index must be an int64 tensor of shape (2, E)")
+    if index.dim() != 2 or index.shape[0] != 2:
+        raise ValueError(f"index must have shape (2, E), got {tuple(index.shape)}")
+    if index.device != device:
+        raise ValueError(f"index must be on {device}, got {index.device}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_nodes):
+        raise ValueError(f"index entries must lie in [0, {num_nodes}) (the number of atoms)")
+    return index
+
+
+def csr_by_destination(index: torch.Tensor, num_nodes: int):
+    """(row_ptr (N+1,), src (E,), order or None): edges grouped by index[0]; ``order`` is the
+    stable sort that groups them, None when index[0] is already sorted (the usual case: collate
+    and full graphs emit edges destination-major)."""
+    dst = index[0]
+    order = None
+    if dst.numel() > 1 and bool((dst[1:] < dst[:-1]).any()):
+        order = torch.argsort(dst, stable=True)
+        dst = dst[order]
+    counts = torch.bincount(dst, minlength=num_nodes)
+    row_ptr = torch.zeros(num_nodes + 1, dtype=torch.int64, device=index.device)
+    row_ptr[1:] = torch.cumsum(counts, 0)
+    src = (index[1] if order is None else index[1][order]).contiguous()
+    return row_ptr, src, order

@@ -1,0 +1,58 @@
+"""Fused segment-softmax attention: per destination atom and head, softmax over its incoming
+edges' scores, then the weighted sum of the edge values (transformer / GATv2 aggregation)."""
+from __future__ import annotations
+
+import torch
+
+from .. import _backend, _checks
+from ..reference import segment_softmax as reference
+from ._edges import check_edge_index, csr_by_destination
+
+
+class _SegmentSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, scores, values, row_ptr):
+        out, lse = _backend.launch(_backend._C().segment_softmax_forward, scores.device, scores, values, row_ptr)
+        ctx.save_for_backward(scores, values, row_ptr, out, lse)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        scores, values, row_ptr, out, lse = ctx.saved_tensors
+        need_s, need_v = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gs, gv = _backend.launch(_backend._C().segment_softmax_backward, scores.device, scores, values, row_ptr, out,
+                                 lse, grad_out.contiguous(), need_s, need_v)
+        return (gs if need_s else None), (gv if need_v else None), None
+
+
+def segment_softmax_aggregate(scores: torch.Tensor, values: torch.Tensor, index: torch.Tensor, num_nodes: int):
+    """out[i, h] = sum over edges e = (i, j) of softmax_{e into i}(scores[:, h])[e] * values[e, h].
+
+    Args:
+        scores: (E, H) attention logits; values: (E, H, D) messages (same dtype and device).
+        index: (2, E) int64 edges, row 0 the destination i (only row 0 is read).
+        num_nodes: N, the number of destination atoms.
+
+    Returns:
+        (N, H, D); atoms without incoming edges get 0. Differentiable in scores and values; the
+        (E, H) probabilities are never stored (backward recomputes them from a saved (N, H)
+        log-sum-exp).
+    """
+    scores = _checks.floating("scores", scores)
+    if scores.dim() == 1:
+        scores = scores[:, None]
+    if scores.dim() != 2:
+        raise ValueError(f"scores must have shape (E, H), got {tuple(scores.shape)}")
+    if not torch.is_tensor(values) or values.dim() != 3 or values.shape[:2] != scores.shape:
+        raise ValueError(f"values must have shape (E, H, D) = ({scores.shape[0]}, {scores.shape[1]}, D)")
+    if values.dtype != scores.dtype or values.device != scores.device:
+        raise ValueError("values must have scores' dtype and device")
+    index = check_edge_index(index, int(num_nodes), scores.device)
+    if index.shape[1] != scores.shape[0]:
+        raise ValueError(f"index has {index.shape[1]} edges but scores has {scores.shape[0]}")
+    if _backend.reference_enabled():
+        return reference.segment_softmax_aggregate(scores, values, index, int(num_nodes))
+    row_ptr, _, order = csr_by_destination(index, int(num_nodes))
+    if order is not None:
+        scores, values = scores[order], values[order]
+    return _SegmentSoftmax.apply(scores.contiguous(), values.contiguous(), row_ptr)

@@ -1,0 +1,14 @@
+"""Reference for segment_softmax_aggregate: scatter-max, exp, scatter-sum (materialises (E, H))."""
+import torch
+
+
+def segment_softmax_aggregate(scores, values, index, num_nodes):
+    dst = index[0]
+    H = scores.shape[1]
+    m = torch.full((num_nodes, H), -torch.inf, dtype=scores.dtype, device=scores.device)
+    m = m.scatter_reduce(0, dst[:, None].expand(-1, H), scores, "amax", include_self=True)
+    p = torch.exp(scores - m[dst])
+    z = torch.zeros((num_nodes, H), dtype=scores.dtype, device=scores.device).index_add(0, dst, p)
+    p = p / z[dst]
+    out = torch.zeros((num_nodes, H, values.shape[2]), dtype=values.dtype, device=values.device)
+    return out.index_add(0, dst, p[..., None] * values)

@@ -1,0 +1,125 @@
+"""vector_aggregation and segment_softmax_aggregate against their references: values, gradients,
+float64 gradcheck, on random graphs and the fully connected graphs of real molecules."""
+import pytest
+import torch
+
+import conformer_kernels as ck
+from conformer_kernels.reference import segment_softmax as ref_softmax
+from conformer_kernels.reference import vector_aggregation as ref_aggregation
+from conformer_kernels.testing import random_rotations
+from conformers.data import Collater, ConformerDataset, MoleculeCache, nci_xtb
+
+TOL = {torch.float32: dict(rtol=1e-4, atol=1e-4), torch.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+def random_graph(n, e, g, shuffle=True):
+    index = torch.randint(0, n, (2, e), generator=g)
+    if not shuffle:
+        index = index[:, torch.argsort(index[0], stable=True)]
+    return index
+
+
+def molecular_graph(count=6):
+    """Fully connected heavy-atom graphs of real drug-like molecules, batched as the models see them."""
+    cache_dir, _ = nci_xtb("drugs")
+    ds = ConformerDataset(MoleculeCache(cache_dir))
+    batch = Collater(ds, ("full",))([ds[k] for k in range(count)])
+    return batch.pos.double(), batch.full_index
+
+
+def graphs(device, dtype):
+    g = torch.Generator().manual_seed(0)
+    x, index = molecular_graph()
+    yield "molecules", x.to(device, dtype), index.to(device)
+    yield "random", torch.randn(30, 3, generator=g, dtype=torch.float64).to(device, dtype), random_graph(30, 200, g).to(device)
+    yield "sorted", torch.randn(5, 3, generator=g, dtype=torch.float64).to(device, dtype), random_graph(5, 12, g, False).to(device)
+    yield "no edges", torch.randn(4, 3, generator=g, dtype=torch.float64).to(device, dtype), torch.zeros(2, 0, dtype=torch.int64, device=device)
+
+
+@pytest.mark.parametrize("normalize", [False, True])
+def test_vector_aggregation_matches_reference(device, dtype, normalize):
+    for name, x, index in graphs(device, dtype):
+        w = torch.randn(index.shape[1], dtype=dtype, device=device)
+        xa, wa = x.clone().requires_grad_(), w.clone().requires_grad_()
+        xb, wb = x.clone().requires_grad_(), w.clone().requires_grad_()
+        out = ck.vector_aggregation(xa, index, wa, normalize=normalize)
+        expected = ref_aggregation.vector_aggregation(xb, index, wb, normalize)
+        torch.testing.assert_close(out, expected, **TOL[dtype], msg=name)
+        grad = torch.randn_like(out)
+        out.backward(grad)
+        expected.backward(grad)
+        torch.testing.assert_close(xa.grad, xb.grad, **TOL[dtype], msg=name)
+        torch.testing.assert_close(wa.grad, wb.grad, **TOL[dtype], msg=name)
+
+
+def test_vector_aggregation_gradcheck_and_coincident_atoms(device):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(6, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    index = random_graph(6, 20, g).to(device)
+    index = index[:, index[0] != index[1]]
+    w = torch.randn(index.shape[1], dtype=torch.float64, generator=g).to(device).requires_grad_()
+    for normalize in (False, True):
+        assert torch.autograd.gradcheck(lambda a, b: ck.vector_aggregation(a, index, b, normalize), (x, w))
+    same = torch.zeros(2, 3, dtype=torch.float64, device=device, requires_grad=True)
+    out = ck.vector_aggregation(same, torch.tensor([[0], [1]], device=device), torch.ones(1, dtype=torch.float64,
+                                                                                        device=device), True)
+    out.sum().backward()
+    assert torch.isfinite(out).all() and torch.isfinite(same.grad).all()
+
+
+def test_vector_aggregation_is_equivariant(dtype):
+    x, index = molecular_graph(3)
+    x = x.to(dtype)
+    w = torch.randn(index.shape[1], dtype=dtype)
+    R = random_rotations(1, dtype=dtype)[0]
+    out = ck.vector_aggregation(x, index, w, True)
+    moved = ck.vector_aggregation(x @ R.T + 3.0, index, w, True)
+    torch.testing.assert_close(moved, out @ R.T, **TOL[dtype])
+
+
+def test_segment_softmax_matches_reference(device, dtype):
+    for name, x, index in graphs(device, dtype):
+        n, E = x.shape[0], index.shape[1]
+        scores = (5 * torch.randn(E, 4, dtype=dtype, device=device)).requires_grad_()
+        values = torch.randn(E, 4, 3, dtype=dtype, device=device).requires_grad_()
+        s2, v2 = scores.detach().clone().requires_grad_(), values.detach().clone().requires_grad_()
+        out = ck.segment_softmax_aggregate(scores, values, index, n)
+        expected = ref_softmax.segment_softmax_aggregate(s2, v2, index, n)
+        torch.testing.assert_close(out, expected, **TOL[dtype], msg=name)
+        grad = torch.randn_like(out)
+        out.backward(grad)
+        expected.backward(grad)
+        torch.testing.assert_close(scores.grad, s2.grad, **TOL[dtype], msg=name)
+        torch.testing.assert_close(values.grad, v2.grad, **TOL[dtype], msg=name)
+
+
+def test_segment_softmax_gradcheck_stability_and_empty_rows(device):
+    g = torch.Generator().manual_seed(2)
+    index = random_graph(5, 14, g).to(device)
+    scores = torch.randn(14, 2, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    values = torch.randn(14, 2, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    assert torch.autograd.gradcheck(lambda s, v: ck.segment_softmax_aggregate(s, v, index, 5), (scores, values))
+    big = torch.tensor([[1000.0], [999.0]], dtype=torch.float32, device=device)  # exp would overflow naively
+    out = ck.segment_softmax_aggregate(big, torch.ones(2, 1, 1, device=device), torch.tensor([[0, 0], [1, 2]],
+                                                                                                device=device), 3)
+    assert torch.allclose(out[0], torch.ones(1, 1, device=device)) and (out[1:] == 0).all()
+
+
+def test_edge_ops_validate_inputs():
+    x = torch.randn(3, 3)
+    with pytest.raises(ValueError, match="index must have shape"):
+        ck.vector_aggregation(x, torch.zeros(3, 2, dtype=torch.int64), torch.ones(2))
+    with pytest.raises(ValueError, match="lie in"):
+        ck.vector_aggregation(x, torch.tensor([[0], [5]]), torch.ones(1))
+    with pytest.raises(ValueError, match="one scalar per edge"):
+        ck.vector_aggregation(x, torch.tensor([[0], [1]]), torch.ones(2))
+    with pytest.raises(ValueError, match="values must have shape"):
+        ck.segment_softmax_aggregate(torch.ones(2, 1), torch.ones(2, 2, 1), torch.tensor([[0, 1], [1, 0]]), 2)
+
+
+def test_edge_ops_run_on_the_reference_switch():
+    x, index = molecular_graph(2)
+    w = torch.randn(index.shape[1], dtype=x.dtype)
+    with ck.use_reference():
+        a = ck.vector_aggregation(x, index, w)
+    torch.testing.assert_close(a, ck.vector_aggregation(x, index, w))
