@@ -123,3 +123,32 @@ def test_edge_ops_run_on_the_reference_switch():
     with ck.use_reference():
         a = ck.vector_aggregation(x, index, w)
     torch.testing.assert_close(a, ck.vector_aggregation(x, index, w))
+
+
+@pytest.mark.parametrize("squared,cutoff", [(False, None), (False, 4.0), (True, 10.0)])
+def test_edge_geometry_matches_reference(device, dtype, squared, cutoff):
+    from conformer_kernels.reference import edge_geometry as ref_geometry
+    centers = torch.linspace(0, 100 if squared else 10, 8, dtype=dtype, device=device)
+    width = (centers[1] - centers[0]).item()
+    gamma = 1 / (2 * width ** 2)
+    for name, x, index in graphs(device, dtype):
+        xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
+        out = ck.edge_geometry(xa, index, centers, width, cutoff, squared)
+        expected = ref_geometry.edge_geometry(xb, index, centers, gamma, cutoff or 0.0, squared)
+        for a, b in zip(out, expected):
+            torch.testing.assert_close(a, b, **TOL[dtype], msg=name)
+        grads = [torch.randn_like(t) for t in out]
+        torch.autograd.backward(out, grads)
+        torch.autograd.backward(expected, grads)
+        torch.testing.assert_close(xa.grad, xb.grad, **TOL[dtype], msg=name)
+
+
+def test_edge_geometry_gradcheck(device):
+    g = torch.Generator().manual_seed(3)
+    x = (2 * torch.randn(6, 3, dtype=torch.float64, generator=g)).to(device).requires_grad_()
+    index = random_graph(6, 20, g).to(device)
+    index = index[:, index[0] != index[1]]
+    centers = torch.linspace(0, 6, 5, dtype=torch.float64, device=device)
+    for squared, cutoff in ((False, 5.0), (True, None)):
+        fn = lambda a: ck.edge_geometry(a, index, centers, 1.5, cutoff, squared)
+        assert torch.autograd.gradcheck(fn, (x,))
