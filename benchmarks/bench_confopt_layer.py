@@ -1,0 +1,118 @@
+"""One ConfOpt TwoAtom layer, forward + backward, on a GEOM-Drugs-like batch: 32 real drug-like
+molecules (the repository's nci-xtb set), fully connected heavy-atom graphs, hidden 256, 16 heads.
+Ours (conformer_kernels' fused edge_geometry + segment_softmax_aggregate) against the same layer
+written with plain PyTorch index ops, in the same run: time (pytest-benchmark) and peak memory
+(torch.profiler's CPU memory timeline: peak tensor memory during the step above its start).
+Also the attention aggregation alone, where the fused kernel replaces the plain ops one for one."""
+import json
+import os
+
+import pytest
+import torch
+
+from .conftest import MEDIANS, ratio
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def workload():
+    from conformers.data import Collater, ConformerDataset, MoleculeCache, nci_xtb
+    from conformers.models.confopt.layers import PAIR_CLASSES, TwoAtomLayer, element_classes, pair_classes
+
+    ds = ConformerDataset(MoleculeCache(nci_xtb("drugs")[0]))
+    seen, items = set(), []
+    for k in range(len(ds)):
+        item = ds[k]
+        if item["index"] not in seen:
+            seen.add(item["index"])
+            items.append(item)
+        if len(items) == 32:
+            break
+    batch = Collater(ds, ("full",))(items)
+    torch.manual_seed(0)
+    layer = TwoAtomLayer(hidden=256, heads=16)
+    h, pair_table = torch.randn(batch.atomic_numbers.numel(), 256), torch.randn(PAIR_CLASSES, 256)
+    pairs = pair_classes(batch.full_bond_type, batch.full_path_length, batch.full_same_conjugated)
+    return layer, h, batch.pos, batch.full_index, (pairs, pair_table), element_classes(batch.atomic_numbers)
+
+
+def layer_step(state, fused):
+    layer, h, pos, index, (pairs, pair_table), classes = state
+    layer.zero_grad()
+    x = pos.clone().requires_grad_()
+    h_out, x_out = layer(h, x, index, pairs, pair_table, classes, fused=fused)
+    (h_out.square().mean() + x_out.square().mean()).backward()
+
+
+def attention_inputs(state):
+    layer, h, pos, index, _, classes = state
+    E = index.shape[1]
+    g = torch.Generator().manual_seed(1)
+    return (torch.randn(E, 16, generator=g).requires_grad_(), torch.randn(E, 16, 16, generator=g).requires_grad_(),
+            index, h.shape[0])
+
+
+def attention_step(inputs, fused):
+    import conformer_kernels as ck
+    from conformer_kernels.reference import segment_softmax as plain
+
+    scores, values, index, n = inputs
+    fn = ck.segment_softmax_aggregate if fused else plain.segment_softmax_aggregate
+    fn(scores, values, index, n).square().sum().backward()
+
+
+def peak_memory_mb(step, *args) -> float:
+    """Peak of tensor memory allocated during one step above what existed before it (MB), from
+    torch.profiler's CPU memory timeline (allocations and frees as they happen)."""
+    import tempfile
+    import warnings
+
+    import numpy as np
+    from torch.profiler import ProfilerActivity, profile
+
+    step(*args)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        step(*args)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        path = os.path.join(tmp, "timeline.json")
+        prof.export_memory_timeline(path, device="cpu")
+        with open(path) as handle:
+            _, sizes = json.load(handle)
+    total = np.asarray(sizes, dtype=np.float64).sum(axis=1)
+    return float(total.max() - total[0]) / 2 ** 20
+
+
+@pytest.fixture(scope="module")
+def state():
+    return workload()
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["ours", "plain"])
+def test_layer_time(record, state, fused):
+    record(f"layer_{'ours' if fused else 'plain'}", layer_step, state, fused, rounds=5)
+
+
+@pytest.mark.parametrize("fused", [True, False], ids=["ours", "plain"])
+def test_attention_time(record, state, fused):
+    inputs = attention_inputs(state)
+    record(f"attention_{'ours' if fused else 'plain'}", attention_step, inputs, fused, rounds=10)
+
+
+def test_memory_and_targets(state):
+    layer, h, pos, index, *_ = state
+    inputs = attention_inputs(state)
+    for fused in (True, False):
+        name = "ours" if fused else "plain"
+        MEDIANS[f"mem_layer_{name}"] = peak_memory_mb(layer_step, state, fused)
+        MEDIANS[f"mem_attention_{name}"] = peak_memory_mb(attention_step, inputs, fused)
+    print(f"\nbatch: 32 molecules, {h.shape[0]} atoms, {index.shape[1]} edges")
+    for what in ("layer", "attention"):
+        t = ratio(f"{what}_plain", f"{what}_ours")
+        mem_ours, mem_plain = MEDIANS[f"mem_{what}_ours"], MEDIANS[f"mem_{what}_plain"]
+        print(f"{what}: ours {MEDIANS[f'{what}_ours'] * 1e3:.1f} ms / {mem_ours:.0f} MB, plain "
+              f"{MEDIANS[f'{what}_plain'] * 1e3:.1f} ms / {mem_plain:.0f} MB: {t:.2f}x faster, "
+              f"{mem_plain / max(mem_ours, 1e-9):.2f}x less peak memory")
+    # Targets (issue 5): the layer at >= 2x time and >= 2x less peak memory than plain PyTorch.
+    assert ratio("layer_plain", "layer_ours") >= 2.0
+    assert MEDIANS["mem_layer_plain"] >= 2.0 * MEDIANS["mem_layer_ours"]

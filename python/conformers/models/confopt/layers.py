@@ -1,0 +1,124 @@
+"""ConfOpt's TwoAtom optimization layer (Guan et al. 2022, eq. 3-4 and appendix E.1).
+
+One layer = an x->h attention update of the atom states, then an h->x attention update of the
+coordinates, x_i += mean_heads sum_j a_ij^h s_ij^h (x_i - x_j), over the fully connected graph with
+pairs farther apart than the cutoff dropped. Keys, values and the interaction weight come from
+2-layer MLPs (LayerNorm, ReLU) of [h_j, e_ij, r_ij]: the atom state, the constant pair embedding
+(bond type incl. none, shortest path, same conjugated system) and the released code's distance
+features (4 Gaussians of d^2 x the element classes of both atoms, 256 values).
+
+Two implementations of the same function with the same parameters:
+- ``fused=True`` (ours): the first Linear of every edge MLP is applied where its input lives:
+  to atom states once per atom then gathered, to the 110 pair classes once then gathered, and to
+  the distance features as an embedding-bag of 4 rows per edge; edge geometry, the segment softmax
+  attention and its backward are conformer_kernels' fused kernels. No (E, 768) input, no (E, 256)
+  outer product, no (E, H) probability tensor is formed.
+- ``fused=False``: the layer as plain PyTorch writes it (concatenated edge inputs, one-hot outer
+  product, scatter softmax with index ops): the benchmark's peer and the tests' oracle.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+import conformer_kernels as ck
+from conformer_kernels.reference import segment_softmax as plain_softmax
+
+ELEMENT_CLASSES = {6: 1, 7: 2, 8: 3, 9: 4, 16: 5, 17: 6, 35: 7}  # UNK, C, N, O, F, S, Cl, Br
+N_CLASSES, N_GAUSSIANS, R2_MAX = 8, 4, 100.0
+R_FEATURES = N_CLASSES * N_CLASSES * N_GAUSSIANS  # 256
+N_BOND, N_PATH, N_CONJ = 5, 11, 2
+PAIR_CLASSES = N_BOND * N_PATH * N_CONJ  # 110
+
+
+def element_classes(atomic_numbers: torch.Tensor) -> torch.Tensor:
+    table = torch.zeros(128, dtype=torch.int64, device=atomic_numbers.device)
+    for z, c in ELEMENT_CLASSES.items():
+        table[z] = c
+    return table[atomic_numbers.clamp(0, 127)]
+
+
+def pair_classes(bond_type, path_length, same_conjugated) -> torch.Tensor:
+    """One index per pair of (bond type incl. none, path length <= 10, same conjugated system)."""
+    return (bond_type.clamp(0, N_BOND - 1) * N_PATH + path_length.clamp(0, N_PATH - 1)) * N_CONJ + same_conjugated.long()
+
+
+class EdgeMLP(nn.Module):
+    """2-layer MLP (LayerNorm, ReLU) of [h_j, e_ij, r_ij], with a plain and a split first layer."""
+
+    def __init__(self, hidden: int, pair_dim: int, n_out: int, use_h: bool = True):
+        super().__init__()
+        self.use_h, self.hidden, self.pair_dim = use_h, hidden, pair_dim
+        n_in = (hidden if use_h else 0) + pair_dim + R_FEATURES
+        self.first, self.norm, self.last = nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.Linear(hidden, n_out)
+
+    def _rest(self, pre):
+        return self.last(torch.relu(self.norm(pre)))
+
+    def plain(self, h_src, pair, r_feat):
+        parts = ([h_src] if self.use_h else []) + [pair, r_feat]
+        return self._rest(self.first(torch.cat(parts, 1)))
+
+    def split(self, h, src, pair_table, pair_index, bag, bag_weights):
+        W = self.first.weight
+        k = self.hidden if self.use_h else 0
+        pre = nn.functional.embedding(pair_index, pair_table @ W[:, k:k + self.pair_dim].T)
+        pre = pre + nn.functional.embedding_bag(bag, W[:, k + self.pair_dim:].T, per_sample_weights=bag_weights,
+                                                mode="sum")
+        if self.use_h:
+            pre = pre + (h @ W[:, :k].T)[src]
+        return self._rest(pre + self.first.bias)
+
+
+class TwoAtomLayer(nn.Module):
+    def __init__(self, hidden: int = 256, heads: int = 16, pair_dim: int = 256):
+        super().__init__()
+        self.hidden, self.heads, self.head_dim = hidden, heads, hidden // heads
+        self.gate = EdgeMLP(hidden, pair_dim, 1, use_h=False)   # interaction weight sigmoid(MLP)
+        self.h_query, self.x_query = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden)
+        self.h_key, self.h_value = EdgeMLP(hidden, pair_dim, hidden), EdgeMLP(hidden, pair_dim, hidden)
+        self.x_key, self.x_value = EdgeMLP(hidden, pair_dim, hidden), EdgeMLP(hidden, pair_dim, heads)
+        self.h_out = nn.Sequential(nn.Linear(hidden, hidden), nn.LayerNorm(hidden))
+
+    def forward(self, h, x, index, pair_index, pair_table, classes, cutoff: float = 10.0, fused: bool = True):
+        """h (N, hidden) atom states, x (N, 3) coordinates, index (2, E) destination-major pairs,
+        pair_index (E,) pair classes, pair_table (PAIR_CLASSES, pair_dim) their embedding,
+        classes (N,) element classes. Returns the updated (h, x)."""
+        centers = torch.linspace(0.0, R2_MAX, N_GAUSSIANS, dtype=x.dtype, device=x.device)
+        width = R2_MAX / (N_GAUSSIANS - 1)
+        if fused:
+            d, _, rbf = ck.edge_geometry(x, index, centers, width, None, squared=True)
+        else:
+            d = (x[index[0]] - x[index[1]]).norm(dim=1)
+            rbf = torch.exp(-((d * d)[:, None] - centers) ** 2 / (2 * width ** 2))
+        keep = d.detach() <= cutoff  # pairs farther apart than 10 A do not interact
+        if not bool(keep.all()):
+            index, pair_index, rbf = index[:, keep], pair_index[keep], rbf[keep]
+        src, n = index[1], h.shape[0]
+        rbf = rbf.to(h.dtype)
+        bag = ((classes[index[0]] * N_CLASSES + classes[src]) * N_GAUSSIANS)[:, None] + torch.arange(
+            N_GAUSSIANS, device=x.device)
+        if fused:
+            edge = lambda mlp, hh: mlp.split(hh, src, pair_table, pair_index, bag, rbf)
+        else:
+            pair = pair_table[pair_index]
+            r_feat = torch.zeros(rbf.shape[0], R_FEATURES, dtype=rbf.dtype, device=rbf.device).scatter(1, bag, rbf)
+            edge = lambda mlp, hh: mlp.plain(hh[src], pair, r_feat)
+        gate = torch.sigmoid(edge(self.gate, h))                                          # (E, 1)
+        # x -> h: each atom attends over all atoms within the cutoff
+        value = (edge(self.h_value, h) * gate).view(-1, self.heads, self.head_dim)
+        message = self._attention(self.h_query(h), edge(self.h_key, h), value, index, n, fused)
+        h = h + self.h_out(message.reshape(n, self.hidden))
+        # h -> x: per-head scalar s_ij^h times (x_i - x_j), softmax-weighted, averaged over heads
+        strength = edge(self.x_value, h) * gate                                           # (E, H)
+        vectors = strength[..., None] * (x[index[0]] - x[src]).to(h.dtype)[:, None, :]   # (E, H, 3)
+        dx = self._attention(self.x_query(h), edge(self.x_key, h), vectors, index, n, fused).mean(1)
+        return h, x + dx.to(x.dtype)
+
+    def _attention(self, query, key, value, index, n, fused):
+        H, dh = self.heads, self.head_dim
+        scores = (query[index[0]].view(-1, H, dh) * key.view(-1, H, dh)).sum(-1) / math.sqrt(dh)
+        aggregate = ck.segment_softmax_aggregate if fused else plain_softmax.segment_softmax_aggregate
+        return aggregate(scores, value, index, n)
