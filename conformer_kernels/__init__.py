@@ -13,6 +13,7 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     rtp_loss(pred, ref, perms) -> (B,)                        DMCG's l_RTP
     vector_aggregation(x, index, w) -> (N, 3)                 sum_j w_ij (x_i - x_j), fused
     segment_softmax_aggregate(scores, values, index, N)       per-atom softmax attention, fused
+    segment_attention(query, key, values, index)              the same with q.k scores inside the kernel
     edge_geometry(x, index, centers, width, cutoff) -> (d, u, rbf)  per-edge geometry, one pass
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
@@ -21,7 +22,7 @@ from ._backend import cuda_compiled, use_reference
 from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
 from .ops.edge_geometry import edge_geometry, gaussian_centers
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
-from .ops.segment_softmax import segment_softmax_aggregate
+from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
 from .ops.vector_aggregation import vector_aggregation
 
@@ -36,6 +37,7 @@ __all__ = [
     "rmsd",
     "rmsd_matrix",
     "rtp_loss",
+    "segment_attention",
     "segment_softmax_aggregate",
     "symmetric_rmsd",
     "symmetry_classes",

@@ -2,6 +2,8 @@
 edges' scores, then the weighted sum of the edge values (transformer / GATv2 aggregation)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .. import _backend, _checks
@@ -56,3 +58,60 @@ def segment_softmax_aggregate(scores: torch.Tensor, values: torch.Tensor, index:
     if order is not None:
         scores, values = scores[order], values[order]
     return _SegmentSoftmax.apply(scores.contiguous(), values.contiguous(), row_ptr)
+
+
+class _SegmentAttention(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, query, key, values, row_ptr, scale):
+        out, lse = _backend.launch(_backend._C().segment_attention_forward, query.device, query, key, values, row_ptr,
+                                   scale)
+        ctx.save_for_backward(query, key, values, row_ptr, out, lse)
+        ctx.scale = scale
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        query, key, values, row_ptr, out, lse = ctx.saved_tensors
+        need = ctx.needs_input_grad[:3]
+        gq, gk, gv = _backend.launch(_backend._C().segment_attention_backward, query.device, query, key, values,
+                                     row_ptr, ctx.scale, out, lse, grad_out.contiguous(), *need)
+        return (gq if need[0] else None), (gk if need[1] else None), (gv if need[2] else None), None, None
+
+
+def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor, index: torch.Tensor,
+                      scale: float | None = None):
+    """Multi-head attention of every atom over its incoming edges, scores computed in the kernel.
+
+    out[i, h] = sum over edges e = (i, j) of softmax_e(scale <query[i, h], key[e, h]>) values[e, h].
+
+    Args:
+        query: (N, H, C) per destination atom; key: (E, H, C) and values: (E, H, D) per edge.
+        index: (2, E) int64 edges, row 0 the destination (only row 0 is read).
+        scale: score scale, default 1/sqrt(C).
+
+    Returns:
+        (N, H, D). Differentiable in query, key and values; neither the (E, H) scores nor the
+        (E, H, C) gathered queries are formed, forward or backward.
+    """
+    query = _checks.floating("query", query)
+    if query.dim() != 3:
+        raise ValueError(f"query must have shape (N, H, C), got {tuple(query.shape)}")
+    N, H, C = query.shape
+    if not torch.is_tensor(key) or key.dim() != 3 or key.shape[1:] != (H, C):
+        raise ValueError(f"key must have shape (E, {H}, {C})")
+    if not torch.is_tensor(values) or values.dim() != 3 or values.shape[:2] != key.shape[:2]:
+        raise ValueError(f"values must have shape ({key.shape[0]}, {H}, D)")
+    for name, t in (("key", key), ("values", values)):
+        if t.dtype != query.dtype or t.device != query.device:
+            raise ValueError(f"{name} must have query's dtype and device")
+    index = check_edge_index(index, N, query.device)
+    if index.shape[1] != key.shape[0]:
+        raise ValueError(f"index has {index.shape[1]} edges but key has {key.shape[0]}")
+    scale = float(scale) if scale is not None else 1.0 / math.sqrt(C)
+    if _backend.reference_enabled():
+        scores = (query[index[0]] * key).sum(-1) * scale
+        return reference.segment_softmax_aggregate(scores, values, index, N)
+    row_ptr, _, order = csr_by_destination(index, N)
+    if order is not None:
+        key, values = key[order], values[order]
+    return _SegmentAttention.apply(query.contiguous(), key.contiguous(), values.contiguous(), row_ptr, scale)

@@ -7,17 +7,40 @@
 
 namespace ck {
 
-// Forward for destination row [begin, end) and head h: writes out_ih (D) and returns the lse.
-// One pass over the edges with a running maximum (online softmax), so each score is read once.
+// Edge scores of head h: given (E x H), or the scaled dot product of the destination's query
+// (N x H x C) with the edge's key (E x H x C), computed on the fly so no (E x H) scores exist.
 template <typename scalar_t>
-CK_HOST_DEVICE inline scalar_t softmax_aggregate_row(const scalar_t* scores, const scalar_t* values,
+struct GivenScores {
+  const scalar_t* scores;
+  int64_t H, h;
+  CK_HOST_DEVICE scalar_t operator()(int64_t e) const { return scores[e * H + h]; }
+};
+
+template <typename scalar_t>
+struct DotScores {
+  const scalar_t* q_ih;  // the destination's query for head h (C)
+  const scalar_t* key;   // E x H x C
+  int64_t H, h, C;
+  scalar_t scale;
+  CK_HOST_DEVICE scalar_t operator()(int64_t e) const {
+    const scalar_t* k = key + (e * H + h) * C;
+    scalar_t s = scalar_t(0);
+    for (int64_t c = 0; c < C; ++c) s += q_ih[c] * k[c];
+    return s * scale;
+  }
+};
+
+// Forward for destination row [begin, end) and head h: writes out_ih (D) and returns the lse.
+// One pass over the edges with a running maximum (online softmax), so each score is computed once.
+template <typename scalar_t, typename Score>
+CK_HOST_DEVICE inline scalar_t softmax_aggregate_row(const Score& score, const scalar_t* values,
                                                      int64_t begin, int64_t end, int64_t h, int64_t H,
                                                      int64_t D, scalar_t* out_ih) {
   for (int64_t k = 0; k < D; ++k) out_ih[k] = scalar_t(0);
   if (begin == end) return -INFINITY;
   scalar_t m = -INFINITY, z = scalar_t(0);
   for (int64_t e = begin; e < end; ++e) {
-    const scalar_t s = scores[e * H + h];
+    const scalar_t s = score(e);
     const scalar_t* v = values + (e * H + h) * D;
     if (s > m) {  // rescale what was accumulated under the old maximum
       const scalar_t c = exp(m - s);
@@ -34,21 +57,22 @@ CK_HOST_DEVICE inline scalar_t softmax_aggregate_row(const scalar_t* scores, con
 }
 
 // Backward for one row and head: p_e = exp(s_e - lse); grad_v_e = p_e g; grad_s_e = p_e <g, v_e - out>.
-template <typename scalar_t>
-CK_HOST_DEVICE inline void softmax_aggregate_row_backward(const scalar_t* scores, const scalar_t* values,
+// grad_score(e, value) receives each edge's score gradient (stored, or pushed into query and key).
+template <typename scalar_t, typename Score, typename ScoreGrad>
+CK_HOST_DEVICE inline void softmax_aggregate_row_backward(const Score& score, const scalar_t* values,
                                                           int64_t begin, int64_t end, int64_t h, int64_t H,
                                                           int64_t D, const scalar_t* out_ih, scalar_t lse,
-                                                          const scalar_t* g, scalar_t* grad_scores,
+                                                          const scalar_t* g, ScoreGrad& grad_score,
                                                           scalar_t* grad_values) {
   scalar_t g_out = scalar_t(0);
   for (int64_t k = 0; k < D; ++k) g_out += g[k] * out_ih[k];
   for (int64_t e = begin; e < end; ++e) {
-    const scalar_t p = exp(scores[e * H + h] - lse);
+    const scalar_t p = exp(score(e) - lse);
     const scalar_t* v = values + (e * H + h) * D;
-    if (grad_scores) {
+    if (grad_score.wanted()) {
       scalar_t gv = scalar_t(0);
       for (int64_t k = 0; k < D; ++k) gv += g[k] * v[k];
-      grad_scores[e * H + h] = p * (gv - g_out);
+      grad_score(e, p * (gv - g_out));
     }
     if (grad_values) {
       scalar_t* gvals = grad_values + (e * H + h) * D;
@@ -56,5 +80,34 @@ CK_HOST_DEVICE inline void softmax_aggregate_row_backward(const scalar_t* scores
     }
   }
 }
+
+// Score-gradient sinks: into a stored (E x H) array, or into the query (row-owned) and the key.
+template <typename scalar_t>
+struct StoreScoreGrad {
+  scalar_t* grad_scores;
+  int64_t H, h;
+  CK_HOST_DEVICE bool wanted() const { return grad_scores != nullptr; }
+  CK_HOST_DEVICE void operator()(int64_t e, scalar_t g) { grad_scores[e * H + h] = g; }
+};
+
+template <typename scalar_t>
+struct DotScoreGrad {
+  const scalar_t* q_ih;
+  const scalar_t* key;
+  scalar_t* grad_q_ih;  // may be null
+  scalar_t* grad_key;   // may be null
+  int64_t H, h, C;
+  scalar_t scale;
+  CK_HOST_DEVICE bool wanted() const { return grad_q_ih != nullptr || grad_key != nullptr; }
+  CK_HOST_DEVICE void operator()(int64_t e, scalar_t g) {
+    const scalar_t gs = g * scale;
+    const scalar_t* k = key + (e * H + h) * C;
+    if (grad_q_ih) for (int64_t c = 0; c < C; ++c) grad_q_ih[c] += gs * k[c];
+    if (grad_key) {
+      scalar_t* gk = grad_key + (e * H + h) * C;
+      for (int64_t c = 0; c < C; ++c) gk[c] = gs * q_ih[c];
+    }
+  }
+};
 
 }  // namespace ck

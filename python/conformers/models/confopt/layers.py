@@ -10,9 +10,10 @@ features (4 Gaussians of d^2 x the element classes of both atoms, 256 values).
 Two implementations of the same function with the same parameters:
 - ``fused=True`` (ours): the first Linear of every edge MLP is applied where its input lives:
   to atom states once per atom then gathered, to the 110 pair classes once then gathered, and to
-  the distance features as an embedding-bag of 4 rows per edge; edge geometry, the segment softmax
-  attention and its backward are conformer_kernels' fused kernels. No (E, 768) input, no (E, 256)
-  outer product, no (E, H) probability tensor is formed.
+  the distance features as an embedding-bag of 4 rows per edge; edge geometry and the attention
+  (scores, segment softmax, weighted sum, and their backward) are conformer_kernels' fused
+  kernels. No (E, 768) input, no (E, 256) outer product, no gathered queries and no (E, H) score
+  or probability tensor is formed.
 - ``fused=False``: the layer as plain PyTorch writes it (concatenated edge inputs, one-hot outer
   product, scatter softmax with index ops): the benchmark's peer and the tests' oracle.
 """
@@ -119,6 +120,7 @@ class TwoAtomLayer(nn.Module):
 
     def _attention(self, query, key, value, index, n, fused):
         H, dh = self.heads, self.head_dim
+        if fused:  # scores <q_i, k_e> / sqrt(dh) inside the kernel: no gathered queries, no (E, H) scores
+            return ck.segment_attention(query.view(n, H, dh), key.view(-1, H, dh), value, index)
         scores = (query[index[0]].view(-1, H, dh) * key.view(-1, H, dh)).sum(-1) / math.sqrt(dh)
-        aggregate = ck.segment_softmax_aggregate if fused else plain_softmax.segment_softmax_aggregate
-        return aggregate(scores, value, index, n)
+        return plain_softmax.segment_softmax_aggregate(scores, value, index, n)
