@@ -136,6 +136,25 @@ def _generate_for(references: dict, args):
     return heavy_ensembles(results), failures
 
 
+def _evaluate_optimization(args) -> int:
+    from conformers.metrics.optimization import optimization_rmsd, write_optimization_report
+
+    try:
+        model = _load(args.model)
+        if not hasattr(model, "optimize"):
+            return _error(f"model {model.name} cannot optimize conformers")
+        report = optimization_rmsd(model, args.reference, split=args.split, starts=args.starts, seed=args.seed)
+    except (FileNotFoundError, ValueError) as exc:
+        return _error(str(exc))
+    write_optimization_report(report, args.out)
+    print(f"{report['molecules']} molecules, {report['conformers']} RDKit+MMFF starts: RMSD to the closest reference "
+          f"{report['rmsd_start_mean']:.3f} A mean / {report['rmsd_start_median']:.3f} A median before, "
+          f"{report['rmsd_optimized_mean']:.3f} / {report['rmsd_optimized_median']:.3f} A after {model.name} "
+          f"({100 * report['share_improved']:.0f}% improved; {report['seconds_per_molecule']:.3f} s per molecule); "
+          f"{args.out}/optimization.json")
+    return 0
+
+
 def _pct(x):
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
@@ -191,6 +210,16 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-plot", action="store_true")
     ev.add_argument("--quiet", action="store_true")
     ev.set_defaults(func=_evaluate)
+
+    evo = sub.add_parser("evaluate-optimization",
+                         help="RMSD to the references before and after an optimization model refines RDKit+MMFF starts")
+    evo.add_argument("--model", "-m", required=True, help="optimization model name or checkpoint")
+    evo.add_argument("--reference", "-r", required=True, help="prepared cache with split.json")
+    evo.add_argument("--split", default="test")
+    evo.add_argument("--starts", type=int, default=5, help="RDKit+MMFF starting conformers per molecule")
+    evo.add_argument("--seed", type=int, default=0)
+    evo.add_argument("--out", required=True)
+    evo.set_defaults(func=_evaluate_optimization)
 
     models = sub.add_parser("models", help="list the registered models")
     models.set_defaults(func=_models)

@@ -15,7 +15,8 @@ class Batch:
 
     Always: ptr (B+1,), batch (A,) molecule of each atom, atomic_numbers (A,), atom_features (A, F),
     permutations (flat, molecule-local atom indices) with perm_ptr (B+1,) as conformer_kernels'
-    symmetric_rmsd/rtp_loss take them, index (B,) dataset molecule index, smiles, names.
+    symmetric_rmsd/rtp_loss take them, index (B,) dataset molecule index; from a cache also
+    smiles, names and mols (RDKit molecules in the batch's atom order, without conformers).
     Edge sets (global atom indices, both directions): bond_index (2, Eb) + bond_features, rotatable;
     extended_index (2, Ee) + extended_type; full_index (2, Ef) + full_bond_type, full_path_length,
     full_same_conjugated. Conformers: pos (A, 3) in conformer mode; ref_pos (sum C_b N_b, 3) with
@@ -135,6 +136,7 @@ def collate(items: list[dict], edges=EDGE_SETS, cache: MoleculeCache | None = No
     if cache is not None:
         out["smiles"] = [cache.smiles[it["index"]] for it in items]
         out["names"] = [cache.names[it["index"]] for it in items]
+        out["mols"] = [cache.rdkit_mol(it["index"], with_conformers=False) for it in items]  # graph + stereo
     return Batch(**out)
 
 

@@ -1,6 +1,7 @@
 """Conformer generators behind one interface and a registry: rdkit today; ConfOpt, DMCG, ConfGF and
 ConfVAE register themselves here as they land."""
 from . import rdkit_baseline  # noqa: F401  (registers rdkit, rdkit-mmff)
+from .confopt import model as _confopt  # noqa: F401  (registers confopt, confopt-generation)
 from .base import (ConformerModel, DataSpec, available, create_model, load_model, read_checkpoint, register,
                    save_checkpoint)
 

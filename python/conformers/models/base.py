@@ -42,6 +42,8 @@ class DataSpec:
     mode: str = "conformer"          # one item per conformer, or "molecule" with all references
     selection: str = "top_k"
     k: int = 5
+    ratio: float = 0.5               # for selection "relative"
+    mass: float = 0.95               # for selection "cumulative"
 
 
 _REGISTRY: dict[str, tuple] = {}

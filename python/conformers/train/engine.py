@@ -99,7 +99,7 @@ class Trainer:
         data, spec = self.config["data"], self.model.data_spec
         cache = MoleculeCache(data["cache"])
         split = load_split(data["split"])
-        selection = Selection(spec.selection, k=spec.k)
+        selection = Selection(spec.selection, k=spec.k, mass=spec.mass, ratio=spec.ratio)
         make = lambda name: ConformerDataset.from_split(cache, split, name, selection=selection, mode=spec.mode)
         train = make(data["train_split"])
         val = make(data["val_split"]) if split.get(data["val_split"]) else None

@@ -1,4 +1,5 @@
 """ConfOpt (Guan et al., ICLR 2022): energy-inspired SE(3)-equivariant conformation optimization."""
-from .layers import TwoAtomLayer, element_classes
+from .layers import TwoAtomLayer, element_classes, pair_classes
+from .model import ConfOpt
 
-__all__ = ["TwoAtomLayer", "element_classes"]
+__all__ = ["ConfOpt", "TwoAtomLayer", "element_classes", "pair_classes"]

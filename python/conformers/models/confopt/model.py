@@ -1,0 +1,228 @@
+"""ConfOpt: a learned, unrolled conformation optimizer (Guan et al., ICLR 2022), TwoAtom variant.
+
+An initial projection layer, then ``blocks`` optimization blocks of ``layers`` TwoAtom layers with
+the block's weights shared across blocks. Two settings:
+- optimization: start from an RDKit+MMFF conformer (one of a pool of 10 per molecule, drawn each
+  step; the reference itself with probability 0.05, to be left in place), loss = MSE between
+  the predicted and reference distance matrices, the closest of the molecule's references
+  (those with Boltzmann weight >= 0.5 of the best).
+- generation: K = 5 random starts N(0, (1 + 0.028 N)^2) per molecule, matched to K references drawn
+  uniformly by minimum-weight bipartite matching (scipy's linear_sum_assignment) on the
+  distance-matrix cost; loss = mean over matched pairs of the RMS distance-matrix error.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from rdkit import Chem
+from rdkit.Chem import AllChem
+from torch import nn
+
+from conformers.data import features
+from conformers.data.batch import collate
+
+from ..base import ConformerModel, DataSpec, register
+from .layers import PAIR_CLASSES, TwoAtomLayer, element_classes, pair_classes
+
+INIT_POOL = 10
+
+
+def rdkit_mmff_pool(mol: Chem.Mol, count: int, seed: int) -> np.ndarray:
+    """(count, N, 3) ETKDG + MMFF heavy-atom conformers of a heavy-atom molecule, in its atom order
+    (random coordinates, MMFF-relaxed where possible, when embedding fails)."""
+    mh = Chem.AddHs(mol)
+    params = AllChem.ETKDGv3()
+    params.randomSeed = seed + 1
+    ids = list(AllChem.EmbedMultipleConfs(mh, count, params))
+    if not ids:
+        params.useRandomCoords = True
+        ids = list(AllChem.EmbedMultipleConfs(mh, count, params))
+    if not ids:
+        raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(mol)}")
+    if AllChem.MMFFHasAllMoleculeParams(mh):
+        AllChem.MMFFOptimizeMoleculeConfs(mh, maxIters=200)
+    heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
+    confs = [mh.GetConformer(i).GetPositions()[heavy] for i in ids]
+    return np.stack([confs[k % len(confs)] for k in range(count)])
+
+
+def distance_matrix_error(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """Mean squared error between the distance matrices of (..., N, 3) conformers."""
+    return (torch.cdist(pred, pred) - torch.cdist(ref, ref)).square().mean((-1, -2))
+
+
+class ConfOpt(ConformerModel, nn.Module):
+    name = "confopt"
+    trainable = True
+
+    def __init__(self, hidden: int = 256, heads: int = 16, blocks: int = 3, layers: int = 3, cutoff: float = 10.0,
+                 setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
+                 fused: bool = True):
+        nn.Module.__init__(self)
+        ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
+                                setting=setting, reference_input_prob=reference_input_prob, samples=samples,
+                                fused=fused)
+        if setting not in ("optimization", "generation"):
+            raise ValueError(f"setting must be optimization or generation, got {setting!r}")
+        self.atom_embedding = nn.ModuleList(nn.Embedding(size, hidden) for size in features.ATOM_FEATURES.values())
+        self.pair_embedding = nn.Embedding(PAIR_CLASSES, hidden)
+        self.init_layer = TwoAtomLayer(hidden, heads, hidden)
+        self.block = nn.ModuleList(TwoAtomLayer(hidden, heads, hidden) for _ in range(layers))  # shared by all blocks
+        self._pools: dict = {}
+
+    @property
+    def data_spec(self) -> DataSpec:
+        if self.config["setting"] == "optimization":  # references: weight >= 0.5 of the best
+            return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=0.5)
+        return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95)
+
+    # --- the unrolled optimizer -------------------------------------------------------------------
+    def optimize_batch(self, batch, x: torch.Tensor) -> torch.Tensor:
+        """Coordinates (A, 3) after the init layer and blocks x layers of updates."""
+        h = sum(emb(batch.atom_features[:, k]) for k, emb in enumerate(self.atom_embedding))
+        pairs = pair_classes(batch.full_bond_type, batch.full_path_length, batch.full_same_conjugated)
+        table, classes = self.pair_embedding.weight, element_classes(batch.atomic_numbers)
+        args = (batch.full_index, pairs, table, classes, self.config["cutoff"], self.config["fused"])
+        h, _ = self.init_layer(h, x, *args)  # the initial projection updates the atom states only
+        for _ in range(self.config["blocks"]):
+            for layer in self.block:
+                h, x = layer(h, x, *args)
+        return x
+
+    # --- training ---------------------------------------------------------------------------------
+    def forward(self, batch) -> dict:
+        if self.config["setting"] == "optimization":
+            return self._optimization_loss(batch)
+        return self._generation_loss(batch)
+
+    def validation_step(self, batch) -> dict:
+        return self.forward(batch)
+
+    def _references(self, batch, b):
+        n = int(batch.ptr[b + 1] - batch.ptr[b])
+        start, stop = int(batch.ref_ptr[b]), int(batch.ref_ptr[b + 1])
+        offset = int((torch.diff(batch.ref_ptr)[:b] * torch.diff(batch.ptr)[:b]).sum())
+        return batch.ref_pos[offset:offset + (stop - start) * n].view(stop - start, n, 3)
+
+    def _initial_conformer(self, mol, key, reference):
+        key = int(key)
+        if key not in self._pools:
+            self._pools[key] = torch.from_numpy(rdkit_mmff_pool(mol, INIT_POOL, seed=int(key))).float()
+        if float(torch.rand(())) < self.config["reference_input_prob"]:
+            return reference
+        return self._pools[key][int(torch.randint(INIT_POOL, ()))]
+
+    def _optimization_loss(self, batch) -> dict:
+        refs = [self._references(batch, b) for b in range(batch.num_graphs)]
+        starts = [self._initial_conformer(batch.mols[b], batch.index[b], refs[b][int(torch.randint(len(refs[b]), ()))])
+                  for b in range(batch.num_graphs)]
+        x0 = torch.cat(starts).to(batch.ref_pos)
+        x = self.optimize_batch(batch, x0)
+        losses = []
+        for b in range(batch.num_graphs):
+            pred = x[batch.ptr[b]:batch.ptr[b + 1]]
+            losses.append(distance_matrix_error(pred[None], refs[b]).min())  # the closest reference
+        return {"loss": torch.stack(losses).mean()}
+
+    def _generation_loss(self, batch) -> dict:
+        from scipy.optimize import linear_sum_assignment
+
+        K = self.config["samples"]
+        refs = [self._references(batch, b) for b in range(batch.num_graphs)]
+        big = _repeat_batch(batch, K)
+        x = self.optimize_batch(big, _random_start(big))
+        losses = []
+        for b in range(batch.num_graphs):
+            n = int(batch.ptr[b + 1] - batch.ptr[b])
+            gen = torch.stack([x[big.ptr[b * K + k]:big.ptr[b * K + k] + n] for k in range(K)])
+            chosen = refs[b][torch.randint(len(refs[b]), (K,))]  # K references, uniformly with replacement
+            Dg, Dr = torch.cdist(gen, gen), torch.cdist(chosen, chosen)
+            cost = (Dg[:, None] - Dr[None]).square().mean((-1, -2))                 # (K gen, K ref)
+            rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
+            losses.append(cost[rows, cols].clamp_min(1e-12).sqrt().mean())
+        return {"loss": torch.stack(losses).mean()}
+
+    # --- inference --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def sample(self, mols, n, seed: int = 0) -> list:
+        counts = [n] * len(mols) if isinstance(n, int) else list(n)
+        generator = torch.Generator().manual_seed(seed)
+        out = []
+        for mol, count in zip(mols, counts):
+            try:
+                heavy = Chem.RemoveHs(mol)
+                batch = _copies(heavy, count)
+                if self.config["setting"] == "generation":
+                    x0 = _random_start(batch, generator)
+                else:
+                    x0 = torch.from_numpy(rdkit_mmff_pool(heavy, count, seed)).float().reshape(-1, 3)
+                self.eval()
+                x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().numpy()
+                out.append(_with_conformers(heavy, x))
+            except (RuntimeError, ValueError) as exc:
+                out.append(exc)
+        return out
+
+    @torch.no_grad()
+    def optimize(self, mols) -> list:
+        """Refine given conformers (each molecule's conformers, heavy atoms used) in one batch each."""
+        out = []
+        for mol in mols:
+            heavy = Chem.RemoveHs(mol)
+            x0 = torch.tensor(np.stack([c.GetPositions() for c in heavy.GetConformers()]), dtype=torch.float32)
+            batch = _copies(heavy, len(x0))
+            self.eval()
+            x = self.optimize_batch(batch, x0.reshape(-1, 3)).reshape(len(x0), -1, 3).double().numpy()
+            out.append(Chem.AddHs(_with_conformers(heavy, x), addCoords=True))
+        return out
+
+
+def _copies(heavy: Chem.Mol, count: int):
+    """A batch of ``count`` copies of one molecule's graph (featurized once)."""
+    arrays = features.featurize(heavy).arrays()
+    return collate([{**arrays, "index": k} for k in range(count)], ("full",))
+
+
+def _with_conformers(heavy: Chem.Mol, coords: np.ndarray) -> Chem.Mol:
+    mol = Chem.Mol(heavy)
+    mol.RemoveAllConformers()
+    for xyz in coords:
+        conf = Chem.Conformer(mol.GetNumAtoms())
+        conf.SetPositions(xyz)
+        mol.AddConformer(conf, assignId=True)
+    return mol
+
+
+def _random_start(batch, generator=None) -> torch.Tensor:
+    """ConfOpt's random initial coordinates: N(0, (1 + 0.028 N)^2) per molecule of N atoms."""
+    sizes = torch.diff(batch.ptr)
+    scale = (1.0 + 0.028 * sizes.float()).repeat_interleave(sizes)[:, None]
+    return torch.randn(int(sizes.sum()), 3, generator=generator) * scale
+
+
+def _repeat_batch(batch, K: int):
+    """The batch with every molecule repeated K times (molecule b's copies are b*K .. b*K+K-1)."""
+    sizes = torch.diff(batch.ptr)
+    order = torch.arange(batch.num_graphs).repeat_interleave(K)
+    from conformers.data.batch import Batch
+
+    new_sizes = sizes[order]
+    ptr = torch.zeros(len(order) + 1, dtype=torch.int64)
+    ptr[1:] = torch.cumsum(new_sizes, 0)
+    atom_src = torch.cat([torch.arange(batch.ptr[b], batch.ptr[b + 1]) for b in order.tolist()])
+    edge_graph = batch.batch[batch.full_index[0]]
+    edges, shift = [], []
+    for copy, b in enumerate(order.tolist()):
+        sel = torch.nonzero(edge_graph == b).flatten()
+        edges.append(sel)
+        shift.append(torch.full((sel.numel(),), int(ptr[copy] - batch.ptr[b])))
+    sel, shift = torch.cat(edges), torch.cat(shift)
+    return Batch(ptr=ptr, batch=torch.arange(len(order)).repeat_interleave(new_sizes),
+                 atomic_numbers=batch.atomic_numbers[atom_src], atom_features=batch.atom_features[atom_src],
+                 full_index=batch.full_index[:, sel] + shift, full_bond_type=batch.full_bond_type[sel],
+                 full_path_length=batch.full_path_length[sel], full_same_conjugated=batch.full_same_conjugated[sel])
+
+
+register("confopt", ConfOpt, "ConfOpt TwoAtom, optimization setting (RDKit+MMFF start, 3 blocks x 3 layers)")
+register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
+         setting="generation")
