@@ -182,7 +182,8 @@ class Trainer:
         B = max(1, self.config["data"]["batch_size"] // self.world)
         idx = list(range(len(self.val_set)))[self.rank::self.world]
         batches = [idx[k:k + B] for k in range(0, len(idx), B)][:limit]
-        rng = torch.get_rng_state()  # validation must not perturb the training random stream
+        rng = torch.get_rng_state()  # validation must not perturb the training random stream,
+        torch.manual_seed(self.config["train"]["seed"] + 7919)  # and draws the same noise every time
         totals, count = {}, 0
         for batch in self._loader(self.val_set, batches):
             for k, v in self.model.validation_step(batch).items():
