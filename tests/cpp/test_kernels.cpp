@@ -11,7 +11,9 @@
 #include "automorphisms/automorphisms.h"
 #include "kabsch/kabsch.h"
 #include "rmsd_matrix/rmsd_matrix.h"
+#include "segment_softmax/segment_softmax.h"
 #include "symmetric_rmsd/symmetric_rmsd.h"
+#include "vector_aggregation/vector_aggregation.h"
 
 #ifdef CK_TEST_CUDA
 #include <cuda_runtime.h>
@@ -64,6 +66,25 @@ struct CpuBackend {
     std::vector<double> scratch(ck::rmsd_matrix_scratch_size(G, R, n));
     sse.resize(G * R); best.resize(G * R);
     ck::rmsd_matrix_cpu<T>(X.data(), Y.data(), G, R, n, perms.data(), n_perms, scratch.data(), sse.data(), best.data());
+  }
+  static void aggregate(const std::vector<double>& x, const std::vector<double>& w, const std::vector<int64_t>& row_ptr,
+                        const std::vector<int64_t>& src, bool normalize, std::vector<double>& out) {
+    out.resize(x.size());
+    ck::vector_aggregation_forward_cpu<double>(x.data(), w.data(), row_ptr.data(), src.data(),
+                                               (int64_t)row_ptr.size() - 1, normalize, out.data());
+  }
+  static void aggregate_backward(const std::vector<double>& x, const std::vector<double>& w,
+                                 const std::vector<int64_t>& row_ptr, const std::vector<int64_t>& src, bool normalize,
+                                 const std::vector<double>& g, std::vector<double>& gx, std::vector<double>& gw) {
+    gx.assign(x.size(), 0.0); gw.resize(w.size());
+    ck::vector_aggregation_backward_cpu<double>(x.data(), w.data(), row_ptr.data(), src.data(),
+                                                (int64_t)row_ptr.size() - 1, normalize, g.data(), gx.data(), gw.data());
+  }
+  static void softmax(const std::vector<double>& s, const std::vector<double>& v, const std::vector<int64_t>& row_ptr,
+                      int64_t H, int64_t D, std::vector<double>& out, std::vector<double>& lse) {
+    const int64_t N = (int64_t)row_ptr.size() - 1;
+    out.resize(N * H * D); lse.resize(N * H);
+    ck::segment_softmax_forward_cpu<double>(s.data(), v.data(), row_ptr.data(), N, H, D, out.data(), lse.data());
   }
 };
 
@@ -125,6 +146,31 @@ struct CudaBackend {
     DeviceArray<double> scratch(ck::rmsd_matrix_scratch_size(G, R, n));
     ck::rmsd_matrix_cuda<T>(dX.ptr, dY.ptr, G, R, n, dperms.ptr, n_perms, scratch.ptr, dsse.ptr, dbest.ptr, nullptr);
     sse = dsse.host(); best = dbest.host();
+  }
+  static void aggregate(const std::vector<double>& x, const std::vector<double>& w, const std::vector<int64_t>& row_ptr,
+                        const std::vector<int64_t>& src, bool normalize, std::vector<double>& out) {
+    DeviceArray<double> dx(x), dw(w), dout(x.size());
+    DeviceArray<int64_t> dptr(row_ptr), dsrc(src);
+    ck::vector_aggregation_forward_cuda<double>(dx.ptr, dw.ptr, dptr.ptr, dsrc.ptr, (int64_t)row_ptr.size() - 1,
+                                                normalize, dout.ptr, nullptr);
+    out = dout.host();
+  }
+  static void aggregate_backward(const std::vector<double>& x, const std::vector<double>& w,
+                                 const std::vector<int64_t>& row_ptr, const std::vector<int64_t>& src, bool normalize,
+                                 const std::vector<double>& g, std::vector<double>& gx, std::vector<double>& gw) {
+    DeviceArray<double> dx(x), dw(w), dg(g), dgx(std::vector<double>(x.size(), 0.0)), dgw(w.size());
+    DeviceArray<int64_t> dptr(row_ptr), dsrc(src);
+    ck::vector_aggregation_backward_cuda<double>(dx.ptr, dw.ptr, dptr.ptr, dsrc.ptr, (int64_t)row_ptr.size() - 1,
+                                                 normalize, dg.ptr, dgx.ptr, dgw.ptr, nullptr);
+    gx = dgx.host(); gw = dgw.host();
+  }
+  static void softmax(const std::vector<double>& s, const std::vector<double>& v, const std::vector<int64_t>& row_ptr,
+                      int64_t H, int64_t D, std::vector<double>& out, std::vector<double>& lse) {
+    const int64_t N = (int64_t)row_ptr.size() - 1;
+    DeviceArray<double> ds(s), dv(v), dout(N * H * D), dlse(N * H);
+    DeviceArray<int64_t> dptr(row_ptr);
+    ck::segment_softmax_forward_cuda<double>(ds.ptr, dv.ptr, dptr.ptr, N, H, D, dout.ptr, dlse.ptr, nullptr);
+    out = dout.host(); lse = dlse.host();
   }
 };
 #endif
@@ -233,6 +279,51 @@ void test_symmetric_and_matrix(double tol) {
   CHECK((double)msse[0] > 0.1, "%s identity-only sse %g", Backend::name(), (double)msse[0]);
 }
 
+// A 3-atom triangle, edges destination-major: 0 <- {1, 2}, 1 <- {0}, 2 <- {} .
+template <typename Backend>
+void test_vector_aggregation() {
+  const std::vector<double> x = {0, 0, 0, 1, 0, 0, 0, 2, 0}, w = {2.0, 0.5, -1.0};
+  const std::vector<int64_t> row_ptr = {0, 2, 3, 3}, src = {1, 2, 0};
+  std::vector<double> out;
+  Backend::aggregate(x, w, row_ptr, src, false, out);
+  const double expected[9] = {-2, -1, 0, -1, 0, 0, 0, 0, 0};  // 2 (x0-x1) + 0.5 (x0-x2); -1 (x1-x0)
+  for (int k = 0; k < 9; ++k) CHECK(std::fabs(out[k] - expected[k]) < 1e-12, "%s aggregate[%d] %g", Backend::name(), k, out[k]);
+  for (bool normalize : {false, true}) {  // backward against central differences of sum(g . out)
+    const std::vector<double> g = {0.3, -0.2, 0.5, 1.0, 0.1, -0.4, 0.2, 0.7, 0.9};
+    std::vector<double> gx, gw, plus, minus;
+    Backend::aggregate_backward(x, w, row_ptr, src, normalize, g, gx, gw);
+    auto objective = [&](const std::vector<double>& xx, const std::vector<double>& ww) {
+      std::vector<double> o;
+      Backend::aggregate(xx, ww, row_ptr, src, normalize, o);
+      double sum = 0;
+      for (size_t k = 0; k < o.size(); ++k) sum += g[k] * o[k];
+      return sum;
+    };
+    for (size_t i = 0; i < x.size(); ++i) {
+      auto xp = x, xm = x;
+      xp[i] += 1e-6; xm[i] -= 1e-6;
+      const double fd = (objective(xp, w) - objective(xm, w)) / 2e-6;
+      CHECK(std::fabs(fd - gx[i]) < 1e-6, "%s aggregate dx[%zu] %g vs %g", Backend::name(), i, gx[i], fd);
+    }
+    for (size_t e = 0; e < w.size(); ++e) {
+      auto wp = w, wm = w;
+      wp[e] += 1e-6; wm[e] -= 1e-6;
+      const double fd = (objective(x, wp) - objective(x, wm)) / 2e-6;
+      CHECK(std::fabs(fd - gw[e]) < 1e-6, "%s aggregate dw[%zu] %g vs %g", Backend::name(), e, gw[e], fd);
+    }
+  }
+}
+
+template <typename Backend>
+void test_segment_softmax() {
+  // atom 0 <- edges 0, 1 with scores ln 1 and ln 3: weights 1/4 and 3/4; atom 1 has no edge.
+  const std::vector<double> s = {0.0, std::log(3.0)}, v = {4.0, 8.0};
+  std::vector<double> out, lse;
+  Backend::softmax(s, v, std::vector<int64_t>{0, 2, 2}, 1, 1, out, lse);
+  CHECK(std::fabs(out[0] - 7.0) < 1e-12 && out[1] == 0.0, "%s softmax out %g %g", Backend::name(), out[0], out[1]);
+  CHECK(std::fabs(lse[0] - std::log(4.0)) < 1e-12 && std::isinf(lse[1]), "%s softmax lse %g", Backend::name(), lse[0]);
+}
+
 template <typename Backend>
 int run_all() {
   test_rigid_motion_is_recovered<Backend, double>(1e-9);
@@ -240,6 +331,8 @@ int run_all() {
   test_backward_matches_finite_differences<Backend>();
   test_symmetric_and_matrix<Backend, double>(1e-9);
   test_symmetric_and_matrix<Backend, float>(1e-3);
+  test_vector_aggregation<Backend>();
+  test_segment_softmax<Backend>();
   std::printf("%s backend: %s\n", Backend::name(), g_failures ? "FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }
