@@ -123,13 +123,14 @@ def _generate_for(references: dict, args):
     inputs = [InputMolecule(key, Chem.MolToSmiles(e.mol), e.mol) for key, e in references.items()]
     counts = [args.ratio * len(e.coordinates) for e in references.values()]
     start = time.perf_counter()
-    results = generate(inputs, model, counts, seed=args.seed, mmff=args.mmff)
+    results = generate(inputs, model, counts, seed=args.seed, mmff=args.mmff, stereo=args.stereo)
     seconds = time.perf_counter() - start
     os.makedirs(args.out, exist_ok=True)
     if any(r.mol for r in results):
         write_sdf(results, os.path.join(args.out, "generated.sdf"), model.name, args.seed)
     with open(os.path.join(args.out, "generation.json"), "w") as handle:
         json.dump({"model": model.name, "config": model.config, "seed": args.seed, "ratio": args.ratio, "mmff": args.mmff,
+                   "stereo": args.stereo,
                    "molecules": len(inputs), "conformers": sum(counts), "seconds": round(seconds, 3),
                    "seconds_per_molecule": round(seconds / max(len(inputs), 1), 4)}, handle, indent=1)
     failures = [{"key": r.input.name, "reason": "generation_failed", "detail": r.error} for r in results if r.error]
@@ -202,6 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
+    ev.add_argument("--stereo", choices=["keep", "fix", "drop"], default="keep",
+                    help="with --model: conformers with the wrong stereo are kept, mirrored (fix) or dropped")
     ev.add_argument("--reference", "-r", required=True, help="SDF, GEOM rdkit_folder or prepared cache")
     ev.add_argument("--threshold", "-d", type=float, default=1.25, help="delta in A: 0.5 QM9-like, 1.25 drug-like")
     ev.add_argument("--out", required=True, help="report folder (summary.json, per_molecule.csv, curves)")
