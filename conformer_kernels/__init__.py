@@ -15,6 +15,7 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     segment_softmax_aggregate(scores, values, index, N)       per-atom softmax attention, fused
     segment_attention(query, key, values, index)              the same with q.k scores inside the kernel
     edge_geometry(x, index, centers, width, cutoff) -> (d, u, rbf)  per-edge geometry, one pass
+    triplets(index, N, rotatable) -> (3, T); triplet_geometry(x, t); triplet_aggregation(x, t, f, g)
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
 """
@@ -24,6 +25,7 @@ from .ops.edge_geometry import edge_geometry, gaussian_centers
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
 from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
+from .ops.triplets import triplet_aggregation, triplet_geometry, triplets
 from .ops.vector_aggregation import vector_aggregation
 
 __all__ = [
@@ -41,6 +43,9 @@ __all__ = [
     "segment_softmax_aggregate",
     "symmetric_rmsd",
     "symmetry_classes",
+    "triplet_aggregation",
+    "triplet_geometry",
+    "triplets",
     "use_reference",
     "vector_aggregation",
 ]

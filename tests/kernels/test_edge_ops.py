@@ -179,3 +179,47 @@ def test_segment_attention_gradcheck(device):
     k = torch.randn(14, 2, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
     v = torch.randn(14, 2, 2, dtype=torch.float64, generator=g).to(device).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b, c: ck.segment_attention(a, b, c, index, scale=0.7), (q, k, v))
+
+
+def test_triplet_index_matches_reference():
+    from conformer_kernels.reference import triplets as ref_triplets
+    g = torch.Generator().manual_seed(7)
+    for name, x, index in graphs("cpu", torch.float64):
+        n = x.shape[0]
+        rot = torch.rand(index.shape[1], generator=g) < 0.2
+        for mask in (None, rot):
+            ours = ck.triplets(index, n, mask)
+            expected = ref_triplets.triplets(index, n, mask)
+            assert sorted(map(tuple, ours.t().tolist())) == sorted(map(tuple, expected.t().tolist())), name
+            assert ours.shape[1] == 0 or bool((ours[0][1:] >= ours[0][:-1]).all())  # sorted by i
+
+
+def test_triplet_ops_match_reference(device, dtype):
+    from conformer_kernels.reference import triplets as ref_triplets
+    for name, x, index in graphs(device, dtype):
+        t = ck.triplets(index, x.shape[0])
+        T = t.shape[1]
+        f, gg = torch.randn(T, dtype=dtype, device=device), torch.randn(T, dtype=dtype, device=device)
+        xa, fa, ga = (v.clone().requires_grad_() for v in (x, f, gg))
+        xb, fb, gb = (v.clone().requires_grad_() for v in (x, f, gg))
+        geo, geo_ref = ck.triplet_geometry(xa, t), ref_triplets.triplet_geometry(xb, t)
+        agg, agg_ref = ck.triplet_aggregation(xa, t, fa, ga), ref_triplets.triplet_aggregation(xb, t, fb, gb)
+        for a, b in zip(geo + (agg,), geo_ref + (agg_ref,)):
+            torch.testing.assert_close(a, b, **TOL[dtype], msg=name)
+        grads = [torch.randn_like(v) for v in geo + (agg,)]
+        torch.autograd.backward(list(geo) + [agg], grads)
+        torch.autograd.backward(list(geo_ref) + [agg_ref], grads)
+        for a, b in ((xa, xb), (fa, fb), (ga, gb)):
+            torch.testing.assert_close(a.grad, b.grad, **TOL[dtype], msg=name)
+
+
+def test_triplet_ops_gradcheck(device):
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(5, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    index = random_graph(5, 12, g).to(device)
+    index = index[:, index[0] != index[1]]
+    t = ck.triplets(index, 5)
+    f = torch.randn(t.shape[1], dtype=torch.float64, generator=g).to(device).requires_grad_()
+    h = torch.randn(t.shape[1], dtype=torch.float64, generator=g).to(device).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: ck.triplet_geometry(a, t), (x,))
+    assert torch.autograd.gradcheck(lambda a, b, c: ck.triplet_aggregation(a, t, b, c), (x, f, h))
