@@ -17,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 def workload():
     from conformers.data import Collater, ConformerDataset, MoleculeCache, nci_xtb
-    from conformers.models.confopt.layers import PAIR_CLASSES, TwoAtomLayer, element_classes, pair_classes
+    from conformers.models.confopt.layers import PAIR_CLASSES, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
     ds = ConformerDataset(MoleculeCache(nci_xtb("drugs")[0]))
     seen, items = set(), []
@@ -30,17 +30,19 @@ def workload():
             break
     batch = Collater(ds, ("full",))(items)
     torch.manual_seed(0)
-    layer = TwoAtomLayer(hidden=256, heads=16)
+    layer = {"twoatom": TwoAtomLayer(hidden=256, heads=16), "threeatom": ThreeAtomLayer(hidden=256, heads=16)}
     h, pair_table = torch.randn(batch.atomic_numbers.numel(), 256), torch.randn(PAIR_CLASSES, 256)
     pairs = pair_classes(batch.full_bond_type, batch.full_path_length, batch.full_same_conjugated)
-    return layer, h, batch.pos, batch.full_index, (pairs, pair_table), element_classes(batch.atomic_numbers)
+    return layer, h, batch.pos, batch.full_index, (pairs, pair_table, batch.full_rotatable), \
+        element_classes(batch.atomic_numbers)
 
 
-def layer_step(state, fused):
-    layer, h, pos, index, (pairs, pair_table), classes = state
+def layer_step(state, fused, variant="twoatom"):
+    layers, h, pos, index, (pairs, pair_table, rotatable), classes = state
+    layer = layers[variant]
     layer.zero_grad()
     x = pos.clone().requires_grad_()
-    h_out, x_out = layer(h, x, index, pairs, pair_table, classes, fused=fused)
+    h_out, x_out = layer(h, x, index, pairs, pair_table, classes, fused=fused, rotatable=rotatable)
     (h_out.square().mean() + x_out.square().mean()).backward()
 
 
@@ -88,9 +90,11 @@ def state():
     return workload()
 
 
+@pytest.mark.parametrize("variant", ["twoatom", "threeatom"])
 @pytest.mark.parametrize("fused", [True, False], ids=["ours", "plain"])
-def test_layer_time(record, state, fused):
-    record(f"layer_{'ours' if fused else 'plain'}", layer_step, state, fused, rounds=5)
+def test_layer_time(record, state, fused, variant):
+    prefix = "layer" if variant == "twoatom" else "threeatom"
+    record(f"{prefix}_{'ours' if fused else 'plain'}", layer_step, state, fused, variant, rounds=5)
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["ours", "plain"])
@@ -100,19 +104,21 @@ def test_attention_time(record, state, fused):
 
 
 def test_memory_and_targets(state):
-    layer, h, pos, index, *_ = state
+    _, h, pos, index, *_ = state
     inputs = attention_inputs(state)
     for fused in (True, False):
         name = "ours" if fused else "plain"
         MEDIANS[f"mem_layer_{name}"] = peak_memory_mb(layer_step, state, fused)
+        MEDIANS[f"mem_threeatom_{name}"] = peak_memory_mb(layer_step, state, fused, "threeatom")
         MEDIANS[f"mem_attention_{name}"] = peak_memory_mb(attention_step, inputs, fused)
     print(f"\nbatch: 32 molecules, {h.shape[0]} atoms, {index.shape[1]} edges")
-    for what in ("layer", "attention"):
+    for what in ("layer", "threeatom", "attention"):
         t = ratio(f"{what}_plain", f"{what}_ours")
         mem_ours, mem_plain = MEDIANS[f"mem_{what}_ours"], MEDIANS[f"mem_{what}_plain"]
         print(f"{what}: ours {MEDIANS[f'{what}_ours'] * 1e3:.1f} ms / {mem_ours:.0f} MB, plain "
               f"{MEDIANS[f'{what}_plain'] * 1e3:.1f} ms / {mem_plain:.0f} MB: {t:.2f}x faster, "
               f"{mem_plain / max(mem_ours, 1e-9):.2f}x less peak memory")
-    # Targets (issue 5): the layer at >= 2x time and >= 2x less peak memory than plain PyTorch.
-    assert ratio("layer_plain", "layer_ours") >= 2.0
-    assert MEDIANS["mem_layer_plain"] >= 2.0 * MEDIANS["mem_layer_ours"]
+    # Targets (issue 5): each layer at >= 2x time and >= 2x less peak memory than plain PyTorch.
+    for what in ("layer", "threeatom"):
+        assert ratio(f"{what}_plain", f"{what}_ours") >= 2.0, what
+        assert MEDIANS[f"mem_{what}_plain"] >= 2.0 * MEDIANS[f"mem_{what}_ours"], what

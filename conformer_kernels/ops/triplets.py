@@ -9,10 +9,12 @@ from ..reference import triplets as reference
 from ._edges import check_edge_index, csr_by_destination
 
 
-def triplets(index: torch.Tensor, num_nodes: int, rotatable: torch.Tensor | None = None) -> torch.Tensor:
+def triplets(index: torch.Tensor, num_nodes: int, rotatable: torch.Tensor | None = None,
+             return_edges: bool = False):
     """(3, T) int64 triplets (i, j, k): every pair of edges (i, j), (i, k) of the graph with j <= k,
     including j = k (the two-atom terms), sorted by i. With ``rotatable`` (E,) bool, only triplets
-    with j = k or with (i, j) or (i, k) rotatable are kept (ConfOpt's trimming).
+    with j = k or with (i, j) or (i, k) rotatable are kept (ConfOpt's trimming). With
+    ``return_edges`` also the (2, T) ids of the edges (i, j) and (i, k) in ``index``.
 
     Not differentiable (an index). Runs on the index's device with vectorised tensor ops.
     """
@@ -32,7 +34,11 @@ def triplets(index: torch.Tensor, num_nodes: int, rotatable: torch.Tensor | None
     keep = j <= k
     if flag is not None:
         keep &= (j == k) | flag[a] | flag[b]
-    return torch.stack([row[keep], j[keep], k[keep]])
+    out = torch.stack([row[keep], j[keep], k[keep]])
+    if not return_edges:
+        return out
+    edges = torch.stack([a[keep], b[keep]])
+    return out, (edges if order is None else order[edges])
 
 
 class _TripletGeometry(torch.autograd.Function):

@@ -19,7 +19,7 @@ class Batch:
     smiles, names and mols (RDKit molecules in the batch's atom order, without conformers).
     Edge sets (global atom indices, both directions): bond_index (2, Eb) + bond_features, rotatable;
     extended_index (2, Ee) + extended_type; full_index (2, Ef) + full_bond_type, full_path_length,
-    full_same_conjugated. Conformers: pos (A, 3) in conformer mode; ref_pos (sum C_b N_b, 3) with
+    full_same_conjugated, full_rotatable (the pair is a rotatable bond). Conformers: pos (A, 3) in conformer mode; ref_pos (sum C_b N_b, 3) with
     ref_ptr (B+1,) conformer offsets and ref_weights in molecule mode.
     """
 
@@ -167,14 +167,16 @@ def _full_graph_batch(items, ptr, sizes) -> dict:
     i, j = local // n[owner], local % n[owner]
     keep = i != j
     bond_type = np.zeros(pair_ptr[-1], dtype=np.int64)
+    rotatable = np.zeros(pair_ptr[-1], dtype=bool)
     for b, it in enumerate(items):  # bonds are few: one scatter per molecule
         src, dst = it["bond_index"]
         bond_type[pair_ptr[b] + src * n[b] + dst] = np.maximum(it["bond_features"][:, 0], 1)
+        rotatable[pair_ptr[b] + src * n[b] + dst] = it["rotatable"]
     path = np.concatenate([it["path_length"].reshape(-1) for it in items]).astype(np.int64)
     conj = np.concatenate([it["conjugated_system"] for it in items]).astype(np.int64)
     gi, gj = (i + ptr[owner])[keep], (j + ptr[owner])[keep]
     return {"full_index": np.stack([gi, gj]), "full_bond_type": bond_type[keep], "full_path_length": path[keep],
-            "full_same_conjugated": (conj[gi] == conj[gj]) & (conj[gi] >= 0)}
+            "full_same_conjugated": (conj[gi] == conj[gj]) & (conj[gi] >= 0), "full_rotatable": rotatable[keep]}
 
 
 def _shifted(indices, ptr) -> np.ndarray:

@@ -83,10 +83,17 @@ class TwoAtomLayer(nn.Module):
         self.x_key, self.x_value = EdgeMLP(hidden, pair_dim, hidden), EdgeMLP(hidden, pair_dim, heads)
         self.h_out = nn.Sequential(nn.Linear(hidden, hidden), nn.LayerNorm(hidden))
 
-    def forward(self, h, x, index, pair_index, pair_table, classes, cutoff: float = 10.0, fused: bool = True):
+    def forward(self, h, x, index, pair_index, pair_table, classes, cutoff: float = 10.0, fused: bool = True,
+                rotatable=None):
         """h (N, hidden) atom states, x (N, 3) coordinates, index (2, E) destination-major pairs,
         pair_index (E,) pair classes, pair_table (PAIR_CLASSES, pair_dim) their embedding,
         classes (N,) element classes. Returns the updated (h, x)."""
+        edges = self._edges(x, index, pair_index, pair_table, classes, cutoff, fused, rotatable)
+        h = self._update_h(h, edges)
+        return h, x + self._update_x(h, x, edges).to(x.dtype)
+
+    def _edges(self, x, index, pair_index, pair_table, classes, cutoff, fused, rotatable):
+        """The pairs within the cutoff and a closure applying an edge MLP to them."""
         centers = torch.linspace(0.0, R2_MAX, N_GAUSSIANS, dtype=x.dtype, device=x.device)
         width = R2_MAX / (N_GAUSSIANS - 1)
         if fused:
@@ -97,26 +104,38 @@ class TwoAtomLayer(nn.Module):
         keep = d.detach() <= cutoff  # pairs farther apart than 10 A do not interact
         if not bool(keep.all()):
             index, pair_index, rbf = index[:, keep], pair_index[keep], rbf[keep]
-        src, n = index[1], h.shape[0]
-        rbf = rbf.to(h.dtype)
+            rotatable = None if rotatable is None else rotatable[keep]
+        src = index[1]
+        rbf = rbf.to(pair_table.dtype)
         bag = ((classes[index[0]] * N_CLASSES + classes[src]) * N_GAUSSIANS)[:, None] + torch.arange(
             N_GAUSSIANS, device=x.device)
         if fused:
-            edge = lambda mlp, hh: mlp.split(hh, src, pair_table, pair_index, bag, rbf)
+            apply = lambda mlp, hh: mlp.split(hh, src, pair_table, pair_index, bag, rbf)
         else:
             pair = pair_table[pair_index]
             r_feat = torch.zeros(rbf.shape[0], R_FEATURES, dtype=rbf.dtype, device=rbf.device).scatter(1, bag, rbf)
-            edge = lambda mlp, hh: mlp.plain(hh[src], pair, r_feat)
-        gate = torch.sigmoid(edge(self.gate, h))                                          # (E, 1)
-        # x -> h: each atom attends over all atoms within the cutoff
-        value = (edge(self.h_value, h) * gate).view(-1, self.heads, self.head_dim)
-        message = self._attention(self.h_query(h), edge(self.h_key, h), value, index, n, fused)
-        h = h + self.h_out(message.reshape(n, self.hidden))
-        # h -> x: per-head scalar s_ij^h times (x_i - x_j), softmax-weighted, averaged over heads
-        strength = edge(self.x_value, h) * gate                                           # (E, H)
-        vectors = strength[..., None] * (x[index[0]] - x[src]).to(h.dtype)[:, None, :]   # (E, H, 3)
-        dx = self._attention(self.x_query(h), edge(self.x_key, h), vectors, index, n, fused).mean(1)
-        return h, x + dx.to(x.dtype)
+            apply = lambda mlp, hh: mlp.plain(hh[src], pair, r_feat)
+        return {"index": index, "apply": apply, "fused": fused, "rotatable": rotatable, "gate": None}
+
+    def _gate(self, h, edges):
+        if edges["gate"] is None:
+            edges["gate"] = torch.sigmoid(edges["apply"](self.gate, h))                      # (E, 1)
+        return edges["gate"]
+
+    def _update_h(self, h, edges):
+        """x -> h: each atom attends over all atoms within the cutoff (eq. 4)."""
+        n, index = h.shape[0], edges["index"]
+        value = (edges["apply"](self.h_value, h) * self._gate(h, edges)).view(-1, self.heads, self.head_dim)
+        message = self._attention(self.h_query(h), edges["apply"](self.h_key, h), value, index, n, edges["fused"])
+        return h + self.h_out(message.reshape(n, self.hidden))
+
+    def _update_x(self, h, x, edges):
+        """h -> x (eq. 3): per-head scalar s_ij^h times (x_i - x_j), softmax-weighted, head-averaged."""
+        index, n = edges["index"], h.shape[0]
+        strength = edges["apply"](self.x_value, h) * self._gate(h, edges)                    # (E, H)
+        vectors = strength[..., None] * (x[index[0]] - x[index[1]]).to(h.dtype)[:, None, :]  # (E, H, 3)
+        return self._attention(self.x_query(h), edges["apply"](self.x_key, h), vectors, index, n,
+                               edges["fused"]).mean(1)
 
     def _attention(self, query, key, value, index, n, fused):
         H, dh = self.heads, self.head_dim
@@ -124,3 +143,44 @@ class TwoAtomLayer(nn.Module):
             return ck.segment_attention(query.view(n, H, dh), key.view(-1, H, dh), value, index)
         scores = (query[index[0]].view(-1, H, dh) * key.view(-1, H, dh)).sum(-1) / math.sqrt(dh)
         return plain_softmax.segment_softmax_aggregate(scores, value, index, n)
+
+
+N_ANGLE_GAUSSIANS = 16
+
+
+class ThreeAtomLayer(TwoAtomLayer):
+    """TwoAtom's x -> h update, then the three-atom coordinate update (eq. 5): over triplets
+    (i, j, k) with j = k (the pair terms) or (i, j) or (i, k) a rotatable bond,
+    x_i += mean_t [(x_i - x_j) f(ijk) + (x_i - x_k) f(ikj)], f an MLP of the pair messages m_ij,
+    m_ik and the angle features (Gaussians of d_ij and d_ik, cos of the angle jik): symmetric in
+    j and k as appendix E.1 asks (g(ijk) = f(ikj))."""
+
+    def __init__(self, hidden: int = 256, heads: int = 16, pair_dim: int = 256):
+        super().__init__(hidden, heads, pair_dim)
+        self.pair_message = EdgeMLP(hidden, pair_dim, hidden)
+        n_in = 2 * hidden + 2 * N_ANGLE_GAUSSIANS + 1
+        self.triplet = nn.Sequential(nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+    def _update_x(self, h, x, edges):
+        index, n, fused = edges["index"], h.shape[0], edges["fused"]
+        t, (a, b) = ck.triplets(index, n, edges["rotatable"], return_edges=True)
+        if fused:
+            d_ij, d_ik, dot = ck.triplet_geometry(x, t)
+        else:
+            rj, rk = x[t[0]] - x[t[1]], x[t[0]] - x[t[2]]
+            d_ij, d_ik, dot = rj.norm(dim=1), rk.norm(dim=1), (rj * rk).sum(1)
+        m = edges["apply"](self.pair_message, h) * self._gate(h, edges)                       # (E, hidden)
+        centers = torch.linspace(0.0, 10.0, N_ANGLE_GAUSSIANS, dtype=h.dtype, device=h.device)
+        gauss = lambda d: torch.exp(-((d.to(h.dtype)[:, None] - centers) ** 2) / (2 * (10.0 / 15) ** 2))
+        cos = (dot / (d_ij * d_ik).clamp_min(1e-6)).to(h.dtype)[:, None]
+        f = self.triplet(torch.cat([m[a], m[b], gauss(d_ij), gauss(d_ik), cos], 1)).squeeze(1)
+        g = self.triplet(torch.cat([m[b], m[a], gauss(d_ik), gauss(d_ij), cos], 1)).squeeze(1)
+        # a (j, k) triplet with j < k stands for both orders of the sum; average over each atom's terms
+        weight = torch.where(t[1] == t[2], 1.0, 2.0).to(h.dtype)
+        count = torch.zeros(n, dtype=h.dtype, device=h.device).index_add(0, t[0], weight).clamp_min(1.0)
+        weight = weight / count[t[0]]
+        f, g = (f * weight).to(x.dtype), (g * weight).to(x.dtype)
+        if fused:
+            return ck.triplet_aggregation(x, t, f, g)
+        terms = f[:, None] * (x[t[0]] - x[t[1]]) + g[:, None] * (x[t[0]] - x[t[2]])
+        return torch.zeros_like(x).index_add(0, t[0], terms)

@@ -1,4 +1,5 @@
-"""ConfOpt: a learned, unrolled conformation optimizer (Guan et al., ICLR 2022), TwoAtom variant.
+"""ConfOpt: a learned, unrolled conformation optimizer (Guan et al., ICLR 2022): TwoAtom and
+ThreeAtom variants.
 
 An initial projection layer, then ``blocks`` optimization blocks of ``layers`` TwoAtom layers with
 the block's weights shared across blocks. Two settings:
@@ -22,7 +23,9 @@ from conformers.data import features
 from conformers.data.batch import collate
 
 from ..base import ConformerModel, DataSpec, register
-from .layers import PAIR_CLASSES, TwoAtomLayer, element_classes, pair_classes
+from .layers import PAIR_CLASSES, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
+
+VARIANTS = {"twoatom": TwoAtomLayer, "threeatom": ThreeAtomLayer}
 
 INIT_POOL = 10
 
@@ -57,17 +60,20 @@ class ConfOpt(ConformerModel, nn.Module):
 
     def __init__(self, hidden: int = 256, heads: int = 16, blocks: int = 3, layers: int = 3, cutoff: float = 10.0,
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
-                 fused: bool = True):
+                 fused: bool = True, variant: str = "twoatom"):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
-                                fused=fused)
+                                fused=fused, variant=variant)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if setting not in ("optimization", "generation"):
             raise ValueError(f"setting must be optimization or generation, got {setting!r}")
         self.atom_embedding = nn.ModuleList(nn.Embedding(size, hidden) for size in features.ATOM_FEATURES.values())
         self.pair_embedding = nn.Embedding(PAIR_CLASSES, hidden)
         self.init_layer = TwoAtomLayer(hidden, heads, hidden)
-        self.block = nn.ModuleList(TwoAtomLayer(hidden, heads, hidden) for _ in range(layers))  # shared by all blocks
+        layer = VARIANTS[variant]
+        self.block = nn.ModuleList(layer(hidden, heads, hidden) for _ in range(layers))  # shared by all blocks
         self._pools: dict = {}
 
     @property
@@ -82,7 +88,8 @@ class ConfOpt(ConformerModel, nn.Module):
         h = sum(emb(batch.atom_features[:, k]) for k, emb in enumerate(self.atom_embedding))
         pairs = pair_classes(batch.full_bond_type, batch.full_path_length, batch.full_same_conjugated)
         table, classes = self.pair_embedding.weight, element_classes(batch.atomic_numbers)
-        args = (batch.full_index, pairs, table, classes, self.config["cutoff"], self.config["fused"])
+        args = (batch.full_index, pairs, table, classes, self.config["cutoff"], self.config["fused"],
+                batch.full_rotatable)
         h, _ = self.init_layer(h, x, *args)  # the initial projection updates the atom states only
         for _ in range(self.config["blocks"]):
             for layer in self.block:
@@ -220,9 +227,12 @@ def _repeat_batch(batch, K: int):
     return Batch(ptr=ptr, batch=torch.arange(len(order)).repeat_interleave(new_sizes),
                  atomic_numbers=batch.atomic_numbers[atom_src], atom_features=batch.atom_features[atom_src],
                  full_index=batch.full_index[:, sel] + shift, full_bond_type=batch.full_bond_type[sel],
-                 full_path_length=batch.full_path_length[sel], full_same_conjugated=batch.full_same_conjugated[sel])
+                 full_path_length=batch.full_path_length[sel], full_same_conjugated=batch.full_same_conjugated[sel],
+                 full_rotatable=batch.full_rotatable[sel])
 
 
 register("confopt", ConfOpt, "ConfOpt TwoAtom, optimization setting (RDKit+MMFF start, 3 blocks x 3 layers)")
 register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
          setting="generation")
+register("confopt-threeatom", ConfOpt, "ConfOpt ThreeAtom (triplets trimmed to rotatable bonds), optimization setting",
+         variant="threeatom")
