@@ -26,7 +26,7 @@ def small(setting="optimization", **kw):
     return create_model("confopt" if setting == "optimization" else "confopt-generation", hidden=32, heads=4, **kw)
 
 
-@pytest.mark.parametrize("variant", ["twoatom", "threeatom"])
+@pytest.mark.parametrize("variant", ["twoatom", "extv", "threeatom"])
 def test_fused_layers_equal_plain_pytorch(batch, variant):
     # float64: nine unrolled float32 layers of an untrained model amplify rounding to ~1e-3
     model = small(variant=variant).double()
@@ -45,7 +45,7 @@ def test_fused_layers_equal_plain_pytorch(batch, variant):
         torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
 
 
-@pytest.mark.parametrize("variant", ["twoatom", "threeatom"])
+@pytest.mark.parametrize("variant", ["twoatom", "extv", "threeatom"])
 def test_se3_and_permutation_equivariance(variant):
     model = small(variant=variant)
     mol = Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1CCN")  # rotatable bonds: triplets are kept

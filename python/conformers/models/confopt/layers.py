@@ -47,29 +47,32 @@ def pair_classes(bond_type, path_length, same_conjugated) -> torch.Tensor:
 
 
 class EdgeMLP(nn.Module):
-    """2-layer MLP (LayerNorm, ReLU) of [h_j, e_ij, r_ij], with a plain and a split first layer."""
+    """2-layer MLP (LayerNorm, ReLU) of [h_j, e_ij, r_ij(, extra per-edge scalars)], with a plain and
+    a split first layer."""
 
-    def __init__(self, hidden: int, pair_dim: int, n_out: int, use_h: bool = True):
+    def __init__(self, hidden: int, pair_dim: int, n_out: int, use_h: bool = True, extra: int = 0):
         super().__init__()
-        self.use_h, self.hidden, self.pair_dim = use_h, hidden, pair_dim
-        n_in = (hidden if use_h else 0) + pair_dim + R_FEATURES
+        self.use_h, self.hidden, self.pair_dim, self.extra = use_h, hidden, pair_dim, extra
+        n_in = (hidden if use_h else 0) + pair_dim + R_FEATURES + extra
         self.first, self.norm, self.last = nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.Linear(hidden, n_out)
 
     def _rest(self, pre):
         return self.last(torch.relu(self.norm(pre)))
 
-    def plain(self, h_src, pair, r_feat):
-        parts = ([h_src] if self.use_h else []) + [pair, r_feat]
+    def plain(self, h_src, pair, r_feat, extra=None):
+        parts = ([h_src] if self.use_h else []) + [pair, r_feat] + ([extra] if self.extra else [])
         return self._rest(self.first(torch.cat(parts, 1)))
 
-    def split(self, h, src, pair_table, pair_index, bag, bag_weights):
+    def split(self, h, src, pair_table, pair_index, bag, bag_weights, extra=None):
         W = self.first.weight
-        k = self.hidden if self.use_h else 0
-        pre = nn.functional.embedding(pair_index, pair_table @ W[:, k:k + self.pair_dim].T)
-        pre = pre + nn.functional.embedding_bag(bag, W[:, k + self.pair_dim:].T, per_sample_weights=bag_weights,
+        k, r = self.hidden if self.use_h else 0, self.pair_dim
+        pre = nn.functional.embedding(pair_index, pair_table @ W[:, k:k + r].T)
+        pre = pre + nn.functional.embedding_bag(bag, W[:, k + r:k + r + R_FEATURES].T, per_sample_weights=bag_weights,
                                                 mode="sum")
         if self.use_h:
             pre = pre + (h @ W[:, :k].T)[src]
+        if self.extra:
+            pre = pre + extra @ W[:, k + r + R_FEATURES:].T
         return self._rest(pre + self.first.bias)
 
 
@@ -110,11 +113,11 @@ class TwoAtomLayer(nn.Module):
         bag = ((classes[index[0]] * N_CLASSES + classes[src]) * N_GAUSSIANS)[:, None] + torch.arange(
             N_GAUSSIANS, device=x.device)
         if fused:
-            apply = lambda mlp, hh: mlp.split(hh, src, pair_table, pair_index, bag, rbf)
+            apply = lambda mlp, hh, extra=None: mlp.split(hh, src, pair_table, pair_index, bag, rbf, extra)
         else:
             pair = pair_table[pair_index]
             r_feat = torch.zeros(rbf.shape[0], R_FEATURES, dtype=rbf.dtype, device=rbf.device).scatter(1, bag, rbf)
-            apply = lambda mlp, hh: mlp.plain(hh[src], pair, r_feat)
+            apply = lambda mlp, hh, extra=None: mlp.plain(hh[src], pair, r_feat, extra)
         return {"index": index, "apply": apply, "fused": fused, "rotatable": rotatable, "gate": None}
 
     def _gate(self, h, edges):
@@ -145,11 +148,33 @@ class TwoAtomLayer(nn.Module):
         return plain_softmax.segment_softmax_aggregate(scores, value, index, n)
 
 
+class ExtVLayer(TwoAtomLayer):
+    """Ext_v (eq. 6): the atom states also see their cosine proximity P_ij = cos(h_i, h_j), as an
+    input of the h-update MLPs and through the gradient term (h_j / |h_j|) f_P(d_ij, h_i, h_j, P_ij),
+    which joins the attention values (head by head)."""
+
+    def __init__(self, hidden: int = 256, heads: int = 16, pair_dim: int = 256):
+        super().__init__(hidden, heads, pair_dim)
+        self.h_key, self.h_value = EdgeMLP(hidden, pair_dim, hidden, extra=1), EdgeMLP(hidden, pair_dim, hidden, extra=1)
+        self.proximity = EdgeMLP(hidden, pair_dim, heads, extra=1)  # f_P, one scalar per head
+
+    def _update_h(self, h, edges):
+        n, index = h.shape[0], edges["index"]
+        unit = h / h.norm(dim=1, keepdim=True).clamp_min(1e-8)
+        P = (unit[index[0]] * unit[index[1]]).sum(1, keepdim=True)
+        apply, gate = edges["apply"], self._gate(h, edges)
+        value = (apply(self.h_value, h, P) * gate).view(-1, self.heads, self.head_dim)
+        f_P = apply(self.proximity, h, P) * gate                                               # (E, H)
+        value = value + f_P[..., None] * unit[index[1]].view(-1, self.heads, self.head_dim)
+        message = self._attention(self.h_query(h), apply(self.h_key, h, P), value, index, n, edges["fused"])
+        return h + self.h_out(message.reshape(n, self.hidden))
+
+
 N_ANGLE_GAUSSIANS = 16
 
 
-class ThreeAtomLayer(TwoAtomLayer):
-    """TwoAtom's x -> h update, then the three-atom coordinate update (eq. 5): over triplets
+class ThreeAtomLayer(ExtVLayer):
+    """Ext_v's x -> h update (the paper's ThreeAtom extends Ext_v), then the three-atom coordinate update (eq. 5): over triplets
     (i, j, k) with j = k (the pair terms) or (i, j) or (i, k) a rotatable bond,
     x_i += mean_t [(x_i - x_j) f(ijk) + (x_i - x_k) f(ikj)], f an MLP of the pair messages m_ij,
     m_ik and the angle features (Gaussians of d_ij and d_ik, cos of the angle jik): symmetric in

@@ -1,4 +1,4 @@
-"""ConfOpt: a learned, unrolled conformation optimizer (Guan et al., ICLR 2022): TwoAtom and
+"""ConfOpt: a learned, unrolled conformation optimizer (Guan et al., ICLR 2022): TwoAtom, Ext_v and
 ThreeAtom variants.
 
 An initial projection layer, then ``blocks`` optimization blocks of ``layers`` TwoAtom layers with
@@ -23,9 +23,9 @@ from conformers.data import features
 from conformers.data.batch import collate
 
 from ..base import ConformerModel, DataSpec, register
-from .layers import PAIR_CLASSES, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
+from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
-VARIANTS = {"twoatom": TwoAtomLayer, "threeatom": ThreeAtomLayer}
+VARIANTS = {"twoatom": TwoAtomLayer, "extv": ExtVLayer, "threeatom": ThreeAtomLayer}
 
 INIT_POOL = 10
 
@@ -234,5 +234,7 @@ def _repeat_batch(batch, K: int):
 register("confopt", ConfOpt, "ConfOpt TwoAtom, optimization setting (RDKit+MMFF start, 3 blocks x 3 layers)")
 register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
          setting="generation")
+register("confopt-extv", ConfOpt, "ConfOpt Ext_v (cosine proximity of atom states), optimization setting",
+         variant="extv")
 register("confopt-threeatom", ConfOpt, "ConfOpt ThreeAtom (triplets trimmed to rotatable bonds), optimization setting",
          variant="threeatom")
