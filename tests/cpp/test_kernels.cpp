@@ -9,10 +9,12 @@
 #include <vector>
 
 #include "automorphisms/automorphisms.h"
+#include "edge_geometry/edge_geometry.h"
 #include "kabsch/kabsch.h"
 #include "rmsd_matrix/rmsd_matrix.h"
 #include "segment_softmax/segment_softmax.h"
 #include "symmetric_rmsd/symmetric_rmsd.h"
+#include "triplets/triplets.h"
 #include "vector_aggregation/vector_aggregation.h"
 
 #ifdef CK_TEST_CUDA
@@ -85,6 +87,29 @@ struct CpuBackend {
     const int64_t N = (int64_t)row_ptr.size() - 1;
     out.resize(N * H * D); lse.resize(N * H);
     ck::segment_softmax_forward_cpu<double>(s.data(), v.data(), row_ptr.data(), N, H, D, out.data(), lse.data());
+  }
+  static void geometry(const std::vector<double>& x, const std::vector<int64_t>& row_ptr,
+                       const std::vector<int64_t>& src, const std::vector<double>& centers, ck::RbfParams p,
+                       std::vector<double>& d, std::vector<double>& u, std::vector<double>& rbf) {
+    const int64_t E = (int64_t)src.size();
+    d.resize(E); u.resize(3 * E); rbf.resize(E * p.K);
+    ck::edge_geometry_forward_cpu<double>(x.data(), row_ptr.data(), src.data(), (int64_t)row_ptr.size() - 1,
+                                          centers.data(), p, d.data(), u.data(), rbf.data());
+  }
+  static void geometry_backward(const std::vector<double>& x, const std::vector<int64_t>& row_ptr,
+                                const std::vector<int64_t>& src, const std::vector<double>& centers, ck::RbfParams p,
+                                const std::vector<double>& gd, const std::vector<double>& gu,
+                                const std::vector<double>& gr, std::vector<double>& gx) {
+    gx.assign(x.size(), 0.0);
+    ck::edge_geometry_backward_cpu<double>(x.data(), row_ptr.data(), src.data(), (int64_t)row_ptr.size() - 1,
+                                           centers.data(), p, gd.data(), gu.data(), gr.data(), gx.data());
+  }
+  static void triplet_aggregate(const std::vector<double>& x, const std::vector<int64_t>& row_ptr,
+                                const std::vector<int64_t>& j, const std::vector<int64_t>& k,
+                                const std::vector<double>& f, const std::vector<double>& g, std::vector<double>& out) {
+    out.resize(x.size());
+    ck::triplet_aggregation_forward_cpu<double>(x.data(), row_ptr.data(), j.data(), k.data(),
+                                                (int64_t)row_ptr.size() - 1, f.data(), g.data(), out.data());
   }
 };
 
@@ -171,6 +196,35 @@ struct CudaBackend {
     DeviceArray<int64_t> dptr(row_ptr);
     ck::segment_softmax_forward_cuda<double>(ds.ptr, dv.ptr, dptr.ptr, N, H, D, dout.ptr, dlse.ptr, nullptr);
     out = dout.host(); lse = dlse.host();
+  }
+  static void geometry(const std::vector<double>& x, const std::vector<int64_t>& row_ptr,
+                       const std::vector<int64_t>& src, const std::vector<double>& centers, ck::RbfParams p,
+                       std::vector<double>& d, std::vector<double>& u, std::vector<double>& rbf) {
+    const int64_t E = (int64_t)src.size();
+    DeviceArray<double> dx(x), dc(centers), dd(E), du(3 * E), dr(E * p.K);
+    DeviceArray<int64_t> dptr(row_ptr), dsrc(src);
+    ck::edge_geometry_forward_cuda<double>(dx.ptr, dptr.ptr, dsrc.ptr, (int64_t)row_ptr.size() - 1, dc.ptr, p, dd.ptr,
+                                           du.ptr, dr.ptr, nullptr);
+    d = dd.host(); u = du.host(); rbf = dr.host();
+  }
+  static void geometry_backward(const std::vector<double>& x, const std::vector<int64_t>& row_ptr,
+                                const std::vector<int64_t>& src, const std::vector<double>& centers, ck::RbfParams p,
+                                const std::vector<double>& gd, const std::vector<double>& gu,
+                                const std::vector<double>& gr, std::vector<double>& gx) {
+    DeviceArray<double> dx(x), dc(centers), dgd(gd), dgu(gu), dgr(gr), dgx(std::vector<double>(x.size(), 0.0));
+    DeviceArray<int64_t> dptr(row_ptr), dsrc(src);
+    ck::edge_geometry_backward_cuda<double>(dx.ptr, dptr.ptr, dsrc.ptr, (int64_t)row_ptr.size() - 1, dc.ptr, p, dgd.ptr,
+                                            dgu.ptr, dgr.ptr, dgx.ptr, nullptr);
+    gx = dgx.host();
+  }
+  static void triplet_aggregate(const std::vector<double>& x, const std::vector<int64_t>& row_ptr,
+                                const std::vector<int64_t>& j, const std::vector<int64_t>& k,
+                                const std::vector<double>& f, const std::vector<double>& g, std::vector<double>& out) {
+    DeviceArray<double> dx(x), df(f), dg(g), dout(x.size());
+    DeviceArray<int64_t> dptr(row_ptr), dj(j), dk(k);
+    ck::triplet_aggregation_forward_cuda<double>(dx.ptr, dptr.ptr, dj.ptr, dk.ptr, (int64_t)row_ptr.size() - 1, df.ptr,
+                                                 dg.ptr, dout.ptr, nullptr);
+    out = dout.host();
   }
 };
 #endif
@@ -325,6 +379,50 @@ void test_segment_softmax() {
 }
 
 template <typename Backend>
+void test_edge_geometry() {
+  const std::vector<double> x = {0, 0, 0, 3, 4, 0, 1, 1, 1}, centers = {0.0, 2.5, 5.0};
+  const std::vector<int64_t> row_ptr = {0, 2, 3, 3}, src = {1, 2, 0};
+  const ck::RbfParams p{3, 0.5, 8.0, false};
+  std::vector<double> d, u, rbf;
+  Backend::geometry(x, row_ptr, src, centers, p, d, u, rbf);
+  CHECK(std::fabs(d[0] - 5.0) < 1e-12 && std::fabs(u[0] + 0.6) < 1e-12 && std::fabs(u[1] + 0.8) < 1e-12,
+        "%s edge geometry d %g u %g %g", Backend::name(), d[0], u[0], u[1]);
+  const double cut = 0.5 * (std::cos(M_PI * 5.0 / 8.0) + 1);
+  CHECK(std::fabs(rbf[2] - cut) < 1e-12, "%s rbf at its centre %g vs %g", Backend::name(), rbf[2], cut);
+  const std::vector<double> gd = {0.3, -0.7, 0.2}, gu = {0.1, 0.2, -0.3, 0.5, 0.4, 0.1, -0.2, 0.3, 0.6},
+                            gr = {0.5, -0.1, 0.2, 0.3, 0.9, -0.4, 0.7, 0.1, 0.2};
+  std::vector<double> gx;
+  Backend::geometry_backward(x, row_ptr, src, centers, p, gd, gu, gr, gx);
+  auto objective = [&](const std::vector<double>& xx) {
+    std::vector<double> dd, uu, rr;
+    Backend::geometry(xx, row_ptr, src, centers, p, dd, uu, rr);
+    double sum = 0;
+    for (size_t e = 0; e < dd.size(); ++e) sum += gd[e] * dd[e];
+    for (size_t c = 0; c < uu.size(); ++c) sum += gu[c] * uu[c];
+    for (size_t c = 0; c < rr.size(); ++c) sum += gr[c] * rr[c];
+    return sum;
+  };
+  for (size_t i = 0; i < x.size(); ++i) {
+    auto xp = x, xm = x;
+    xp[i] += 1e-6; xm[i] -= 1e-6;
+    const double fd = (objective(xp) - objective(xm)) / 2e-6;
+    CHECK(std::fabs(fd - gx[i]) < 1e-6, "%s edge geometry dx[%zu] %g vs %g", Backend::name(), i, gx[i], fd);
+  }
+}
+
+template <typename Backend>
+void test_triplet_aggregation() {
+  // atom 0 with triplets (0, 1, 1) and (0, 1, 2)
+  const std::vector<double> x = {0, 0, 0, 1, 0, 0, 0, 2, 0}, f = {2.0, 1.0}, g = {0.5, -1.0};
+  std::vector<double> out;
+  Backend::triplet_aggregate(x, std::vector<int64_t>{0, 2, 2, 2}, std::vector<int64_t>{1, 1},
+                             std::vector<int64_t>{1, 2}, f, g, out);
+  // (2 + 0.5)(x0 - x1) + 1 (x0 - x1) - 1 (x0 - x2) = (-3.5, 2, 0)
+  CHECK(std::fabs(out[0] + 3.5) < 1e-12 && std::fabs(out[1] - 2.0) < 1e-12 && out[3] == 0.0,
+        "%s triplet aggregation %g %g", Backend::name(), out[0], out[1]);
+}
+
+template <typename Backend>
 int run_all() {
   test_rigid_motion_is_recovered<Backend, double>(1e-9);
   test_rigid_motion_is_recovered<Backend, float>(1e-3);
@@ -333,6 +431,8 @@ int run_all() {
   test_symmetric_and_matrix<Backend, float>(1e-3);
   test_vector_aggregation<Backend>();
   test_segment_softmax<Backend>();
+  test_edge_geometry<Backend>();
+  test_triplet_aggregation<Backend>();
   std::printf("%s backend: %s\n", Backend::name(), g_failures ? "FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }
