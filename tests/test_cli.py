@@ -143,3 +143,8 @@ def test_evaluate_a_model_on_a_reference_set(tmp_path):
     assert generation["model"] == "rdkit" and generation["conformers"] == summary["n_generated_conformers"]
     assert len(_records(out / "generated.sdf")) == summary["n_generated_conformers"]
     assert main(["evaluate", "-r", str(ref), "--out", str(out)]) == 2  # neither --generated nor --model
+
+
+def test_untrained_learned_model_is_refused(capsys):
+    assert main(["generate", "CCO", "--model", "confopt"]) == 2
+    assert "no shipped checkpoint" in capsys.readouterr().err

@@ -167,8 +167,10 @@ def _ang(x):
 def _models(args) -> int:
     from conformers.models import DEFAULT_MODEL, available
 
-    for name, description in available().items():
-        print(f"{name:14s} {description}{'  (default)' if name == DEFAULT_MODEL else ''}")
+    names = available()
+    width = max(map(len, names)) + 2
+    for name, description in names.items():
+        print(f"{name:{width}s}{description}{'  (default)' if name == DEFAULT_MODEL else ''}")
     return 0
 
 

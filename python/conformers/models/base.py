@@ -49,20 +49,21 @@ class DataSpec:
 _REGISTRY: dict[str, tuple] = {}
 
 
-def register(name: str, factory, description: str, **defaults) -> None:
-    """Make ``factory(**config)`` available as ``name`` to create_model, train, generate, evaluate."""
-    _REGISTRY[name] = (factory, description, defaults)
+def register(name: str, factory, description: str, checkpoint: str | None = None, **defaults) -> None:
+    """Make ``factory(**config)`` available as ``name`` to create_model, train, generate, evaluate;
+    ``checkpoint`` is the shipped weights of a trainable model (loaded by ``load_model(name)``)."""
+    _REGISTRY[name] = (factory, description, defaults, checkpoint)
 
 
 def available() -> dict[str, str]:
     """Registered model names and what each is."""
-    return {name: desc for name, (_, desc, _) in sorted(_REGISTRY.items())}
+    return {name: entry[1] for name, entry in sorted(_REGISTRY.items())}
 
 
 def create_model(name: str, **config) -> ConformerModel:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
-    factory, _, defaults = _REGISTRY[name]
+    factory, _, defaults, _ = _REGISTRY[name]
     return factory(**{**defaults, **config})
 
 
@@ -90,9 +91,18 @@ def read_checkpoint(path: str) -> dict:
 
 
 def load_model(name_or_path: str, **overrides) -> ConformerModel:
-    """A registered model by name (its shipped checkpoint if it has one), or a checkpoint file."""
+    """A registered model ready to sample (a trainable one from its shipped checkpoint), or a
+    checkpoint file. A trainable model without a shipped checkpoint is refused rather than run
+    with untrained weights."""
     if name_or_path in _REGISTRY:
-        return create_model(name_or_path, **overrides)
+        shipped = _REGISTRY[name_or_path][3]
+        if shipped:
+            return load_model(shipped, **overrides)
+        model = create_model(name_or_path, **overrides)
+        if getattr(model, "trainable", False):
+            raise ValueError(f"model {name_or_path!r} has no shipped checkpoint yet: train one with "
+                             f"`conformers train` and pass the checkpoint's path (e.g. RUN/best.pt) instead")
+        return model
     if os.path.isfile(name_or_path) or name_or_path.endswith((".pt", ".pth", ".ckpt")):
         payload = read_checkpoint(name_or_path)
         model = create_model(payload["model"], **{**payload["config"], **overrides})
