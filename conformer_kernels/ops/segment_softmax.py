@@ -85,7 +85,8 @@ def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tens
     out[i, h] = sum over edges e = (i, j) of softmax_e(scale <query[i, h], key[e, h]>) values[e, h].
 
     Args:
-        query: (N, H, C) per destination atom; key: (E, H, C) and values: (E, H, D) per edge.
+        query: (N, H, C) per destination atom; key: (E, H, C) per edge and head, or (E, 1, C) shared
+            by all heads; values: (E, H, D) per edge.
         index: (2, E) int64 edges, row 0 the destination (only row 0 is read).
         scale: score scale, default 1/sqrt(C).
 
@@ -97,9 +98,9 @@ def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tens
     if query.dim() != 3:
         raise ValueError(f"query must have shape (N, H, C), got {tuple(query.shape)}")
     N, H, C = query.shape
-    if not torch.is_tensor(key) or key.dim() != 3 or key.shape[1:] != (H, C):
-        raise ValueError(f"key must have shape (E, {H}, {C})")
-    if not torch.is_tensor(values) or values.dim() != 3 or values.shape[:2] != key.shape[:2]:
+    if not torch.is_tensor(key) or key.dim() != 3 or key.shape[1] not in (1, H) or key.shape[2] != C:
+        raise ValueError(f"key must have shape (E, {H}, {C}) or (E, 1, {C})")
+    if not torch.is_tensor(values) or values.dim() != 3 or values.shape[:2] != (key.shape[0], H):
         raise ValueError(f"values must have shape ({key.shape[0]}, {H}, D)")
     for name, t in (("key", key), ("values", values)):
         if t.dtype != query.dtype or t.device != query.device:

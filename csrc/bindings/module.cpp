@@ -323,12 +323,13 @@ std::vector<torch::Tensor> segment_attention_forward(const torch::Tensor& query,
   TORCH_CHECK_VALUE(query.dim() == 3 && query.is_contiguous(), "query must be a contiguous (N, H, C) tensor");
   check_same(query, key, "key");
   check_same(query, values, "values");
-  TORCH_CHECK_VALUE(key.dim() == 3 && key.size(1) == query.size(1) && key.size(2) == query.size(2) &&
-                    key.scalar_type() == query.scalar_type(), "key must be (E, H, C) with query's H, C and dtype");
-  TORCH_CHECK_VALUE(values.dim() == 3 && values.size(0) == key.size(0) && values.size(1) == key.size(1) &&
+  TORCH_CHECK_VALUE(key.dim() == 3 && (key.size(1) == query.size(1) || key.size(1) == 1) &&
+                    key.size(2) == query.size(2) && key.scalar_type() == query.scalar_type(),
+                    "key must be (E, H, C) or (E, 1, C) with query's H, C and dtype");
+  TORCH_CHECK_VALUE(values.dim() == 3 && values.size(0) == key.size(0) && values.size(1) == query.size(1) &&
                     values.scalar_type() == query.scalar_type(), "values must be (E, H, D) with query's dtype");
   check_index(query, row_ptr, "row_ptr");
-  const int64_t N = query.size(0), H = query.size(1), C = query.size(2), D = values.size(2);
+  const int64_t N = query.size(0), H = query.size(1), Hk = key.size(1), C = query.size(2), D = values.size(2);
   TORCH_CHECK_VALUE(row_ptr.numel() == N + 1, "row_ptr must have N + 1 entries");
   auto out = torch::empty({N, H, D}, values.options());
   auto lse = torch::empty({N, H}, query.options());
@@ -336,11 +337,11 @@ std::vector<torch::Tensor> segment_attention_forward(const torch::Tensor& query,
   AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "segment_attention_forward", [&] {
     if (cuda) {
       CK_CUDA_ONLY(ck::segment_attention_forward_cuda<scalar_t>(query.data_ptr<scalar_t>(), key.data_ptr<scalar_t>(),
-          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
+          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, Hk, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
           lse.data_ptr<scalar_t>(), as_stream(stream));)
     } else {
       ck::segment_attention_forward_cpu<scalar_t>(query.data_ptr<scalar_t>(), key.data_ptr<scalar_t>(),
-          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
+          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, Hk, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
           lse.data_ptr<scalar_t>());
     }
   });
@@ -354,9 +355,9 @@ std::vector<torch::Tensor> segment_attention_backward(const torch::Tensor& query
                                                       bool need_v, int64_t stream) {
   for (auto* t : {&key, &values, &out, &lse, &grad_out}) check_same(query, *t, "saved tensor");
   check_index(query, row_ptr, "row_ptr");
-  const int64_t N = query.size(0), H = query.size(1), C = query.size(2), D = values.size(2);
+  const int64_t N = query.size(0), H = query.size(1), Hk = key.size(1), C = query.size(2), D = values.size(2);
   auto gq = need_q ? torch::empty_like(query) : torch::Tensor();
-  auto gk = need_k ? torch::empty_like(key) : torch::Tensor();
+  auto gk = need_k ? torch::zeros_like(key) : torch::Tensor();  // accumulated into
   auto gv = need_v ? torch::empty_like(values) : torch::Tensor();
   const bool cuda = use_cuda(query, "segment_attention backward");
   AT_DISPATCH_FLOATING_TYPES(query.scalar_type(), "segment_attention_backward", [&] {
@@ -365,11 +366,11 @@ std::vector<torch::Tensor> segment_attention_backward(const torch::Tensor& query
     scalar_t* gvp = need_v ? gv.data_ptr<scalar_t>() : nullptr;
     if (cuda) {
       CK_CUDA_ONLY(ck::segment_attention_backward_cuda<scalar_t>(query.data_ptr<scalar_t>(), key.data_ptr<scalar_t>(),
-          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
+          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, Hk, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
           lse.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(), gqp, gkp, gvp, as_stream(stream));)
     } else {
       ck::segment_attention_backward_cpu<scalar_t>(query.data_ptr<scalar_t>(), key.data_ptr<scalar_t>(),
-          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
+          values.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(), N, H, Hk, C, D, (scalar_t)scale, out.data_ptr<scalar_t>(),
           lse.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(), gqp, gkp, gvp);
     }
   });

@@ -36,24 +36,24 @@ void segment_softmax_backward_cuda(const scalar_t* scores, const scalar_t* value
 // (E x H x C) and grad_values (E x H x D); any may be null.
 template <typename scalar_t>
 void segment_attention_forward_cpu(const scalar_t* query, const scalar_t* key, const scalar_t* values,
-                                   const int64_t* row_ptr, int64_t N, int64_t H, int64_t C, int64_t D,
+                                   const int64_t* row_ptr, int64_t N, int64_t H, int64_t key_heads, int64_t C, int64_t D,
                                    scalar_t scale, scalar_t* out, scalar_t* lse);
 
 template <typename scalar_t>
 void segment_attention_backward_cpu(const scalar_t* query, const scalar_t* key, const scalar_t* values,
-                                    const int64_t* row_ptr, int64_t N, int64_t H, int64_t C, int64_t D,
+                                    const int64_t* row_ptr, int64_t N, int64_t H, int64_t key_heads, int64_t C, int64_t D,
                                     scalar_t scale, const scalar_t* out, const scalar_t* lse,
                                     const scalar_t* grad_out, scalar_t* grad_query, scalar_t* grad_key,
                                     scalar_t* grad_values);
 
 template <typename scalar_t>
 void segment_attention_forward_cuda(const scalar_t* query, const scalar_t* key, const scalar_t* values,
-                                    const int64_t* row_ptr, int64_t N, int64_t H, int64_t C, int64_t D,
+                                    const int64_t* row_ptr, int64_t N, int64_t H, int64_t key_heads, int64_t C, int64_t D,
                                     scalar_t scale, scalar_t* out, scalar_t* lse, void* stream);
 
 template <typename scalar_t>
 void segment_attention_backward_cuda(const scalar_t* query, const scalar_t* key, const scalar_t* values,
-                                     const int64_t* row_ptr, int64_t N, int64_t H, int64_t C, int64_t D,
+                                     const int64_t* row_ptr, int64_t N, int64_t H, int64_t key_heads, int64_t C, int64_t D,
                                      scalar_t scale, const scalar_t* out, const scalar_t* lse,
                                      const scalar_t* grad_out, scalar_t* grad_query, scalar_t* grad_key,
                                      scalar_t* grad_values, void* stream);

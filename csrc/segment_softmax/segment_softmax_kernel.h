@@ -16,14 +16,16 @@ struct GivenScores {
   CK_HOST_DEVICE scalar_t operator()(int64_t e) const { return scores[e * H + h]; }
 };
 
+// Keys are per head (E x H x C, key_heads = H) or shared by all heads (E x 1 x C, key_heads = 1).
 template <typename scalar_t>
 struct DotScores {
   const scalar_t* q_ih;  // the destination's query for head h (C)
-  const scalar_t* key;   // E x H x C
-  int64_t H, h, C;
+  const scalar_t* key;   // E x key_heads x C
+  int64_t key_heads, h, C;
   scalar_t scale;
+  CK_HOST_DEVICE const scalar_t* key_row(int64_t e) const { return key + (e * key_heads + (key_heads == 1 ? 0 : h)) * C; }
   CK_HOST_DEVICE scalar_t operator()(int64_t e) const {
-    const scalar_t* k = key + (e * H + h) * C;
+    const scalar_t* k = key_row(e);
     scalar_t s = scalar_t(0);
     for (int64_t c = 0; c < C; ++c) s += q_ih[c] * k[c];
     return s * scale;
@@ -90,22 +92,30 @@ struct StoreScoreGrad {
   CK_HOST_DEVICE void operator()(int64_t e, scalar_t g) { grad_scores[e * H + h] = g; }
 };
 
+// Adds v at p; on the GPU atomically when several threads share p (keys shared by the heads).
+template <typename scalar_t>
+CK_HOST_DEVICE inline void accumulate(scalar_t* p, scalar_t v, bool shared) {
+#if defined(__CUDA_ARCH__)
+  if (shared) { atomicAdd(p, v); return; }
+#endif
+  *p += v;
+}
+
+// grad_key must be zero-filled: shared keys collect one contribution per head.
 template <typename scalar_t>
 struct DotScoreGrad {
-  const scalar_t* q_ih;
-  const scalar_t* key;
+  DotScores<scalar_t> score;
   scalar_t* grad_q_ih;  // may be null
   scalar_t* grad_key;   // may be null
-  int64_t H, h, C;
-  scalar_t scale;
   CK_HOST_DEVICE bool wanted() const { return grad_q_ih != nullptr || grad_key != nullptr; }
   CK_HOST_DEVICE void operator()(int64_t e, scalar_t g) {
-    const scalar_t gs = g * scale;
-    const scalar_t* k = key + (e * H + h) * C;
+    const scalar_t gs = g * score.scale;
+    const scalar_t* k = score.key_row(e);
+    const int64_t C = score.C;
     if (grad_q_ih) for (int64_t c = 0; c < C; ++c) grad_q_ih[c] += gs * k[c];
     if (grad_key) {
-      scalar_t* gk = grad_key + (e * H + h) * C;
-      for (int64_t c = 0; c < C; ++c) gk[c] = gs * q_ih[c];
+      scalar_t* gk = grad_key + (k - score.key);
+      for (int64_t c = 0; c < C; ++c) accumulate(gk + c, gs * score.q_ih[c], score.key_heads == 1);
     }
   }
 };

@@ -223,3 +223,26 @@ def test_triplet_ops_gradcheck(device):
     h = torch.randn(t.shape[1], dtype=torch.float64, generator=g).to(device).requires_grad_()
     assert torch.autograd.gradcheck(lambda a: ck.triplet_geometry(a, t), (x,))
     assert torch.autograd.gradcheck(lambda a, b, c: ck.triplet_aggregation(a, t, b, c), (x, f, h))
+
+
+def test_segment_attention_with_keys_shared_by_heads(device, dtype):
+    g = torch.Generator().manual_seed(9)
+    for name, x, index in graphs(device, dtype):
+        n, E = x.shape[0], index.shape[1]
+        q = torch.randn(n, 4, 5, generator=g, dtype=torch.float64).to(device, dtype).requires_grad_()
+        k = torch.randn(E, 1, 5, generator=g, dtype=torch.float64).to(device, dtype).requires_grad_()
+        v = torch.randn(E, 4, 2, generator=g, dtype=torch.float64).to(device, dtype).requires_grad_()
+        q2, k2, v2 = (t.detach().clone().requires_grad_() for t in (q, k, v))
+        out = ck.segment_attention(q, k, v, index, scale=0.5)
+        expected = ref_softmax.segment_softmax_aggregate((q2[index[0]] * k2).sum(-1) * 0.5, v2, index, n)
+        torch.testing.assert_close(out, expected, **TOL[dtype], msg=name)
+        grad = torch.randn_like(out)
+        out.backward(grad)
+        expected.backward(grad)
+        for a, b in ((q, q2), (k, k2), (v, v2)):
+            torch.testing.assert_close(a.grad, b.grad, **TOL[dtype], msg=name)
+    index = random_graph(5, 14, g).to(device)
+    q = torch.randn(5, 2, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    k = torch.randn(14, 1, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    v = torch.randn(14, 2, 2, dtype=torch.float64, generator=g).to(device).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b, c: ck.segment_attention(a, b, c, index), (q, k, v))

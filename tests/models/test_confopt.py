@@ -40,9 +40,11 @@ def test_fused_layers_equal_plain_pytorch(batch, variant):
         model.config["fused"] = flag
         model.zero_grad()
         model.optimize_batch(batch, x0).square().sum().backward()
-        grads.append([p.grad.clone() for p in model.parameters() if p.grad is not None])
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-9)
+        # a None gradient is an exact zero: the key MLPs' last bias only shifts every score of a
+        # row equally, which the softmax cancels, so the fused path never forms it
+        grads.append({k: torch.zeros_like(p) if p.grad is None else p.grad.clone() for k, p in model.named_parameters()})
+    for k in grads[0]:
+        torch.testing.assert_close(grads[0][k], grads[1][k], rtol=1e-7, atol=1e-8, msg=k)
 
 
 @pytest.mark.parametrize("variant", ["twoatom", "extv", "threeatom"])

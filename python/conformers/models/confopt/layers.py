@@ -10,10 +10,10 @@ features (4 Gaussians of d^2 x the element classes of both atoms, 256 values).
 Two implementations of the same function with the same parameters:
 - ``fused=True`` (ours): the first Linear of every edge MLP is applied where its input lives:
   to atom states once per atom then gathered, to the 110 pair classes once then gathered, and to
-  the distance features as an embedding-bag of 4 rows per edge; edge geometry and the attention
-  (scores, segment softmax, weighted sum, and their backward) are conformer_kernels' fused
-  kernels. No (E, 768) input, no (E, 256) outer product, no gathered queries and no (E, H) score
-  or probability tensor is formed.
+  the distance features as an embedding-bag of 4 rows per edge; the key MLPs' last Linear is
+  folded into the queries (per atom); edge geometry and the attention (scores, segment softmax,
+  weighted sum, and their backward) are conformer_kernels' fused kernels. No (E, 768) input, no
+  (E, 256) outer product, no key GEMM, no gathered queries and no (E, H) score tensor is formed.
 - ``fused=False``: the layer as plain PyTorch writes it (concatenated edge inputs, one-hot outer
   product, scatter softmax with index ops): the benchmark's peer and the tests' oracle.
 """
@@ -56,14 +56,16 @@ class EdgeMLP(nn.Module):
         n_in = (hidden if use_h else 0) + pair_dim + R_FEATURES + extra
         self.first, self.norm, self.last = nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.Linear(hidden, n_out)
 
-    def _rest(self, pre):
-        return self.last(torch.relu(self.norm(pre)))
+    def _rest(self, pre, hidden_only=False):
+        a = torch.relu(self.norm(pre))
+        return a if hidden_only else self.last(a)
 
     def plain(self, h_src, pair, r_feat, extra=None):
         parts = ([h_src] if self.use_h else []) + [pair, r_feat] + ([extra] if self.extra else [])
         return self._rest(self.first(torch.cat(parts, 1)))
 
-    def split(self, h, src, pair_table, pair_index, bag, bag_weights, extra=None):
+    def split(self, h, src, pair_table, pair_index, bag, bag_weights, extra=None, hidden_only=False):
+        """The MLP with its first layer split by input; ``hidden_only`` stops before the last Linear."""
         W = self.first.weight
         k, r = self.hidden if self.use_h else 0, self.pair_dim
         pre = nn.functional.embedding(pair_index, pair_table @ W[:, k:k + r].T)
@@ -73,7 +75,7 @@ class EdgeMLP(nn.Module):
             pre = pre + (h @ W[:, :k].T)[src]
         if self.extra:
             pre = pre + extra @ W[:, k + r + R_FEATURES:].T
-        return self._rest(pre + self.first.bias)
+        return self._rest(pre + self.first.bias, hidden_only)
 
 
 class TwoAtomLayer(nn.Module):
@@ -113,11 +115,12 @@ class TwoAtomLayer(nn.Module):
         bag = ((classes[index[0]] * N_CLASSES + classes[src]) * N_GAUSSIANS)[:, None] + torch.arange(
             N_GAUSSIANS, device=x.device)
         if fused:
-            apply = lambda mlp, hh, extra=None: mlp.split(hh, src, pair_table, pair_index, bag, rbf, extra)
+            apply = lambda mlp, hh, extra=None, hidden_only=False: mlp.split(hh, src, pair_table, pair_index, bag, rbf,
+                                                                             extra, hidden_only)
         else:
             pair = pair_table[pair_index]
             r_feat = torch.zeros(rbf.shape[0], R_FEATURES, dtype=rbf.dtype, device=rbf.device).scatter(1, bag, rbf)
-            apply = lambda mlp, hh, extra=None: mlp.plain(hh[src], pair, r_feat, extra)
+            apply = lambda mlp, hh, extra=None, hidden_only=False: mlp.plain(hh[src], pair, r_feat, extra)
         return {"index": index, "apply": apply, "fused": fused, "rotatable": rotatable, "gate": None}
 
     def _gate(self, h, edges):
@@ -129,7 +132,7 @@ class TwoAtomLayer(nn.Module):
         """x -> h: each atom attends over all atoms within the cutoff (eq. 4)."""
         n, index = h.shape[0], edges["index"]
         value = (edges["apply"](self.h_value, h) * self._gate(h, edges)).view(-1, self.heads, self.head_dim)
-        message = self._attention(self.h_query(h), edges["apply"](self.h_key, h), value, index, n, edges["fused"])
+        message = self._attention(self.h_query(h), self.h_key, h, None, value, edges)
         return h + self.h_out(message.reshape(n, self.hidden))
 
     def _update_x(self, h, x, edges):
@@ -137,13 +140,20 @@ class TwoAtomLayer(nn.Module):
         index, n = edges["index"], h.shape[0]
         strength = edges["apply"](self.x_value, h) * self._gate(h, edges)                    # (E, H)
         vectors = strength[..., None] * (x[index[0]] - x[index[1]]).to(h.dtype)[:, None, :]  # (E, H, 3)
-        return self._attention(self.x_query(h), edges["apply"](self.x_key, h), vectors, index, n,
-                               edges["fused"]).mean(1)
+        return self._attention(self.x_query(h), self.x_key, h, None, vectors, edges).mean(1)
 
-    def _attention(self, query, key, value, index, n, fused):
-        H, dh = self.heads, self.head_dim
-        if fused:  # scores <q_i, k_e> / sqrt(dh) inside the kernel: no gathered queries, no (E, H) scores
-            return ck.segment_attention(query.view(n, H, dh), key.view(-1, H, dh), value, index)
+    def _attention(self, query, key_mlp, h, extra, value, edges):
+        """softmax over each atom's incoming edges of <q_i, k_e> / sqrt(dh), k_e = key_mlp(edge inputs),
+        applied to the values (E, H, D)."""
+        H, dh, n, index = self.heads, self.head_dim, query.shape[0], edges["index"]
+        if edges["fused"]:
+            # <q_i^h, W2_h a_e + b2_h> = <W2_h^T q_i^h, a_e> + const_i: the key MLP's last Linear moves
+            # to the atoms (the row constant cancels in the softmax), and the kernel takes one shared
+            # (E, hidden) key for all heads: no (E, hidden) key GEMM, no gathered queries, no scores.
+            a = edges["apply"](key_mlp, h, extra, hidden_only=True)
+            U = torch.einsum("nhd,hdc->nhc", query.view(n, H, dh), key_mlp.last.weight.view(H, dh, -1))
+            return ck.segment_attention(U, a[:, None, :], value, index, scale=1.0 / math.sqrt(dh))
+        key = edges["apply"](key_mlp, h, extra)
         scores = (query[index[0]].view(-1, H, dh) * key.view(-1, H, dh)).sum(-1) / math.sqrt(dh)
         return plain_softmax.segment_softmax_aggregate(scores, value, index, n)
 
@@ -166,7 +176,7 @@ class ExtVLayer(TwoAtomLayer):
         value = (apply(self.h_value, h, P) * gate).view(-1, self.heads, self.head_dim)
         f_P = apply(self.proximity, h, P) * gate                                               # (E, H)
         value = value + f_P[..., None] * unit[index[1]].view(-1, self.heads, self.head_dim)
-        message = self._attention(self.h_query(h), apply(self.h_key, h, P), value, index, n, edges["fused"])
+        message = self._attention(self.h_query(h), self.h_key, h, P, value, edges)
         return h + self.h_out(message.reshape(n, self.hidden))
 
 
