@@ -18,7 +18,7 @@ def batch():
     cache = MoleculeCache(cache_dir)
     ds = ConformerDataset.from_split(cache, load_split(split_file), "train", selection=Selection("relative"),
                                      mode="molecule")
-    return Collater(ds, ("full",))([ds[k] for k in range(4)])
+    return Collater(ds, ("full",), mols=True)([ds[k] for k in range(4)])
 
 
 def small(setting="optimization", **kw):

@@ -16,7 +16,8 @@ class Batch:
     Always: ptr (B+1,), batch (A,) molecule of each atom, atomic_numbers (A,), atom_features (A, F),
     permutations (flat, molecule-local atom indices) with perm_ptr (B+1,) as conformer_kernels'
     symmetric_rmsd/rtp_loss take them, index (B,) dataset molecule index; from a cache also
-    smiles, names and mols (RDKit molecules in the batch's atom order, without conformers).
+    smiles, names and, when asked for, mols (RDKit molecules in the batch's atom order, without
+    conformers).
     Edge sets (global atom indices, both directions): bond_index (2, Eb) + bond_features, rotatable;
     extended_index (2, Ee) + extended_type; full_index (2, Ef) + full_bond_type, full_path_length,
     full_same_conjugated, full_rotatable (the pair is a rotatable bond). Conformers: pos (A, 3) in conformer mode; ref_pos (sum C_b N_b, 3) with
@@ -100,8 +101,10 @@ def _offsets(sizes) -> np.ndarray:
     return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
-def collate(items: list[dict], edges=EDGE_SETS, cache: MoleculeCache | None = None) -> Batch:
-    """Concatenate molecule items into one ragged Batch, offsetting edge indices per molecule."""
+def collate(items: list[dict], edges=EDGE_SETS, cache: MoleculeCache | None = None, mols: bool = False) -> Batch:
+    """Concatenate molecule items into one ragged Batch, offsetting edge indices per molecule.
+    With ``mols`` (and a cache) also the RDKit molecules: parsing them more than doubles the time
+    of a collate, so only models that need them (ConfOpt's RDKit starts) ask."""
     if not items:
         raise ValueError("cannot collate an empty list of molecules")
     unknown = set(edges) - set(EDGE_SETS)
@@ -136,7 +139,8 @@ def collate(items: list[dict], edges=EDGE_SETS, cache: MoleculeCache | None = No
     if cache is not None:
         out["smiles"] = [cache.smiles[it["index"]] for it in items]
         out["names"] = [cache.names[it["index"]] for it in items]
-        out["mols"] = [cache.rdkit_mol(it["index"], with_conformers=False) for it in items]  # graph + stereo
+        if mols:
+            out["mols"] = [cache.rdkit_mol(it["index"], with_conformers=False) for it in items]  # graph + stereo
     return Batch(**out)
 
 
@@ -188,8 +192,8 @@ def _shifted(indices, ptr) -> np.ndarray:
 class Collater:
     """Picklable collate_fn for DataLoader workers: ``DataLoader(ds, collate_fn=Collater(ds))``."""
 
-    def __init__(self, dataset: ConformerDataset, edges=EDGE_SETS):
-        self.cache, self.edges = dataset.cache, tuple(edges)
+    def __init__(self, dataset: ConformerDataset, edges=EDGE_SETS, mols: bool = False):
+        self.cache, self.edges, self.mols = dataset.cache, tuple(edges), mols
 
     def __call__(self, items):
-        return collate(items, self.edges, self.cache)
+        return collate(items, self.edges, self.cache, self.mols)

@@ -93,14 +93,13 @@ def _stereo_from_xyz(mol, conf_id) -> str:
 
 
 def embed(mol: Chem.Mol, settings: BuildSettings) -> Chem.Mol:
-    mh = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = settings.seed + 1  # RDKit embeds all conformers alike with seed 0
-    if not AllChem.EmbedMultipleConfs(mh, settings.num_seeds, params):
-        params.useRandomCoords = True
-        if not AllChem.EmbedMultipleConfs(mh, settings.num_seeds, params):
-            raise SkippedMolecule("embedding_failed", Chem.MolToSmiles(mol))
-    return mh
+    """ETKDGv3 seeds with hydrogens: the RDKit baseline's embedding (seed shift, random-coordinate fallback)."""
+    from conformers.models.rdkit_baseline import generate
+
+    try:
+        return generate(mol, settings.num_seeds, seed=settings.seed)
+    except RuntimeError:
+        raise SkippedMolecule("embedding_failed", Chem.MolToSmiles(mol)) from None
 
 
 def optimize_mmff(mh: Chem.Mol) -> np.ndarray:

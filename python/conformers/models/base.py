@@ -44,6 +44,7 @@ class DataSpec:
     k: int = 5
     ratio: float = 0.5               # for selection "relative"
     mass: float = 0.95               # for selection "cumulative"
+    mols: bool = False               # the batch carries RDKit molecules (costly: only when used)
 
 
 _REGISTRY: dict[str, tuple] = {}

@@ -122,7 +122,7 @@ class Trainer:
         spec = self.model.data_spec
         workers = self.config["data"]["workers"]
         return torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(batches), num_workers=workers,
-                                           collate_fn=Collater(dataset, spec.edges))
+                                           collate_fn=Collater(dataset, spec.edges, spec.mols))
 
     def _optimizer(self):
         o = self.config["optim"]

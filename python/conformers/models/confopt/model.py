@@ -16,12 +16,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 from rdkit import Chem
-from rdkit.Chem import AllChem
 from torch import nn
 
 from conformers.data import features
 from conformers.data.batch import collate
 
+from .. import rdkit_baseline
 from ..base import ConformerModel, DataSpec, register
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
@@ -33,19 +33,9 @@ INIT_POOL = 10
 def rdkit_mmff_pool(mol: Chem.Mol, count: int, seed: int) -> np.ndarray:
     """(count, N, 3) ETKDG + MMFF heavy-atom conformers of a heavy-atom molecule, in its atom order
     (random coordinates, MMFF-relaxed where possible, when embedding fails)."""
-    mh = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    params.randomSeed = seed + 1
-    ids = list(AllChem.EmbedMultipleConfs(mh, count, params))
-    if not ids:
-        params.useRandomCoords = True
-        ids = list(AllChem.EmbedMultipleConfs(mh, count, params))
-    if not ids:
-        raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(mol)}")
-    if AllChem.MMFFHasAllMoleculeParams(mh):
-        AllChem.MMFFOptimizeMoleculeConfs(mh, maxIters=200)
+    mh = rdkit_baseline.generate(mol, count, seed=seed, mmff=True)  # the RDKit baseline's own conformers
     heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
-    confs = [mh.GetConformer(i).GetPositions()[heavy] for i in ids]
+    confs = [c.GetPositions()[heavy] for c in mh.GetConformers()]
     return np.stack([confs[k % len(confs)] for k in range(count)])
 
 
@@ -79,7 +69,7 @@ class ConfOpt(ConformerModel, nn.Module):
     @property
     def data_spec(self) -> DataSpec:
         if self.config["setting"] == "optimization":  # references: weight >= 0.5 of the best
-            return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=0.5)
+            return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=0.5, mols=True)
         return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95)
 
     # --- the unrolled optimizer -------------------------------------------------------------------
