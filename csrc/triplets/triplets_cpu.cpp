@@ -1,29 +1,9 @@
-#include <algorithm>
-#include <vector>
-
+#include "../common/scatter_rows.h"
 #include "triplets.h"
 #include "triplets_kernel.h"
 
 namespace ck {
 namespace {
-
-// Runs body(t, i, scattered) over all triplets, rows split across threads; `scattered` is a
-// per-thread N x 3 buffer summed into grad_x at the end (j and k are shared between rows).
-template <typename scalar_t, typename Body>
-void scatter_rows(const int64_t* row_ptr, int64_t N, scalar_t* grad_x, Body body) {
-  if (grad_x) std::fill(grad_x, grad_x + 3 * N, scalar_t(0));
-#pragma omp parallel if (N > 64)
-  {
-    std::vector<scalar_t> scattered(grad_x ? 3 * N : 0, scalar_t(0));
-#pragma omp for schedule(dynamic, 16)
-    for (int64_t i = 0; i < N; ++i)
-      for (int64_t t = row_ptr[i]; t < row_ptr[i + 1]; ++t) body(t, i, scattered.data());
-    if (grad_x) {
-#pragma omp critical
-      for (int64_t c = 0; c < 3 * N; ++c) grad_x[c] += scattered[c];
-    }
-  }
-}
 
 template <typename scalar_t>
 void add_pair(scalar_t* gx, int64_t i, int64_t j, int64_t k, const scalar_t grj[3], const scalar_t grk[3]) {
@@ -60,15 +40,7 @@ template <typename scalar_t>
 void triplet_aggregation_forward_cpu(const scalar_t* x, const int64_t* row_ptr, const int64_t* j, const int64_t* k,
                                      int64_t N, const scalar_t* f, const scalar_t* g, scalar_t* out) {
 #pragma omp parallel for schedule(dynamic, 16) if (N > 64)
-  for (int64_t i = 0; i < N; ++i) {
-    scalar_t acc[3] = {0, 0, 0};
-    for (int64_t t = row_ptr[i]; t < row_ptr[i + 1]; ++t) {
-      scalar_t rj[3], rk[3];
-      triplet_vectors(x, i, j[t], k[t], rj, rk);
-      for (int c = 0; c < 3; ++c) acc[c] += f[t] * rj[c] + g[t] * rk[c];
-    }
-    for (int c = 0; c < 3; ++c) out[3 * i + c] = acc[c];
-  }
+  for (int64_t i = 0; i < N; ++i) triplet_aggregate_row(x, j, k, f, g, row_ptr[i], row_ptr[i + 1], i, out + 3 * i);
 }
 
 template <typename scalar_t>
@@ -76,16 +48,10 @@ void triplet_aggregation_backward_cpu(const scalar_t* x, const int64_t* row_ptr,
                                       int64_t N, const scalar_t* f, const scalar_t* g, const scalar_t* grad_out,
                                       scalar_t* grad_x, scalar_t* grad_f, scalar_t* grad_g) {
   scatter_rows<scalar_t>(row_ptr, N, grad_x, [&](int64_t t, int64_t i, scalar_t* gx) {
-    scalar_t rj[3], rk[3];
-    triplet_vectors(x, i, j[t], k[t], rj, rk);
-    const scalar_t* go = grad_out + 3 * i;
-    if (grad_f) grad_f[t] = go[0] * rj[0] + go[1] * rj[1] + go[2] * rj[2];
-    if (grad_g) grad_g[t] = go[0] * rk[0] + go[1] * rk[1] + go[2] * rk[2];
-    if (grad_x) {
-      const scalar_t grj[3] = {f[t] * go[0], f[t] * go[1], f[t] * go[2]};
-      const scalar_t grk[3] = {g[t] * go[0], g[t] * go[1], g[t] * go[2]};
-      add_pair(gx, i, j[t], k[t], grj, grk);
-    }
+    scalar_t grj[3], grk[3];
+    triplet_aggregate_grad(x, i, j[t], k[t], f[t], g[t], grad_out + 3 * i, grad_f ? grad_f + t : nullptr,
+                           grad_g ? grad_g + t : nullptr, grj, grk);
+    if (grad_x) add_pair(gx, i, j[t], k[t], grj, grk);
   });
 }
 

@@ -45,13 +45,7 @@ __global__ void aggregation_forward(const scalar_t* x, const int64_t* row_ptr, c
                                     int64_t N, const scalar_t* f, const scalar_t* g, scalar_t* out) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= N) return;
-  scalar_t acc[3] = {0, 0, 0};
-  for (int64_t t = row_ptr[i]; t < row_ptr[i + 1]; ++t) {
-    scalar_t rj[3], rk[3];
-    triplet_vectors(x, i, j[t], k[t], rj, rk);
-    for (int c = 0; c < 3; ++c) acc[c] += f[t] * rj[c] + g[t] * rk[c];
-  }
-  for (int c = 0; c < 3; ++c) out[3 * i + c] = acc[c];
+  triplet_aggregate_row(x, j, k, f, g, row_ptr[i], row_ptr[i + 1], i, out + 3 * i);
 }
 
 template <typename scalar_t>
@@ -60,17 +54,11 @@ __global__ void aggregation_backward(const scalar_t* x, const int64_t* row_ptr, 
                                      scalar_t* grad_x, scalar_t* grad_f, scalar_t* grad_g) {
   const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
   if (i >= N) return;
-  const scalar_t* go = grad_out + 3 * i;
   for (int64_t t = row_ptr[i]; t < row_ptr[i + 1]; ++t) {
-    scalar_t rj[3], rk[3];
-    triplet_vectors(x, i, j[t], k[t], rj, rk);
-    if (grad_f) grad_f[t] = go[0] * rj[0] + go[1] * rj[1] + go[2] * rj[2];
-    if (grad_g) grad_g[t] = go[0] * rk[0] + go[1] * rk[1] + go[2] * rk[2];
-    if (grad_x) {
-      const scalar_t grj[3] = {f[t] * go[0], f[t] * go[1], f[t] * go[2]};
-      const scalar_t grk[3] = {g[t] * go[0], g[t] * go[1], g[t] * go[2]};
-      atomic_pair(grad_x, i, j[t], k[t], grj, grk);
-    }
+    scalar_t grj[3], grk[3];
+    triplet_aggregate_grad(x, i, j[t], k[t], f[t], g[t], grad_out + 3 * i, grad_f ? grad_f + t : nullptr,
+                           grad_g ? grad_g + t : nullptr, grj, grk);
+    if (grad_x) atomic_pair(grad_x, i, j[t], k[t], grj, grk);
   }
 }
 

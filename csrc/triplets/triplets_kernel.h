@@ -42,4 +42,34 @@ CK_HOST_DEVICE inline void triplet_geometry_grad(const scalar_t* x, int64_t i, i
   }
 }
 
+// out_i of the aggregation for one destination row [begin, end).
+template <typename scalar_t>
+CK_HOST_DEVICE inline void triplet_aggregate_row(const scalar_t* x, const int64_t* j, const int64_t* k,
+                                                 const scalar_t* f, const scalar_t* g, int64_t begin, int64_t end,
+                                                 int64_t i, scalar_t* out_i) {
+  scalar_t acc[3] = {0, 0, 0};
+  for (int64_t t = begin; t < end; ++t) {
+    scalar_t rj[3], rk[3];
+    triplet_vectors(x, i, j[t], k[t], rj, rk);
+    for (int c = 0; c < 3; ++c) acc[c] += f[t] * rj[c] + g[t] * rk[c];
+  }
+  for (int c = 0; c < 3; ++c) out_i[c] = acc[c];
+}
+
+// Backward of one triplet t = (i, j, k) given go = grad_out_i: writes grad_f[t] and grad_g[t] (if
+// asked) and the gradients with respect to r_ij and r_ik in grj, grk (see triplet_geometry_grad).
+template <typename scalar_t>
+CK_HOST_DEVICE inline void triplet_aggregate_grad(const scalar_t* x, int64_t i, int64_t j, int64_t k, scalar_t f,
+                                                  scalar_t g, const scalar_t* go, scalar_t* grad_f, scalar_t* grad_g,
+                                                  scalar_t grj[3], scalar_t grk[3]) {
+  scalar_t rj[3], rk[3];
+  triplet_vectors(x, i, j, k, rj, rk);
+  if (grad_f) *grad_f = go[0] * rj[0] + go[1] * rj[1] + go[2] * rj[2];
+  if (grad_g) *grad_g = go[0] * rk[0] + go[1] * rk[1] + go[2] * rk[2];
+  for (int c = 0; c < 3; ++c) {
+    grj[c] = f * go[c];
+    grk[c] = g * go[c];
+  }
+}
+
 }  // namespace ck

@@ -1,0 +1,31 @@
+// CPU (OpenMP) loop of the edge-family backward kernels: work is split by destination row, and
+// the gradient with respect to shared source atoms goes to a per-thread N x 3 buffer, summed into
+// grad_x at the end, so no two threads write one address and no atomics are needed.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace ck {
+
+// Calls body(e, i, scattered) for every item e of every row i (row_ptr, N + 1 entries); body adds
+// its gradient contributions into `scattered` (N x 3, this thread's). grad_x (N x 3) may be null:
+// then `scattered` is empty and body must not write to it.
+template <typename scalar_t, typename Body>
+void scatter_rows(const int64_t* row_ptr, int64_t N, scalar_t* grad_x, Body body) {
+  if (grad_x) std::fill(grad_x, grad_x + 3 * N, scalar_t(0));
+#pragma omp parallel if (N > 64)
+  {
+    std::vector<scalar_t> scattered(grad_x ? 3 * N : 0, scalar_t(0));
+#pragma omp for schedule(dynamic, 16)
+    for (int64_t i = 0; i < N; ++i)
+      for (int64_t e = row_ptr[i]; e < row_ptr[i + 1]; ++e) body(e, i, scattered.data());
+    if (grad_x) {
+#pragma omp critical
+      for (int64_t c = 0; c < 3 * N; ++c) grad_x[c] += scattered[c];
+    }
+  }
+}
+
+}  // namespace ck
