@@ -155,13 +155,14 @@ def rotatable_bonds(mol: Chem.Mol) -> set:
 
 
 def symmetric_permutations(mol: Chem.Mol, max_permutations: int):
+    """((P, N) int64 tensor of ck.automorphisms, whether the enumeration hit its cap), the cap
+    reported as a flag rather than a warning."""
     import conformer_kernels as ck
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ck.SymmetryCapWarning)
         perms = ck.automorphisms(mol, max_count=max_permutations)
-    capped = any(issubclass(w.category, ck.SymmetryCapWarning) for w in caught)
-    return perms.numpy().astype(np.int16), capped
+    return perms, any(issubclass(w.category, ck.SymmetryCapWarning) for w in caught)
 
 
 def featurize(mol: Chem.Mol, hydrogens: bool = False, max_permutations: int = DEFAULT_MAX_PERMUTATIONS) -> MolGraph:
@@ -184,6 +185,7 @@ def featurize(mol: Chem.Mol, hydrogens: bool = False, max_permutations: int = DE
     bond_index, bond_feats, rot = bond_arrays(graph_mol, rotatable_bonds(graph_mol))
     ext_index, ext_type = extended_edges(path, bond_index, bond_feats)
     perms, capped = symmetric_permutations(graph_mol, max_permutations)
+    perms = perms.numpy().astype(np.int16)
     return MolGraph(
         atomic_numbers=np.asarray([a.GetAtomicNum() for a in graph_mol.GetAtoms()], dtype=np.int16),
         atom_features=atom_features(graph_mol, num_hs), bond_index=bond_index, bond_features=bond_feats,

@@ -92,13 +92,14 @@ def read_sdf(path: str) -> tuple[dict[str, Ensemble], list[dict]]:
         heavy, keep = _heavy(mol)
         key = title or Chem.MolToSmiles(heavy)
         xyz = mol.GetConformer().GetPositions()[keep]
-        if key in groups and not _same_graph(groups[key][0], heavy):
-            xyz = _map_onto(groups[key][0], heavy, xyz)
-            if xyz is None:
+        if key in groups and not same_graph(groups[key][0], heavy):
+            match = atom_map(groups[key][0], heavy)
+            if match is None:
                 failures.append({"key": key, "reason": "inconsistent_records",
                                  "detail": f"{path}: record {number} titled {key!r} is another molecule"})
                 last = None
                 continue
+            xyz = xyz[match]
         groups.setdefault(key, (heavy, [], []))[1].append(xyz)
         groups[key][2].append(None)  # keeps record order: None = take the next parsed array
         last = (layout[0], keep, key) if layout is not None and title else None
@@ -120,19 +121,19 @@ def _assemble(parsed: list, texts: list) -> np.ndarray:
     return np.stack(out)
 
 
-def _same_graph(a: Chem.Mol, b: Chem.Mol) -> bool:
+def same_graph(a: Chem.Mol, b: Chem.Mol) -> bool:
+    """Same atoms (elements, in order) and the same bonds between them."""
+    bonds = lambda m: sorted((x.GetBeginAtomIdx(), x.GetEndAtomIdx()) for x in m.GetBonds())
     return a.GetNumAtoms() == b.GetNumAtoms() and all(
-        x.GetAtomicNum() == y.GetAtomicNum() for x, y in zip(a.GetAtoms(), b.GetAtoms())) and all(
-        (x.GetBeginAtomIdx(), x.GetEndAtomIdx()) == (y.GetBeginAtomIdx(), y.GetEndAtomIdx())
-        for x, y in zip(a.GetBonds(), b.GetBonds())) and a.GetNumBonds() == b.GetNumBonds()
+        x.GetAtomicNum() == y.GetAtomicNum() for x, y in zip(a.GetAtoms(), b.GetAtoms())) and bonds(a) == bonds(b)
 
 
-def _map_onto(template: Chem.Mol, other: Chem.Mol, xyz: np.ndarray):
-    """other's coordinates in template's atom order (stereo-free graph match), or None."""
+def atom_map(template: Chem.Mol, other: Chem.Mol) -> list | None:
+    """other's atom index for each of template's atoms (stereo-free graph match), or None."""
     if template.GetNumAtoms() != other.GetNumAtoms():
         return None
     match = other.GetSubstructMatch(template, useChirality=False)
-    return xyz[list(match)] if len(match) == template.GetNumAtoms() else None
+    return list(match) if len(match) == template.GetNumAtoms() else None
 
 
 def read_geom(root: str, name: str | None = None) -> tuple[dict[str, Ensemble], list[dict]]:

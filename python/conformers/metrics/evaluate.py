@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -19,9 +18,11 @@ import torch
 from rdkit import Chem
 
 import conformer_kernels as ck
+from conformer_kernels.ops.automorphisms import DEFAULT_MAX_COUNT
+from conformers.data.features import symmetric_permutations
 
 from .coverage import coverage_curves, coverage_metrics, summarize
-from .ensembles import Ensemble
+from .ensembles import Ensemble, atom_map, same_graph
 from .stereo import stereo_elements, stereo_matches
 
 
@@ -73,15 +74,16 @@ def pair_ensembles(generated: dict[str, Ensemble], references: dict[str, Ensembl
 def evaluate_pair(gen: Ensemble, ref: Ensemble, threshold: float, stereo: bool = True):
     """(metrics dict, (G, R) RMSD matrix) of one molecule; ValueError(reason) if it cannot be evaluated."""
     coords = gen.coordinates
-    if gen.mol.GetNumAtoms() != ref.mol.GetNumAtoms() or not _same_order(gen.mol, ref.mol):
-        coords = _map_onto_all(ref.mol, gen.mol, coords)
+    if not same_graph(gen.mol, ref.mol):  # generated in another atom order: map onto the reference's
+        match = atom_map(ref.mol, gen.mol)
+        if match is None:
+            raise ValueError(f"graph_mismatch: generated {Chem.MolToSmiles(gen.mol)} is not "
+                             f"reference {Chem.MolToSmiles(ref.mol)}")
+        coords = coords[:, match]
     if not np.isfinite(coords).all():
         raise ValueError("nonfinite_coordinates: generated conformers hold NaN/Inf")
     X, Y = torch.from_numpy(np.ascontiguousarray(coords)), torch.from_numpy(np.ascontiguousarray(ref.coordinates))
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", ck.SymmetryCapWarning)
-        perms = ck.automorphisms(ref.mol)
-    capped = bool(caught)
+    perms, capped = symmetric_permutations(ref.mol, DEFAULT_MAX_COUNT)
     rmsd = ck.rmsd_matrix(X, Y, perms, graph=ref.mol if capped else None).numpy()
     metrics = coverage_metrics(rmsd, threshold)
     metrics["symmetry_capped"] = capped
@@ -91,21 +93,6 @@ def evaluate_pair(gen: Ensemble, ref: Ensemble, threshold: float, stereo: bool =
         metrics["stereo_elements"] = len(atoms) + len(bonds)
         metrics["stereo_fidelity"] = float(stereo_matches(ref.mol, coords).mean()) if atoms or bonds else 1.0
     return metrics, rmsd
-
-
-def _same_order(a, b) -> bool:
-    return all(x.GetAtomicNum() == y.GetAtomicNum() for x, y in zip(a.GetAtoms(), b.GetAtoms())) and \
-        sorted((x.GetBeginAtomIdx(), x.GetEndAtomIdx()) for x in a.GetBonds()) == \
-        sorted((x.GetBeginAtomIdx(), x.GetEndAtomIdx()) for x in b.GetBonds())
-
-
-def _map_onto_all(template, other, coords):
-    """Generated coordinates in the reference's atom order (stereo-free graph match)."""
-    match = None if template.GetNumAtoms() != other.GetNumAtoms() else other.GetSubstructMatch(template, useChirality=False)
-    if not match:
-        raise ValueError(f"graph_mismatch: generated {Chem.MolToSmiles(other)} is not "
-                         f"reference {Chem.MolToSmiles(template)}")
-    return coords[:, list(match)]
 
 
 def evaluate(generated: dict[str, Ensemble], references: dict[str, Ensemble], threshold: float,
