@@ -19,6 +19,7 @@ import numpy as np
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdDetermineBonds
 
+from .._io import atomic_write, write_json
 from .geom import BOLTZMANN_KCAL, HARTREE_KCAL, SkippedMolecule
 
 BOHR = 0.52917721067  # Angstrom
@@ -230,10 +231,7 @@ def _build_task(task):
     except Exception as exc:  # one molecule's failure must not end the job
         return {"name": name, "smiles": smiles, "ok": False, "reason": "error", "detail": f"{type(exc).__name__}: {exc}"}
     rel = f"{subset}/{name}.pickle"
-    tmp = os.path.join(out, rel + ".tmp")
-    with open(tmp, "wb") as handle:
-        pickle.dump(data, handle)
-    os.replace(tmp, os.path.join(out, rel))
+    atomic_write(os.path.join(out, rel), lambda handle: pickle.dump(data, handle), "wb")
     entry = {"charge": data["charge"], "lowestenergy": data["lowestenergy"], "method": settings.method,
              "name": name, "pickle_path": rel, "temperature": data["temperature"],
              "totalconfs": data["totalconfs"], "uniqueconfs": data["uniqueconfs"]}
@@ -274,7 +272,7 @@ def build(molecules: list[tuple[str, str]], out: str, subset: str = "drugs", set
                 finished, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     record = future.result()
-                    _write_json(os.path.join(records_dir, f"{record['name']}.json"), record)
+                    write_json(os.path.join(records_dir, f"{record['name']}.json"), record, sort_keys=True)
                     bar.update(1)
     finally:
         for k, v in env.items():
@@ -298,16 +296,11 @@ def _write_summary(out, subset, names, settings, not_started, elapsed) -> dict:
             summary[record["smiles"]] = record["entry"]
         else:
             failures.append({k: record[k] for k in ("name", "smiles", "reason", "detail")})
-    _write_json(os.path.join(out, f"summary_{subset}.json"), summary)
+    write_json(os.path.join(out, f"summary_{subset}.json"), summary, sort_keys=True)
     report = {"molecules": len(names), "built": len(summary), "failed": len(failures),
               "not_started_time_budget": not_started, "seconds_this_run": round(elapsed, 1),
               "settings": asdict(settings), "failures": failures}
-    _write_json(os.path.join(out, "build_report.json"), report)
+    write_json(os.path.join(out, "build_report.json"), report, sort_keys=True)
     return report
 
 
-def _write_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)

@@ -18,6 +18,7 @@ import numpy as np
 from rdkit import Chem, RDLogger
 
 from . import features
+from .._io import write_json
 from .geom import SkippedMolecule, load_molecule, read_summary
 
 CACHE_VERSION = 1
@@ -133,7 +134,7 @@ def prepare(geom_root: str, name: str, out: str, *, workers: int = 2, hydrogens:
     report["throughput"] = {"molecules_processed_this_run": todo_molecules, "seconds": round(elapsed, 2),
                             "molecules_per_second": round(todo_molecules / elapsed, 1) if todo_molecules else None,
                             "workers": workers, "resumed_shards": len(done)}
-    _atomic_json(os.path.join(out, "report.json"), report)
+    write_json(os.path.join(out, "report.json"), report)
     return report
 
 
@@ -170,7 +171,7 @@ def _check_settings(out, settings):
         if differing:
             raise ValueError(f"{out} holds a cache made with other settings ({', '.join(differing)}); "
                              "use a new --out directory or delete it")
-    _atomic_json(path, settings)
+    write_json(path, settings)
 
 
 def _merge_reports(out, num_entries, shard_size):
@@ -186,12 +187,6 @@ def _merge_reports(out, num_entries, shard_size):
             "skipped_by_reason": dict(total["skipped"]), "quirks_handled": dict(total["quirks"]),
             "failures": total["failures"]}
 
-
-def _atomic_json(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1)
-    os.replace(tmp, path)
 
 
 class MoleculeCache:

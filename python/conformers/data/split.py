@@ -7,6 +7,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from .._io import write_json
 from .geom import leakage_key
 
 SPLITS = ("train", "val", "test")
@@ -85,10 +86,7 @@ def check_leakage(split: dict) -> None:
 
 
 def save_split(split: dict, path: str) -> None:
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        json.dump(split, handle, indent=1)
-    os.replace(tmp, path)
+    write_json(path, split)
 
 
 def load_split(path: str) -> dict:

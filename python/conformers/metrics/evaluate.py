@@ -8,7 +8,6 @@ that could not be evaluated is listed with its reason.
 from __future__ import annotations
 
 import csv
-import json
 import os
 import time
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from rdkit import Chem
 
 import conformer_kernels as ck
 from conformer_kernels.ops.automorphisms import DEFAULT_MAX_COUNT
+from conformers._io import atomic_write, write_json
 from conformers.data.features import symmetric_permutations
 
 from .coverage import coverage_curves, coverage_metrics, summarize
@@ -123,11 +123,11 @@ CSV_COLUMNS = ("molecule", "smiles", "n_atoms", "n_reference", "n_generated", "c
 def write_report(result: EvaluationResult, out: str, plot: bool = True) -> dict:
     """out/per_molecule.csv, out/summary.json, out/curves.json and out/coverage_curves.png."""
     os.makedirs(out, exist_ok=True)
-    _atomic_write(os.path.join(out, "per_molecule.csv"), lambda h: _write_csv(h, result.per_molecule))
+    atomic_write(os.path.join(out, "per_molecule.csv"), lambda h: _write_csv(h, result.per_molecule))
     summary = result.summary
-    _atomic_write(os.path.join(out, "summary.json"), lambda h: json.dump(summary, h, indent=1))
+    write_json(os.path.join(out, "summary.json"), summary)
     curves = result.curves
-    _atomic_write(os.path.join(out, "curves.json"), lambda h: json.dump(curves, h))
+    write_json(os.path.join(out, "curves.json"), curves, indent=None)
     if plot and curves:
         plot_curves(curves, result.threshold, os.path.join(out, "coverage_curves.png"))
     return summary
@@ -137,13 +137,6 @@ def _write_csv(handle, rows):
     writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS, extrasaction="ignore")
     writer.writeheader()
     writer.writerows(rows)
-
-
-def _atomic_write(path, write):
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as handle:
-        write(handle)
-    os.replace(tmp, path)
 
 
 def plot_curves(curves: dict, threshold: float, path: str) -> None:

@@ -2,7 +2,6 @@
 closest reference before and after a model refines RDKit+MMFF conformers."""
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -11,6 +10,7 @@ import torch
 from rdkit import Chem
 
 import conformer_kernels as ck
+from conformers._io import write_json
 
 
 def optimization_rmsd(model, cache_dir: str, split: str = "test", starts: int = 5, seed: int = 0,
@@ -51,7 +51,4 @@ def optimization_rmsd(model, cache_dir: str, split: str = "test", starts: int = 
 
 def write_optimization_report(report: dict, out: str) -> None:
     os.makedirs(out, exist_ok=True)
-    tmp = os.path.join(out, "optimization.json.tmp")
-    with open(tmp, "w") as handle:
-        json.dump(report, handle, indent=1)
-    os.replace(tmp, os.path.join(out, "optimization.json"))
+    write_json(os.path.join(out, "optimization.json"), report)

@@ -108,7 +108,6 @@ def check_config(config: dict) -> None:
 def dump_config(config: dict, path: str) -> None:
     import yaml
 
-    tmp = path + ".tmp"
-    with open(tmp, "w") as handle:
-        yaml.safe_dump(config, handle, sort_keys=False)
-    os.replace(tmp, path)
+    from conformers._io import atomic_write
+
+    atomic_write(path, lambda handle: yaml.safe_dump(config, handle, sort_keys=False))

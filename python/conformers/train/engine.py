@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import importlib
-import json
 import math
 import os
 import random
@@ -24,6 +23,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from conformers._io import atomic_write, write_json
 from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, load_split
 from conformers.models import create_model, save_checkpoint
 
@@ -212,9 +212,7 @@ class Trainer:
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
                  "config": self.config}
-        tmp = self.last_path + ".tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, self.last_path)
+        atomic_write(self.last_path, lambda handle: torch.save(state, handle), "wb")
 
     def _resume(self) -> None:
         if not os.path.isfile(self.last_path):
@@ -250,10 +248,7 @@ class Trainer:
                  "early_stopped": stopped, "world_size": self.world, "ranks_in_sync": in_sync,
                  "seconds_this_run": round(seconds, 2)}
         if self.rank == 0:
-            tmp = os.path.join(self.out, "final.json.tmp")
-            with open(tmp, "w") as handle:
-                json.dump(final, handle, indent=1)
-            os.replace(tmp, os.path.join(self.out, "final.json"))
+            write_json(os.path.join(self.out, "final.json"), final)
         return final
 
 
@@ -318,12 +313,12 @@ def _reset_log(path: str, keep_until_step: int) -> None:
     if keep_until_step and os.path.isfile(path):
         with open(path, newline="") as handle:
             rows = [r for r in csv.reader(handle) if r and r[0] != "step" and int(r[0]) <= keep_until_step]
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="") as handle:
+    def write(handle):
         writer = csv.writer(handle)
         writer.writerow(["step", "epoch", "split", "name", "value"])
         writer.writerows(rows)
-    os.replace(tmp, path)
+
+    atomic_write(path, write)
 
 
 def train(config: dict, out: str, resume: bool = False) -> dict:
