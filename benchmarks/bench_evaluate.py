@@ -67,25 +67,22 @@ def _rdkit_read(path):
     return out
 
 
-def rdkit_batched(paths):
+def _rdkit_metrics(paths, matrix):
+    """COV/MAT per molecule from both SDFs read by RDKit, matrix(gen, ref) -> (G, R) RMSD."""
     gen, ref = _rdkit_read(paths["gen"]), _rdkit_read(paths["ref"])
-    metrics = {}
-    for key, r in ref.items():
-        g = gen[key]
-        flat = rdMolAlign.GetAllConformerBestRMSToRef(g, r)  # (ref 0, prb 0), (ref 0, prb 1), ...
-        metrics[key] = coverage_metrics(np.asarray(flat).reshape(r.GetNumConformers(), -1).T, 1.25)
-    return metrics
+    return {key: coverage_metrics(matrix(gen[key], r), 1.25) for key, r in ref.items()}
+
+
+def rdkit_batched(paths):
+    # GetAllConformerBestRMSToRef orders (ref 0, prb 0), (ref 0, prb 1), ...
+    return _rdkit_metrics(paths, lambda g, r: np.asarray(rdMolAlign.GetAllConformerBestRMSToRef(g, r))
+                          .reshape(r.GetNumConformers(), -1).T)
 
 
 def rdkit_loop(paths):
-    gen, ref = _rdkit_read(paths["gen"]), _rdkit_read(paths["ref"])
-    metrics = {}
-    for key, r in ref.items():
-        g = gen[key]
-        matrix = [[rdMolAlign.GetBestRMS(g, r, prbId=a.GetId(), refId=b.GetId()) for b in r.GetConformers()]
-                  for a in g.GetConformers()]
-        metrics[key] = coverage_metrics(np.asarray(matrix), 1.25)
-    return metrics
+    return _rdkit_metrics(paths, lambda g, r: np.asarray(
+        [[rdMolAlign.GetBestRMS(g, r, prbId=a.GetId(), refId=b.GetId()) for b in r.GetConformers()]
+         for a in g.GetConformers()]))
 
 
 def test_ours(record, sdf_files):

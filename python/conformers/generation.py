@@ -67,12 +67,9 @@ def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> lis
             item = _from_smiles(Chem.MolToSmiles(mol), title or None)
             out.append(item)
         return out
-    with open(path) as handle:
-        for number, line in enumerate(handle, 1):
-            parts = line.split()
-            if not parts or parts[0].startswith("#") or parts[0].lower() == "smiles":
-                continue
-            out.append(_from_smiles(parts[0], parts[1] if len(parts) > 1 else None))
+    from .data.build import read_smiles_file
+
+    out += [_from_smiles(smiles, name) for name, smiles in read_smiles_file(path, unnamed=None)]
     if not out:
         raise ValueError(f"{path} holds no SMILES")
     return out

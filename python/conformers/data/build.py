@@ -45,8 +45,10 @@ class BuildSettings:
             raise ValueError(f"num_seeds must be >= 1, got {self.num_seeds}")
 
 
-def read_smiles_file(path: str) -> list[tuple[str, str]]:
-    """(name, SMILES) pairs of a .smi file: SMILES first, an optional name second (else LINE<n>)."""
+def read_smiles_file(path: str, unnamed: str | None = "LINE{line}") -> list[tuple[str | None, str]]:
+    """(name, SMILES) pairs of a .smi file: SMILES first, an optional name second; a line without a
+    name gets ``unnamed`` formatted with its line number (None: no name). Blank lines, # comments and
+    a "SMILES" header are skipped."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no SMILES file at {path}")
     out = []
@@ -55,7 +57,8 @@ def read_smiles_file(path: str) -> list[tuple[str, str]]:
             parts = line.split()
             if not parts or parts[0].startswith("#") or parts[0].lower() == "smiles":
                 continue
-            out.append((parts[1] if len(parts) > 1 else f"LINE{number}", parts[0]))
+            name = parts[1] if len(parts) > 1 else None if unnamed is None else unnamed.format(line=number)
+            out.append((name, parts[0]))
     return out
 
 
