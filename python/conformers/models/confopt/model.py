@@ -95,11 +95,12 @@ class ConfOpt(ConformerModel, nn.Module):
     def validation_step(self, batch) -> dict:
         return self.forward(batch)
 
-    def _references(self, batch, b):
-        n = int(batch.ptr[b + 1] - batch.ptr[b])
-        start, stop = int(batch.ref_ptr[b]), int(batch.ref_ptr[b + 1])
-        offset = int((torch.diff(batch.ref_ptr)[:b] * torch.diff(batch.ptr)[:b]).sum())
-        return batch.ref_pos[offset:offset + (stop - start) * n].view(stop - start, n, 3)
+    @staticmethod
+    def _references(batch) -> list:
+        """Each molecule's reference conformers, (C_b, N_b, 3), split from the ragged batch once."""
+        counts, sizes = torch.diff(batch.ref_ptr), torch.diff(batch.ptr)
+        parts = torch.split(batch.ref_pos, (counts * sizes).tolist())
+        return [p.view(int(c), int(n), 3) for p, c, n in zip(parts, counts, sizes)]
 
     def _initial_conformer(self, mol, key, reference):
         key = int(key)
@@ -110,7 +111,7 @@ class ConfOpt(ConformerModel, nn.Module):
         return self._pools[key][int(torch.randint(INIT_POOL, ()))]
 
     def _optimization_loss(self, batch) -> dict:
-        refs = [self._references(batch, b) for b in range(batch.num_graphs)]
+        refs = self._references(batch)
         starts = [self._initial_conformer(batch.mols[b], batch.index[b], refs[b][int(torch.randint(len(refs[b]), ()))])
                   for b in range(batch.num_graphs)]
         x0 = torch.cat(starts).to(batch.ref_pos)
@@ -125,7 +126,7 @@ class ConfOpt(ConformerModel, nn.Module):
         from scipy.optimize import linear_sum_assignment
 
         K = self.config["samples"]
-        refs = [self._references(batch, b) for b in range(batch.num_graphs)]
+        refs = self._references(batch)
         big = _repeat_batch(batch, K)
         x = self.optimize_batch(big, _random_start(big))
         losses = []
