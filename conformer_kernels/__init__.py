@@ -16,12 +16,14 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     segment_attention(query, key, values, index)              the same with q.k scores inside the kernel
     edge_geometry(x, index, centers, width, cutoff) -> (d, u, rbf)  per-edge geometry, one pass
     triplets(index, N, rotatable) -> (3, T); triplet_geometry(x, t); triplet_aggregation(x, t, f, g)
+    gather_layer_norm(table, index, w, gamma, beta)           relu(LayerNorm(sum_b w table[index])), fused
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
 """
 from ._backend import cuda_compiled, use_reference
 from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
 from .ops.edge_geometry import edge_geometry, gaussian_centers
+from .ops.gather_layer_norm import gather_layer_norm
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
 from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
@@ -34,6 +36,7 @@ __all__ = [
     "automorphisms",
     "cuda_compiled",
     "edge_geometry",
+    "gather_layer_norm",
     "gaussian_centers",
     "kabsch",
     "rmsd",
