@@ -1,6 +1,7 @@
-"""One ConfOpt TwoAtom layer, forward + backward, on a GEOM-Drugs-like batch: 32 real drug-like
-molecules (the repository's nci-xtb set), fully connected heavy-atom graphs, hidden 256, 16 heads.
-Ours (conformer_kernels' fused edge_geometry + segment_softmax_aggregate) against the same layer
+"""One ConfOpt TwoAtom layer and one ThreeAtom layer, forward + backward, on a GEOM-Drugs-like batch:
+32 real drug-like molecules (the repository's nci-xtb set), fully connected heavy-atom graphs,
+hidden 256, 16 heads. Ours (conformer_kernels' gather_layer_norm, edge_geometry, segment_attention,
+triplet_geometry and triplet_aggregation) against the same layer
 written with plain PyTorch index ops, in the same run: time (pytest-benchmark) and peak memory
 (torch.profiler's CPU memory timeline: peak tensor memory during the step above its start).
 Also the attention aggregation alone, where the fused kernel replaces the plain ops one for one."""

@@ -15,7 +15,7 @@ def record(benchmark):
         if rounds is None:
             result = benchmark(fn, *args, **kwargs)
         else:
-            result = benchmark.pedantic(fn, args=args, kwargs=kwargs, rounds=rounds, iterations=1, warmup_rounds=0)
+            result = benchmark.pedantic(fn, args=args, kwargs=kwargs, rounds=rounds, iterations=1, warmup_rounds=1)
         MEDIANS[key] = benchmark.stats.stats.median
         return result
     return run

@@ -9,6 +9,19 @@ namespace ck {
 
 namespace {
 
+// row += w * t over C columns; restrict lets the compiler vectorize it.
+template <typename scalar_t>
+inline void add_scaled(scalar_t* __restrict__ row, const scalar_t* __restrict__ t, scalar_t w, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) row[c] += w * t[c];
+}
+
+// row <- act((row - mu) inv gamma + beta); restrict, so that it vectorizes.
+template <typename scalar_t>
+inline void normalize_row(scalar_t* __restrict__ row, const scalar_t* __restrict__ gamma,
+                          const scalar_t* __restrict__ beta, scalar_t mu, scalar_t inv, scalar_t relu, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) row[c] = normalized_output((row[c] - mu) * inv, gamma[c], beta[c], relu);
+}
+
 // pre_m into row (C), returns its mean and 1/std.
 template <typename scalar_t>
 void gather_row(const scalar_t* table, const int64_t* index, const scalar_t* weight, int64_t m, int64_t B,
@@ -16,12 +29,13 @@ void gather_row(const scalar_t* table, const int64_t* index, const scalar_t* wei
   std::fill(row, row + C, scalar_t(0));
   for (int64_t b = 0; b < B; ++b) {  // row-major accumulation: each table row is read contiguously
     const scalar_t w = weight ? weight[m * B + b] : scalar_t(1);
-    const scalar_t* t = table + index[m * B + b] * C;
-    for (int64_t c = 0; c < C; ++c) row[c] += w * t[c];
+    add_scaled(row, table + index[m * B + b] * C, w, C);
   }
-  scalar_t mu = 0, var = 0;
+  scalar_t mu = 0, var = 0;  // simd reductions: C-long sums would otherwise run one add at a time
+#pragma omp simd reduction(+ : mu)
   for (int64_t c = 0; c < C; ++c) mu += row[c];
   mu /= scalar_t(C);
+#pragma omp simd reduction(+ : var)
   for (int64_t c = 0; c < C; ++c) var += (row[c] - mu) * (row[c] - mu);
   *mean = mu;
   *rstd = scalar_t(1) / std::sqrt(var / scalar_t(C) + eps);
@@ -37,8 +51,7 @@ void gather_layer_norm_forward_cpu(const scalar_t* table, const int64_t* index, 
   for (int64_t m = 0; m < M; ++m) {
     scalar_t* row = out + m * C;  // pre_m is built in place, then normalized
     gather_row(table, index, weight, m, B, C, eps, row, mean + m, rstd + m);
-    for (int64_t c = 0; c < C; ++c)
-      row[c] = normalized_output((row[c] - mean[m]) * rstd[m], gamma[c], beta[c], relu);
+    normalize_row(row, gamma, beta, mean[m], rstd[m], scalar_t(relu), C);
   }
 }
 
@@ -57,14 +70,13 @@ void gather_layer_norm_backward_cpu(const scalar_t* table, const int64_t* index,
     for (int64_t m = 0; m < M; ++m) {
       std::fill(xhat.begin(), xhat.end(), scalar_t(0));
       for (int64_t b = 0; b < B; ++b) {
-        const scalar_t w = weight ? weight[m * B + b] : scalar_t(1);
-        const scalar_t* t = table + index[m * B + b] * C;
-        for (int64_t c = 0; c < C; ++c) xhat[c] += w * t[c];
+        add_scaled(xhat.data(), table + index[m * B + b] * C, weight ? weight[m * B + b] : scalar_t(1), C);
       }
       scalar_t sum_g = 0, sum_gx = 0;
+#pragma omp simd reduction(+ : sum_g, sum_gx)
       for (int64_t c = 0; c < C; ++c) {
         xhat[c] = (xhat[c] - mean[m]) * rstd[m];
-        const scalar_t gy = grad_y(grad_out[m * C + c], xhat[c], gamma[c], beta[c], relu);
+        const scalar_t gy = grad_y(grad_out[m * C + c], xhat[c], gamma[c], beta[c], scalar_t(relu));
         own_gamma[c] += gy * xhat[c];
         own_beta[c] += gy;
         g[c] = gy * gamma[c];
@@ -77,6 +89,7 @@ void gather_layer_norm_backward_cpu(const scalar_t* table, const int64_t* index,
       for (int64_t b = 0; b < B; ++b) {
         const scalar_t* t = table + index[m * B + b] * C;
         scalar_t dot = 0;
+#pragma omp simd reduction(+ : dot)
         for (int64_t c = 0; c < C; ++c) dot += gp[c] * t[c];
         grad_weight[m * B + b] = dot;
       }
@@ -98,9 +111,7 @@ void gather_table_backward_cpu(const scalar_t* grad_pre, const scalar_t* weight,
     std::fill(row, row + C, scalar_t(0));
     for (int64_t p = entry_ptr[r]; p < entry_ptr[r + 1]; ++p) {
       const int64_t e = entries[p];
-      const scalar_t w = weight ? weight[e] : scalar_t(1);
-      const scalar_t* g = grad_pre + (e / B) * C;
-      for (int64_t c = 0; c < C; ++c) row[c] += w * g[c];
+      add_scaled(row, grad_pre + (e / B) * C, weight ? weight[e] : scalar_t(1), C);
     }
   }
 }

@@ -34,7 +34,7 @@ __global__ void forward_kernel(const scalar_t* table, const int64_t* index, cons
   scalar_t var = 0;
   for (int64_t c = lane; c < C; c += 32) var += (row[c] - mu) * (row[c] - mu);
   const scalar_t inv = scalar_t(1) / sqrt(warp_sum(var) / scalar_t(C) + eps);
-  for (int64_t c = lane; c < C; c += 32) row[c] = normalized_output((row[c] - mu) * inv, gamma[c], beta[c], relu);
+  for (int64_t c = lane; c < C; c += 32) row[c] = normalized_output((row[c] - mu) * inv, gamma[c], beta[c], scalar_t(relu));
   if (lane == 0) {
     mean[m] = mu;
     rstd[m] = inv;
@@ -60,7 +60,7 @@ __global__ void backward_kernel(const scalar_t* table, const int64_t* index, con
     scalar_t sum_g = 0, sum_gx = 0;
     for (int64_t c = lane; c < C; c += 32) {  // gp holds g = grad_y * gamma until the sums are known
       const scalar_t xhat = (gathered(table, idx, w, B, C, c) - mean[m]) * rstd[m];
-      const scalar_t gy = grad_y(grad_out[m * C + c], xhat, gamma[c], beta[c], relu);
+      const scalar_t gy = grad_y(grad_out[m * C + c], xhat, gamma[c], beta[c], scalar_t(relu));
       atomicAdd(part + c, gy * xhat);
       atomicAdd(part + C + c, gy);
       gp[c] = gy * gamma[c];

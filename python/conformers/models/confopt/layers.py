@@ -8,12 +8,15 @@ pairs farther apart than the cutoff dropped. Keys, values and the interaction we
 features (4 Gaussians of d^2 x the element classes of both atoms, 256 values).
 
 Two implementations of the same function with the same parameters:
-- ``fused=True`` (ours): the first Linear of every edge MLP is applied where its input lives:
-  to atom states once per atom then gathered, to the 110 pair classes once then gathered, and to
-  the distance features as an embedding-bag of 4 rows per edge; the key MLPs' last Linear is
-  folded into the queries (per atom); edge geometry and the attention (scores, segment softmax,
-  weighted sum, and their backward) are conformer_kernels' fused kernels. No (E, 768) input, no
-  (E, 256) outer product, no key GEMM, no gathered queries and no (E, H) score tensor is formed.
+- ``fused=True`` (ours): the first Linear of every edge and triplet MLP is applied where its
+  input lives -- to atom states once per atom, to the 110 pair classes once, to per-edge features
+  once per edge -- and conformer_kernels.gather_layer_norm gathers and sums those rows (with the
+  distance features as 4 weighted columns per edge) and applies LayerNorm and ReLU in one pass,
+  recomputing them in its backward; the key MLPs' last Linear is folded into the queries (per
+  atom); edge geometry, triplet geometry and aggregation, and the attention (scores, segment
+  softmax, weighted sum, and their backward) are conformer_kernels' fused kernels. No (E, 768)
+  input, no (E, 256) outer product or pre-activation, no key GEMM, no gathered queries and no
+  (E, H) score tensor is formed.
 - ``fused=False``: the layer as plain PyTorch writes it (concatenated edge inputs, one-hot outer
   product, scatter softmax with index ops): the benchmark's peer and the tests' oracle.
 """
@@ -46,9 +49,34 @@ def pair_classes(bond_type, path_length, same_conjugated) -> torch.Tensor:
     return (bond_type.clamp(0, N_BOND - 1) * N_PATH + path_length.clamp(0, N_PATH - 1)) * N_CONJ + same_conjugated.long()
 
 
+def fused_first_layer(linear: nn.Linear, norm: nn.LayerNorm, parts) -> torch.Tensor:
+    """relu(norm(linear(cat(inputs)))) without forming the concatenated input: each part of the
+    input is (rows, index, weight), meaning row m's slice is sum_b weight[m, b] rows[index[m, b]];
+    rows is a (R, n) tensor (gathered features: projected once per row, then gathered) or an int n
+    (the identity: index picks input columns, weight holds their values; dense scalars or a
+    sparse basis expansion). weight None means ones. conformer_kernels.gather_layer_norm does the
+    gather-sum, the bias, the LayerNorm and the ReLU in one pass."""
+    W, tables, columns, weights, start, offset = linear.weight, [], [], [], 0, 0
+    M = parts[0][1].shape[0]
+    for rows, index, weight in parts:
+        width = rows if isinstance(rows, int) else rows.shape[1]
+        block = W[:, start:start + width]
+        tables.append(block.T if isinstance(rows, int) else rows @ block.T)
+        index = index if index.dim() == 2 else index[:, None]
+        columns.append(index + offset)
+        weights.append(torch.ones(index.shape, dtype=W.dtype, device=W.device) if weight is None else
+                       (weight if weight.dim() == 2 else weight[:, None]).to(W.dtype))
+        start, offset = start + width, offset + tables[-1].shape[0]
+    tables.append(linear.bias[None])
+    columns.append(torch.full((M, 1), offset, dtype=torch.int64, device=W.device))
+    weights.append(torch.ones(M, 1, dtype=W.dtype, device=W.device))
+    return ck.gather_layer_norm(torch.cat(tables), torch.cat(columns, 1), torch.cat(weights, 1), norm.weight,
+                                norm.bias, norm.eps)
+
+
 class EdgeMLP(nn.Module):
     """2-layer MLP (LayerNorm, ReLU) of [h_j, e_ij, r_ij(, extra per-edge scalars)], with a plain and
-    a split first layer."""
+    a fused first layer."""
 
     def __init__(self, hidden: int, pair_dim: int, n_out: int, use_h: bool = True, extra: int = 0):
         super().__init__()
@@ -56,26 +84,19 @@ class EdgeMLP(nn.Module):
         n_in = (hidden if use_h else 0) + pair_dim + R_FEATURES + extra
         self.first, self.norm, self.last = nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.Linear(hidden, n_out)
 
-    def _rest(self, pre, hidden_only=False):
-        a = torch.relu(self.norm(pre))
-        return a if hidden_only else self.last(a)
-
     def plain(self, h_src, pair, r_feat, extra=None):
         parts = ([h_src] if self.use_h else []) + [pair, r_feat] + ([extra] if self.extra else [])
-        return self._rest(self.first(torch.cat(parts, 1)))
+        return self.last(torch.relu(self.norm(self.first(torch.cat(parts, 1)))))
 
     def split(self, h, src, pair_table, pair_index, bag, bag_weights, extra=None, hidden_only=False):
-        """The MLP with its first layer split by input; ``hidden_only`` stops before the last Linear."""
-        W = self.first.weight
-        k, r = self.hidden if self.use_h else 0, self.pair_dim
-        pre = nn.functional.embedding(pair_index, pair_table @ W[:, k:k + r].T)
-        pre = pre + nn.functional.embedding_bag(bag, W[:, k + r:k + r + R_FEATURES].T, per_sample_weights=bag_weights,
-                                                mode="sum")
-        if self.use_h:
-            pre = pre + (h @ W[:, :k].T)[src]
+        """The MLP with its first layer fused (``fused_first_layer``): atom states projected once per
+        atom, pair embeddings once per pair class, the distance features as 4 weighted columns per
+        edge. ``hidden_only`` stops before the last Linear."""
+        parts = ([(h, src, None)] if self.use_h else []) + [(pair_table, pair_index, None), (R_FEATURES, bag, bag_weights)]
         if self.extra:
-            pre = pre + extra @ W[:, k + r + R_FEATURES:].T
-        return self._rest(pre + self.first.bias, hidden_only)
+            parts.append((self.extra, torch.arange(self.extra, device=bag.device).expand(bag.shape[0], -1), extra))
+        a = fused_first_layer(self.first, self.norm, parts)
+        return a if hidden_only else self.last(a)
 
 
 class TwoAtomLayer(nn.Module):
@@ -107,7 +128,9 @@ class TwoAtomLayer(nn.Module):
             d = (x[index[0]] - x[index[1]]).norm(dim=1)
             rbf = torch.exp(-((d * d)[:, None] - centers) ** 2 / (2 * width ** 2))
         keep = d.detach() <= cutoff  # pairs farther apart than 10 A do not interact
-        if not bool(keep.all()):
+        if bool(keep.all()):
+            keep = None
+        else:
             index, pair_index, rbf = index[:, keep], pair_index[keep], rbf[keep]
             rotatable = None if rotatable is None else rotatable[keep]
         src = index[1]
@@ -121,7 +144,8 @@ class TwoAtomLayer(nn.Module):
             pair = pair_table[pair_index]
             r_feat = torch.zeros(rbf.shape[0], R_FEATURES, dtype=rbf.dtype, device=rbf.device).scatter(1, bag, rbf)
             apply = lambda mlp, hh, extra=None, hidden_only=False: mlp.plain(hh[src], pair, r_feat, extra)
-        return {"index": index, "apply": apply, "fused": fused, "rotatable": rotatable, "gate": None}
+        return {"index": index, "distance": d[keep] if keep is not None else d, "apply": apply, "fused": fused,
+                "rotatable": rotatable, "gate": None}
 
     def _gate(self, h, edges):
         if edges["gate"] is None:
@@ -183,39 +207,77 @@ class ExtVLayer(TwoAtomLayer):
 N_ANGLE_GAUSSIANS = 16
 
 
+class TripletMLP(nn.Module):
+    """2-layer MLP (LayerNorm, ReLU) of a triplet's [m_ij, Gaussians of d_ij, m_ik, Gaussians of
+    d_ik, cos(jik)], evaluated for both orders (ijk) and (ikj): the j <-> k symmetry of appendix E.1."""
+
+    def __init__(self, hidden: int, n_out: int):
+        super().__init__()
+        n_in = 2 * (hidden + N_ANGLE_GAUSSIANS) + 1
+        self.first, self.norm, self.last = nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.Linear(hidden, n_out)
+
+    def hidden_both_orders(self, m, geometry, fused):
+        """(2T, hidden) activations: rows 0..T-1 for (i, j, k), rows T..2T-1 for (i, k, j). Everything
+        about (i, j) -- m_ij and the Gaussians of d_ij -- belongs to the edge: projected once per
+        edge and gathered, the fused first layer sums 3 rows per triplet instead of a 545-wide input."""
+        a, b, gauss, cos = geometry
+        ab, ba, cos2 = torch.cat([a, b]), torch.cat([b, a]), torch.cat([cos, cos])
+        edge = torch.cat([m, gauss], 1)
+        if not fused:
+            return torch.relu(self.norm(self.first(torch.cat([edge[ab], edge[ba], cos2], 1))))
+        return fused_first_layer(self.first, self.norm, [(edge, ab, None), (edge, ba, None),
+                                                         (1, torch.zeros_like(ab), cos2)])
+
+
 class ThreeAtomLayer(ExtVLayer):
-    """Ext_v's x -> h update (the paper's ThreeAtom extends Ext_v), then the three-atom coordinate update (eq. 5): over triplets
-    (i, j, k) with j = k (the pair terms) or (i, j) or (i, k) a rotatable bond,
-    x_i += mean_t [(x_i - x_j) f(ijk) + (x_i - x_k) f(ikj)], f an MLP of the pair messages m_ij,
-    m_ik and the angle features (Gaussians of d_ij and d_ik, cos of the angle jik): symmetric in
-    j and k as appendix E.1 asks (g(ijk) = f(ikj))."""
+    """The three-atom model (eq. 5 and the v update after it), extending Ext_v as the paper's does.
+    Over triplets (i, j, k) with j = k (the pair terms) or (i, j) or (i, k) a rotatable bond:
+    x_i += mean_t [(x_i - x_j) f_x(ijk) + (x_i - x_k) f_x(ikj)] (g_x(ijk) = f_x(ikj), appendix E.1),
+    and Ext_v's update of the atom states gains mean_t [f_v(ijk) + f_v(ikj)] / 2; f_x and f_v are
+    MLPs of the pair messages m_ij, m_ik (edge MLPs of [h_j, e_ij, r_ij], gated) and the angle
+    features (Gaussians of d_ij and d_ik, cos of the angle jik). A (j, k) triplet with j < k stands
+    for both orders of the sum."""
 
     def __init__(self, hidden: int = 256, heads: int = 16, pair_dim: int = 256):
         super().__init__(hidden, heads, pair_dim)
-        self.pair_message = EdgeMLP(hidden, pair_dim, hidden)
-        n_in = 2 * hidden + 2 * N_ANGLE_GAUSSIANS + 1
-        self.triplet = nn.Sequential(nn.Linear(n_in, hidden), nn.LayerNorm(hidden), nn.ReLU(), nn.Linear(hidden, 1))
+        self.pair_message, self.triplet = EdgeMLP(hidden, pair_dim, hidden), TripletMLP(hidden, 1)
+        self.v_pair_message, self.triplet_v = EdgeMLP(hidden, pair_dim, hidden), TripletMLP(hidden, hidden)
 
-    def _update_x(self, h, x, edges):
-        index, n, fused = edges["index"], h.shape[0], edges["fused"]
-        t, (a, b) = ck.triplets(index, n, edges["rotatable"], return_edges=True)
+    def _edges(self, x, index, pair_index, pair_table, classes, cutoff, fused, rotatable):
+        edges = super()._edges(x, index, pair_index, pair_table, classes, cutoff, fused, rotatable)
+        n, dtype = x.shape[0], pair_table.dtype
+        t, (a, b) = ck.triplets(edges["index"], n, edges["rotatable"], return_edges=True)
         if fused:
             d_ij, d_ik, dot = ck.triplet_geometry(x, t)
         else:
             rj, rk = x[t[0]] - x[t[1]], x[t[0]] - x[t[2]]
             d_ij, d_ik, dot = rj.norm(dim=1), rk.norm(dim=1), (rj * rk).sum(1)
+        centers = torch.linspace(0.0, 10.0, N_ANGLE_GAUSSIANS, dtype=dtype, device=x.device)
+        gauss = lambda d: torch.exp(-((d.to(dtype)[:, None] - centers) ** 2) / (2 * (10.0 / 15) ** 2))
+        cos = (dot / (d_ij * d_ik).clamp_min(1e-6)).to(dtype)[:, None]
+        # mean over each atom's terms, a (j, k) triplet with j < k counting for both orders
+        weight = torch.where(t[1] == t[2], 1.0, 2.0).to(dtype)
+        count = torch.zeros(n, dtype=dtype, device=x.device).index_add(0, t[0], weight)
+        edges.update(triplets=t, triplet_geometry=(a, b, gauss(edges["distance"]), cos),
+                     triplet_weight=weight / count.clamp_min(1.0)[t[0]], has_triplets=(count > 0).to(dtype))
+        return edges
+
+    def _update_h(self, h, edges):
+        m = edges["apply"](self.v_pair_message, h) * self._gate(h, edges)                     # (E, hidden)
+        act = self.triplet_v.hidden_both_orders(m, edges["triplet_geometry"], edges["fused"])
+        T = edges["triplets"].shape[1]
+        # f_v's last Linear is applied after the mean over triplets (it is linear): per atom, not per triplet
+        mean = torch.zeros_like(h).index_add(0, edges["triplets"][0],
+                                             (act[:T] + act[T:]) * (edges["triplet_weight"] / 2)[:, None])
+        last = self.triplet_v.last
+        return super()._update_h(h, edges) + mean @ last.weight.T + edges["has_triplets"][:, None] * last.bias
+
+    def _update_x(self, h, x, edges):
+        t, T = edges["triplets"], edges["triplets"].shape[1]
         m = edges["apply"](self.pair_message, h) * self._gate(h, edges)                       # (E, hidden)
-        centers = torch.linspace(0.0, 10.0, N_ANGLE_GAUSSIANS, dtype=h.dtype, device=h.device)
-        gauss = lambda d: torch.exp(-((d.to(h.dtype)[:, None] - centers) ** 2) / (2 * (10.0 / 15) ** 2))
-        cos = (dot / (d_ij * d_ik).clamp_min(1e-6)).to(h.dtype)[:, None]
-        f = self.triplet(torch.cat([m[a], m[b], gauss(d_ij), gauss(d_ik), cos], 1)).squeeze(1)
-        g = self.triplet(torch.cat([m[b], m[a], gauss(d_ik), gauss(d_ij), cos], 1)).squeeze(1)
-        # a (j, k) triplet with j < k stands for both orders of the sum; average over each atom's terms
-        weight = torch.where(t[1] == t[2], 1.0, 2.0).to(h.dtype)
-        count = torch.zeros(n, dtype=h.dtype, device=h.device).index_add(0, t[0], weight).clamp_min(1.0)
-        weight = weight / count[t[0]]
-        f, g = (f * weight).to(x.dtype), (g * weight).to(x.dtype)
-        if fused:
+        fg = self.triplet.last(self.triplet.hidden_both_orders(m, edges["triplet_geometry"], edges["fused"]))
+        f, g = (fg[:T, 0] * edges["triplet_weight"]).to(x.dtype), (fg[T:, 0] * edges["triplet_weight"]).to(x.dtype)
+        if edges["fused"]:
             return ck.triplet_aggregation(x, t, f, g)
         terms = f[:, None] * (x[t[0]] - x[t[1]]) + g[:, None] * (x[t[0]] - x[t[2]])
         return torch.zeros_like(x).index_add(0, t[0], terms)
