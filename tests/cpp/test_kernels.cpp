@@ -10,6 +10,7 @@
 
 #include "automorphisms/automorphisms.h"
 #include "edge_geometry/edge_geometry.h"
+#include "gather_layer_norm/gather_layer_norm.h"
 #include "kabsch/kabsch.h"
 #include "rmsd_matrix/rmsd_matrix.h"
 #include "segment_softmax/segment_softmax.h"
@@ -110,6 +111,31 @@ struct CpuBackend {
     out.resize(x.size());
     ck::triplet_aggregation_forward_cpu<double>(x.data(), row_ptr.data(), j.data(), k.data(),
                                                 (int64_t)row_ptr.size() - 1, f.data(), g.data(), out.data());
+  }
+  static void attention(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+                        const std::vector<int64_t>& row_ptr, int64_t C, double scale, std::vector<double>& out) {
+    const int64_t N = (int64_t)row_ptr.size() - 1;
+    std::vector<double> lse(N);
+    out.resize(N);
+    ck::segment_attention_forward_cpu<double>(q.data(), k.data(), v.data(), row_ptr.data(), N, 1, 1, C, 1, scale,
+                                              out.data(), lse.data());
+  }
+  // forward, then both backward passes (grad_pre, grad_weight; grad_table from the entries by row)
+  static void gather(const std::vector<double>& table, const std::vector<int64_t>& index, const std::vector<double>& w,
+                     const std::vector<double>& gamma, const std::vector<double>& beta, int64_t B, bool relu,
+                     const std::vector<double>& g, const std::vector<int64_t>& entry_ptr,
+                     const std::vector<int64_t>& entries, std::vector<double>& out, std::vector<double>& gt,
+                     std::vector<double>& gw) {
+    const int64_t M = (int64_t)index.size() / B, C = (int64_t)gamma.size(), R = (int64_t)table.size() / C;
+    std::vector<double> mean(M), rstd(M), gp(M * C), gg(C), gb(C);
+    out.resize(M * C); gt.resize(R * C); gw.resize(M * B);
+    ck::gather_layer_norm_forward_cpu<double>(table.data(), index.data(), w.data(), gamma.data(), beta.data(), M, B, C,
+                                              1e-5, relu, out.data(), mean.data(), rstd.data());
+    if (g.empty()) return;
+    ck::gather_layer_norm_backward_cpu<double>(table.data(), index.data(), w.data(), gamma.data(), beta.data(),
+                                               mean.data(), rstd.data(), g.data(), M, B, C, relu, gp.data(), gw.data(),
+                                               gg.data(), gb.data());
+    ck::gather_table_backward_cpu<double>(gp.data(), w.data(), entry_ptr.data(), entries.data(), R, B, C, gt.data());
   }
 };
 
@@ -225,6 +251,35 @@ struct CudaBackend {
     ck::triplet_aggregation_forward_cuda<double>(dx.ptr, dptr.ptr, dj.ptr, dk.ptr, (int64_t)row_ptr.size() - 1, df.ptr,
                                                  dg.ptr, dout.ptr, nullptr);
     out = dout.host();
+  }
+  static void attention(const std::vector<double>& q, const std::vector<double>& k, const std::vector<double>& v,
+                        const std::vector<int64_t>& row_ptr, int64_t C, double scale, std::vector<double>& out) {
+    const int64_t N = (int64_t)row_ptr.size() - 1;
+    DeviceArray<double> dq(q), dk(k), dv(v), dout(N), dlse(N);
+    DeviceArray<int64_t> dptr(row_ptr);
+    ck::segment_attention_forward_cuda<double>(dq.ptr, dk.ptr, dv.ptr, dptr.ptr, N, 1, 1, C, 1, scale, dout.ptr,
+                                               dlse.ptr, nullptr);
+    out = dout.host();
+  }
+  static void gather(const std::vector<double>& table, const std::vector<int64_t>& index, const std::vector<double>& w,
+                     const std::vector<double>& gamma, const std::vector<double>& beta, int64_t B, bool relu,
+                     const std::vector<double>& g, const std::vector<int64_t>& entry_ptr,
+                     const std::vector<int64_t>& entries, std::vector<double>& out, std::vector<double>& gt,
+                     std::vector<double>& gw) {
+    const int64_t M = (int64_t)index.size() / B, C = (int64_t)gamma.size(), R = (int64_t)table.size() / C;
+    DeviceArray<double> dt(table), dw(w), dgam(gamma), dbet(beta), dout(M * C), dmean(M), drstd(M);
+    DeviceArray<int64_t> didx(index);
+    ck::gather_layer_norm_forward_cuda<double>(dt.ptr, didx.ptr, dw.ptr, dgam.ptr, dbet.ptr, M, B, C, 1e-5, relu,
+                                               dout.ptr, dmean.ptr, drstd.ptr, nullptr);
+    out = dout.host();
+    if (g.empty()) return;
+    DeviceArray<double> dg(g), dgp(M * C), dgw(M * B), dgg(std::vector<double>(C, 0.0)), dgb(std::vector<double>(C, 0.0)),
+        dgt(R * C);
+    DeviceArray<int64_t> dptr(entry_ptr), dent(entries);
+    ck::gather_layer_norm_backward_cuda<double>(dt.ptr, didx.ptr, dw.ptr, dgam.ptr, dbet.ptr, dmean.ptr, drstd.ptr,
+                                                dg.ptr, M, B, C, relu, dgp.ptr, dgw.ptr, dgg.ptr, dgb.ptr, nullptr);
+    ck::gather_table_backward_cuda<double>(dgp.ptr, dw.ptr, dptr.ptr, dent.ptr, R, B, C, dgt.ptr, nullptr);
+    gt = dgt.host(); gw = dgw.host();
   }
 };
 #endif
@@ -423,6 +478,68 @@ void test_triplet_aggregation() {
 }
 
 template <typename Backend>
+void test_segment_attention() {
+  // atom 0 <- edges with keys (0, 0) and (ln 3, 0), query (1, 0): weights 1/4, 3/4 of values 4 and 8
+  std::vector<double> out;
+  Backend::attention({1.0, 0.0, 0.0, 0.0}, {0.0, 0.0, std::log(3.0), 0.0}, {4.0, 8.0}, {0, 2, 2}, 2, 1.0, out);
+  CHECK(std::fabs(out[0] - 7.0) < 1e-12 && out[1] == 0.0, "%s attention out %g %g", Backend::name(), out[0], out[1]);
+}
+
+template <typename Backend>
+void test_gather_layer_norm() {
+  const int64_t R = 4, C = 5, B = 3, M = 3;
+  std::mt19937 rng(3);
+  std::normal_distribution<double> normal;
+  std::vector<double> table(R * C), w(M * B), gamma(C), beta(C), g(M * C);
+  for (auto* v : {&table, &w, &g}) for (auto& a : *v) a = normal(rng);
+  for (int64_t c = 0; c < C; ++c) { gamma[c] = 1.0 + 0.1 * c; beta[c] = 0.05 * c - 0.1; }
+  const std::vector<int64_t> index = {0, 1, 3, 2, 2, 3, 1, 0, 3};  // row 3 read by every m, like a bias
+  std::vector<int64_t> entry_ptr(R + 1, 0), entries;  // entries grouped by the row they read
+  for (int64_t r = 0; r < R; ++r) {
+    for (int64_t e = 0; e < M * B; ++e) if (index[e] == r) entries.push_back(e);
+    entry_ptr[r + 1] = (int64_t)entries.size();
+  }
+  for (bool relu : {true, false}) {
+    std::vector<double> out, gt, gw;
+    Backend::gather(table, index, w, gamma, beta, B, relu, g, entry_ptr, entries, out, gt, gw);
+    for (int64_t m = 0; m < M; ++m) {  // the forward against a direct computation
+      double pre[C], mu = 0, var = 0;
+      for (int64_t c = 0; c < C; ++c) {
+        pre[c] = 0;
+        for (int64_t b = 0; b < B; ++b) pre[c] += w[m * B + b] * table[index[m * B + b] * C + c];
+        mu += pre[c] / C;
+      }
+      for (int64_t c = 0; c < C; ++c) var += (pre[c] - mu) * (pre[c] - mu) / C;
+      for (int64_t c = 0; c < C; ++c) {
+        double y = (pre[c] - mu) / std::sqrt(var + 1e-5) * gamma[c] + beta[c];
+        if (relu && y < 0) y = 0;
+        CHECK(std::fabs(out[m * C + c] - y) < 1e-12, "%s gather_layer_norm out %g vs %g", Backend::name(), out[m * C + c], y);
+      }
+    }
+    if (relu) continue;  // finite differences away from ReLU's kink
+    auto objective = [&](const std::vector<double>& t, const std::vector<double>& ww) {
+      std::vector<double> o, unused1, unused2;
+      Backend::gather(t, index, ww, gamma, beta, B, false, {}, entry_ptr, entries, o, unused1, unused2);
+      double sum = 0;
+      for (size_t k = 0; k < o.size(); ++k) sum += g[k] * o[k];
+      return sum;
+    };
+    for (size_t i = 0; i < table.size(); ++i) {
+      auto tp = table, tm = table;
+      tp[i] += 1e-6; tm[i] -= 1e-6;
+      const double fd = (objective(tp, w) - objective(tm, w)) / 2e-6;
+      CHECK(std::fabs(fd - gt[i]) < 1e-6, "%s gather_layer_norm dtable[%zu] %g vs %g", Backend::name(), i, gt[i], fd);
+    }
+    for (size_t i = 0; i < w.size(); ++i) {
+      auto wp = w, wm = w;
+      wp[i] += 1e-6; wm[i] -= 1e-6;
+      const double fd = (objective(table, wp) - objective(table, wm)) / 2e-6;
+      CHECK(std::fabs(fd - gw[i]) < 1e-6, "%s gather_layer_norm dweight[%zu] %g vs %g", Backend::name(), i, gw[i], fd);
+    }
+  }
+}
+
+template <typename Backend>
 int run_all() {
   test_rigid_motion_is_recovered<Backend, double>(1e-9);
   test_rigid_motion_is_recovered<Backend, float>(1e-3);
@@ -433,6 +550,8 @@ int run_all() {
   test_segment_softmax<Backend>();
   test_edge_geometry<Backend>();
   test_triplet_aggregation<Backend>();
+  test_segment_attention<Backend>();
+  test_gather_layer_norm<Backend>();
   std::printf("%s backend: %s\n", Backend::name(), g_failures ? "FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }
