@@ -73,6 +73,7 @@ setup(
     packages=find_packages(include=["conformer_kernels", "conformer_kernels.*"])
     + find_packages("python", include=["conformers", "conformers.*"]),
     package_dir={"conformers": "python/conformers"},
+    package_data={"conformers.models": ["checkpoints/*.pt", "checkpoints/*.json"]},
     ext_modules=[
         CppExtension(
             "conformer_kernels._C",

@@ -4,7 +4,8 @@ hidden 256, 16 heads. Ours (conformer_kernels' gather_layer_norm, edge_geometry,
 triplet_geometry and triplet_aggregation) against the same layer
 written with plain PyTorch index ops, in the same run: time (pytest-benchmark) and peak memory
 (torch.profiler's CPU memory timeline: peak tensor memory during the step above its start).
-Also the attention aggregation alone, where the fused kernel replaces the plain ops one for one."""
+Also the attention aggregation and the edge MLPs' fused first layer (gather_layer_norm against its
+reference: gather, weighted sum, LayerNorm, ReLU) alone, where a kernel replaces plain ops one for one."""
 import json
 import os
 
@@ -64,6 +65,26 @@ def attention_step(inputs, fused):
     fn(scores, values, index, n).square().sum().backward()
 
 
+def first_layer_inputs(state):
+    """The TwoAtom edge MLPs' fused first layer on the batch: rows of h W^T (atoms), of the pair
+    embedding (110 classes) and the distance-feature columns (256), 7 per edge, hidden 256."""
+    _, h, pos, index, (pairs, _, _), classes = state
+    E, N, g = index.shape[1], h.shape[0], torch.Generator().manual_seed(2)
+    table = torch.randn(N + 110 + 256 + 1, 256, generator=g).requires_grad_()
+    rows = torch.stack([index[1], N + pairs, *(N + 110 + torch.randint(0, 256, (E,), generator=g) for _ in range(4)),
+                        torch.full((E,), N + 366)], 1)
+    weight = torch.cat([torch.ones(E, 2), torch.rand(E, 4, generator=g), torch.ones(E, 1)], 1).requires_grad_()
+    return table, rows, weight, torch.ones(256, requires_grad=True), torch.zeros(256, requires_grad=True)
+
+
+def first_layer_step(inputs, fused):
+    import conformer_kernels as ck
+    from conformer_kernels.reference import gather_layer_norm as plain
+
+    fn = ck.gather_layer_norm if fused else plain.gather_layer_norm
+    fn(*inputs).square().sum().backward()
+
+
 def peak_memory_mb(step, *args) -> float:
     """Peak of tensor memory allocated during one step above what existed before it (MB), from
     torch.profiler's CPU memory timeline (allocations and frees as they happen)."""
@@ -104,16 +125,22 @@ def test_attention_time(record, state, fused):
     record(f"attention_{'ours' if fused else 'plain'}", attention_step, inputs, fused, rounds=10)
 
 
+@pytest.mark.parametrize("fused", [True, False], ids=["ours", "plain"])
+def test_first_layer_time(record, state, fused):
+    record(f"first_layer_{'ours' if fused else 'plain'}", first_layer_step, first_layer_inputs(state), fused, rounds=10)
+
+
 def test_memory_and_targets(state):
     _, h, pos, index, *_ = state
-    inputs = attention_inputs(state)
+    inputs, first = attention_inputs(state), first_layer_inputs(state)
     for fused in (True, False):
         name = "ours" if fused else "plain"
         MEDIANS[f"mem_layer_{name}"] = peak_memory_mb(layer_step, state, fused)
         MEDIANS[f"mem_threeatom_{name}"] = peak_memory_mb(layer_step, state, fused, "threeatom")
         MEDIANS[f"mem_attention_{name}"] = peak_memory_mb(attention_step, inputs, fused)
+        MEDIANS[f"mem_first_layer_{name}"] = peak_memory_mb(first_layer_step, first, fused)
     print(f"\nbatch: 32 molecules, {h.shape[0]} atoms, {index.shape[1]} edges")
-    for what in ("layer", "threeatom", "attention"):
+    for what in ("layer", "threeatom", "attention", "first_layer"):
         t = ratio(f"{what}_plain", f"{what}_ours")
         mem_ours, mem_plain = MEDIANS[f"mem_{what}_ours"], MEDIANS[f"mem_{what}_plain"]
         print(f"{what}: ours {MEDIANS[f'{what}_ours'] * 1e3:.1f} ms / {mem_ours:.0f} MB, plain "

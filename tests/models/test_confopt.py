@@ -101,3 +101,23 @@ def test_reference_switch_gives_the_same_model(batch):
     out = model.optimize_batch(batch, x0)
     with ck.use_reference():
         torch.testing.assert_close(model.optimize_batch(batch, x0), out, rtol=1e-4, atol=1e-4)
+
+
+def test_shipped_checkpoint_loads_with_its_record():
+    """`confopt` ships weights with the record of how they were made and what they scored held out."""
+    import json
+    import os
+
+    from conformers.models import load_model
+    from conformers.models.confopt.model import SHIPPED
+
+    record = json.load(open(os.path.join(SHIPPED, "confopt_qm9_small.json")))
+    assert {"config", "command", "training_data", "steps", "held_out"} <= set(record)
+    assert os.path.getsize(os.path.join(SHIPPED, record["weights"])) < 10 * 2 ** 20
+    model = load_model("confopt")
+    mol = Chem.AddHs(Chem.MolFromSmiles("OC(=O)c1ccccc1CCO"))
+    from rdkit.Chem import AllChem
+    AllChem.EmbedMultipleConfs(mol, 2, randomSeed=0)
+    refined = model.optimize([Chem.RemoveHs(mol)])[0]
+    assert refined.GetNumConformers() == 2
+    assert all(np.isfinite(c.GetPositions()).all() for c in refined.GetConformers())

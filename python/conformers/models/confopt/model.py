@@ -13,6 +13,8 @@ the block's weights shared across blocks. Two settings:
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import torch
 from rdkit import Chem
@@ -222,7 +224,11 @@ def _repeat_batch(batch, K: int):
                  full_rotatable=batch.full_rotatable[sel])
 
 
-register("confopt", ConfOpt, "ConfOpt TwoAtom, optimization setting (RDKit+MMFF start, 3 blocks x 3 layers)")
+SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
+
+register("confopt", ConfOpt, "ConfOpt TwoAtom, optimization setting (RDKit+MMFF start, 3 blocks x 3 layers); "
+         "shipped weights trained on nci-xtb QM9 (checkpoints/confopt_qm9_small.json)",
+         checkpoint=os.path.join(SHIPPED, "confopt_qm9_small.pt"))
 register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
          setting="generation")
 register("confopt-extv", ConfOpt, "ConfOpt Ext_v (cosine proximity of atom states), optimization setting",
