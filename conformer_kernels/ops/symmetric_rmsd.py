@@ -99,20 +99,41 @@ def _aligned_sse(P, Q, ptr):
     return AlignedSSE.apply(P.contiguous(), Q.contiguous(), None, ptr)[0]
 
 
-def rtp_loss(pred, ref, perms, ptr=None, perm_ptr=None, *, reduction: str = "none"):
+def rtp_loss(pred, ref, perms, ptr=None, perm_ptr=None, *, reduction: str = "none", metric: str = "sse"):
     """DMCG's l_RTP: min over permutations sigma in ``perms`` and roto-translations rho of
     ||ref - rho(sigma(pred))||_F^2 (Angstrom^2), per pair; differentiable w.r.t. pred and ref.
 
     The minimising permutation and rotation are found without gradient (as in the paper); the loss
     is then the aligned squared error of the permuted prediction, whose gradient (rotation held at
     its optimum) is exact. Arguments as :func:`symmetric_rmsd`; ``reduction``: none | sum | mean.
+    ``metric="mean_distance"``: the mean over atoms of |ref_i - rho(sigma(pred))_i| (Angstrom) at
+    that optimum, with sigma, rho held fixed (no gradient through them): DMCG's released loss.
     """
     if reduction not in ("none", "sum", "mean"):
         raise ValueError(f"reduction must be 'none', 'sum' or 'mean', got {reduction!r}")
+    if metric not in ("sse", "mean_distance"):
+        raise ValueError(f"metric must be 'sse' or 'mean_distance', got {metric!r}")
     pairs = as_pairs(pred, ref, None, ptr, names=("pred", "ref"))
     _, _, gather = _best_permutation(pairs, perms, perm_ptr)
-    loss = _aligned_sse(pairs.P[gather], pairs.Q, pairs.ptr).reshape(pairs.batch_shape)
+    if metric == "sse":
+        loss = _aligned_sse(pairs.P[gather], pairs.Q, pairs.ptr)
+    else:
+        loss = _aligned_mean_distance(pairs.P[gather], pairs.Q, pairs.ptr)
+    loss = loss.reshape(pairs.batch_shape)
     return loss if reduction == "none" else (loss.sum() if reduction == "sum" else loss.mean())
+
+
+def _aligned_mean_distance(P, Q, ptr):
+    """Per pair: mean over atoms of |Q_i - (R P_i + t)| with the optimal R, t held constant."""
+    from .kabsch import kabsch
+
+    with torch.no_grad():
+        R, t, _ = kabsch(P.detach(), Q.detach(), ptr=ptr)
+    sizes = ptr[1:] - ptr[:-1]
+    seg = torch.repeat_interleave(torch.arange(sizes.numel(), device=P.device), sizes)
+    aligned = torch.einsum("aij,aj->ai", R[seg], P) + t[seg]
+    distance = ((aligned - Q).square().sum(1) + torch.finfo(P.dtype).tiny).sqrt()
+    return torch.zeros(sizes.numel(), dtype=P.dtype, device=P.device).index_add(0, seg, distance) / sizes.clamp_min(1)
 
 
 def guided_sse(X: torch.Tensor, Y: torch.Tensor, graph, start: torch.Tensor, max_iters: int = 10) -> torch.Tensor:
