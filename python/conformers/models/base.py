@@ -47,6 +47,17 @@ class DataSpec:
     mols: bool = False               # the batch carries RDKit molecules (costly: only when used)
 
 
+def with_conformers(mol: Chem.Mol, coords) -> Chem.Mol:
+    """A copy of ``mol`` carrying the conformers coords (C, N, 3), in its atom order."""
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    for xyz in coords:
+        conf = Chem.Conformer(out.GetNumAtoms())
+        conf.SetPositions(xyz)
+        out.AddConformer(conf, assignId=True)
+    return out
+
+
 _REGISTRY: dict[str, tuple] = {}
 
 

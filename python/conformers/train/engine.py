@@ -160,6 +160,8 @@ class Trainer:
 
     def _train_step(self, batch) -> dict:
         self.model.train()
+        if hasattr(self.model, "set_training_progress"):  # schedules inside the model (DMCG's KL weight)
+            self.model.set_training_progress(self.step, self.config["train"]["max_steps"])
         losses = self.ddp(batch)
         loss = losses["loss"]
         if not torch.isfinite(loss):

@@ -24,7 +24,7 @@ from conformers.data import features
 from conformers.data.batch import collate
 
 from .. import rdkit_baseline
-from ..base import ConformerModel, DataSpec, register
+from ..base import ConformerModel, DataSpec, register, with_conformers
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
 VARIANTS = {"twoatom": TwoAtomLayer, "extv": ExtVLayer, "threeatom": ThreeAtomLayer}
@@ -158,7 +158,7 @@ class ConfOpt(ConformerModel, nn.Module):
                     x0 = torch.from_numpy(rdkit_mmff_pool(heavy, count, seed)).float().reshape(-1, 3)
                 self.eval()
                 x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().numpy()
-                out.append(_with_conformers(heavy, x))
+                out.append(with_conformers(heavy, x))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
         return out
@@ -173,7 +173,7 @@ class ConfOpt(ConformerModel, nn.Module):
             batch = _copies(heavy, len(x0))
             self.eval()
             x = self.optimize_batch(batch, x0.reshape(-1, 3)).reshape(len(x0), -1, 3).double().numpy()
-            out.append(Chem.AddHs(_with_conformers(heavy, x), addCoords=True))
+            out.append(Chem.AddHs(with_conformers(heavy, x), addCoords=True))
         return out
 
 
@@ -181,16 +181,6 @@ def _copies(heavy: Chem.Mol, count: int):
     """A batch of ``count`` copies of one molecule's graph (featurized once)."""
     arrays = features.featurize(heavy).arrays()
     return collate([{**arrays, "index": k} for k in range(count)], ("full",))
-
-
-def _with_conformers(heavy: Chem.Mol, coords: np.ndarray) -> Chem.Mol:
-    mol = Chem.Mol(heavy)
-    mol.RemoveAllConformers()
-    for xyz in coords:
-        conf = Chem.Conformer(mol.GetNumAtoms())
-        conf.SetPositions(xyz)
-        mol.AddConformer(conf, assignId=True)
-    return mol
 
 
 def _random_start(batch, generator=None) -> torch.Tensor:

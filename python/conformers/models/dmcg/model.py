@@ -1,0 +1,201 @@
+"""DMCG: direct molecular conformation generation (Zhu et al., TMLR 2022).
+
+Three stacks of GN blocks on the bond graph (see layers.py):
+- phi_2D (prior): from uniform [-1, 1] coordinates, predicts R^(0) and the atom, bond and molecule
+  states the decoder starts from (the released code's --reuse-prior);
+- phi_3D (encoder): reads the reference conformation (randomly rotated in training), without
+  coordinate updates, and gives mu, log sigma of q(z | R, G): one global latent per molecule;
+- phi_dec: z is added to the atom states in every block (eq. 3), one coordinate head shared by
+  its blocks (--shared-output), residual coordinate updates re-centred per molecule (eq. 7).
+
+Loss (eq. 2 and 8; the released compute_loss): l(R^(0)) + l(R^(L)) + lambda sum_{l<L} l(R^(l))
++ beta KL(q || N(0, I)), l = conformer_kernels.rtp_loss over the molecule's precomputed
+automorphisms with metric="mean_distance" (mean per-atom distance at the optimal permutation and
+rigid motion, no gradient through them); ``permutation_loss=False`` is the paper's "No l_P"
+ablation (identity permutation only). beta rises on a cosine from beta_min to beta_max over the
+run (the released Cosinebeta); the trainer reports the run's progress through
+``set_training_progress``. Sampling: z ~ N(0, I) scaled by 1.2 (the README's --sample-beta), one
+pass of phi_2D and phi_dec over many samples of many molecules batched together.
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+from rdkit import Chem
+from torch import nn
+
+import conformer_kernels as ck
+from conformer_kernels.testing import random_rotations
+from conformers.data import features
+from conformers.data.batch import collate
+
+from ..base import ConformerModel, DataSpec, register, with_conformers
+from .layers import MLP, GNBlock, recentred_update, segment_mean
+
+MAX_ATOMS_PER_BATCH = 4096  # sampling: copies of molecules are batched up to this many atoms
+
+
+class Stack(nn.Module):
+    """Embeddings (optional), GN blocks and one coordinate head shared by the blocks."""
+
+    def __init__(self, dim, mlp_hidden, layers, heads, dropout, embed: bool, head: bool, final_global: bool = True):
+        super().__init__()
+        if embed:
+            self.atom_embedding = nn.ModuleList(nn.Embedding(n, dim) for n in features.ATOM_FEATURES.values())
+            self.bond_embedding = nn.ModuleList(nn.Embedding(n, dim) for n in features.BOND_FEATURES.values())
+            self.global_state = nn.Parameter(torch.zeros(dim))
+        self.blocks = nn.ModuleList(GNBlock(dim, mlp_hidden, heads, dropout, update_global=final_global or k < layers - 1)
+                                    for k in range(layers))
+        self.head = MLP(dim, mlp_hidden, 3) if head else None
+
+    def embed(self, batch, B):
+        h = sum(emb(batch.atom_features[:, k]) for k, emb in enumerate(self.atom_embedding))
+        e = sum(emb(batch.bond_features[:, k]) for k, emb in enumerate(self.bond_embedding))
+        return h, e, self.global_state.expand(B, -1)
+
+    def run(self, graph, h, e, u, x, z=None):
+        """All blocks; with a head, the coordinates after every block (eq. 7)."""
+        trajectory = []
+        for block in self.blocks:
+            h, e, u = block(graph, h, e, u, x, z)
+            if self.head is not None:
+                x = recentred_update(self.head, h, x, graph["batch"], graph["B"])
+                trajectory.append(x)
+        return h, e, u, trajectory
+
+
+class DMCG(ConformerModel, nn.Module):
+    name = "dmcg"
+    trainable = True
+
+    def __init__(self, dim: int = 256, mlp_hidden: int = 1024, layers: int = 6, heads: int = 4, dropout: float = 0.1,
+                 aux_weight: float = 0.2, beta_min: float = 1e-4, beta_max: float = 0.03, sample_scale: float = 1.2,
+                 permutation_loss: bool = True):
+        nn.Module.__init__(self)
+        ConformerModel.__init__(self, dim=dim, mlp_hidden=mlp_hidden, layers=layers, heads=heads, dropout=dropout,
+                                aux_weight=aux_weight, beta_min=beta_min, beta_max=beta_max,
+                                sample_scale=sample_scale, permutation_loss=permutation_loss)
+        if dim % heads:
+            raise ValueError(f"dim ({dim}) must be a multiple of heads ({heads})")
+        args = (dim, mlp_hidden, layers, heads, dropout)
+        self.prior, self.encoder = Stack(*args, embed=True, head=True), Stack(*args, embed=True, head=False)
+        self.decoder = Stack(*args, embed=False, head=True, final_global=False)
+        self.latent = nn.Sequential(nn.Linear(2 * dim, dim), nn.ReLU(), nn.Linear(dim, 2 * dim))  # -> mu, log sigma
+        self.progress = 0.0
+        self.alignment_seconds = 0.0  # time spent in rtp_loss (permutation + alignment), for profiling
+
+    @property
+    def data_spec(self) -> DataSpec:
+        return DataSpec(edges=("bond",), mode="conformer", selection="all")
+
+    def set_training_progress(self, step: int, max_steps: int) -> None:
+        self.progress = min(1.0, step / max(1, max_steps))
+
+    @property
+    def beta(self) -> float:
+        lo, hi = self.config["beta_min"], self.config["beta_max"]
+        return lo + (hi - lo) * (1 - math.cos(math.pi * self.progress)) / 2
+
+    # --- the three stacks --------------------------------------------------------------------------
+    @staticmethod
+    def _graph(batch):
+        return {"index": batch.bond_index, "batch": batch.batch, "edge_batch": batch.batch[batch.bond_index[0]],
+                "B": batch.num_graphs}
+
+    def _prior(self, batch, graph, generator=None):
+        h, e, u = self.prior.embed(batch, graph["B"])
+        x = torch.rand(batch.atomic_numbers.numel(), 3, generator=generator) * 2 - 1
+        return self.prior.run(graph, h, e, u, x.to(h))
+
+    def _posterior(self, batch, graph):
+        """mu, log sigma of q(z | R, G) from the reference, centred and (in training) randomly rotated."""
+        ref = batch.pos - segment_mean(batch.pos, batch.batch, graph["B"])[batch.batch]
+        if self.training:
+            R = random_rotations(graph["B"], dtype=ref.dtype).to(ref.device)[batch.batch]
+            ref = torch.einsum("aij,aj->ai", R, ref)
+        h, e, u = self.encoder.embed(batch, graph["B"])
+        h, _, u, _ = self.encoder.run(graph, h, e, u, ref)
+        mu, log_sigma = self.latent(torch.cat([segment_mean(h, batch.batch, graph["B"]), u], 1)).chunk(2, dim=1)
+        return mu, log_sigma.clamp(-10, 10)
+
+    # --- training ---------------------------------------------------------------------------------
+    def _rtp(self, pred, batch, perms):
+        start = time.perf_counter()
+        loss = ck.rtp_loss(pred, batch.pos, perms[0], ptr=batch.ptr, perm_ptr=perms[1], reduction="mean",
+                           metric="mean_distance")
+        self.alignment_seconds += time.perf_counter() - start
+        return loss
+
+    def _permutations(self, batch):
+        if self.config["permutation_loss"]:
+            return batch.permutations, batch.perm_ptr
+        sizes = torch.diff(batch.ptr)  # identity only: the "No l_P" ablation
+        return torch.arange(int(sizes.sum())) - torch.repeat_interleave(batch.ptr[:-1], sizes), batch.ptr
+
+    def forward(self, batch) -> dict:
+        graph, perms = self._graph(batch), self._permutations(batch)
+        h, e, u, prior_traj = self._prior(batch, graph)
+        mu, log_sigma = self._posterior(batch, graph)
+        z = mu + log_sigma.exp() * torch.randn_like(mu)
+        _, _, _, traj = self.decoder.run(graph, h, e, u, prior_traj[-1], z)
+        prior_loss, final_loss = self._rtp(prior_traj[-1], batch, perms), self._rtp(traj[-1], batch, perms)
+        intermediate = sum(self._rtp(x, batch, perms) for x in traj[:-1]) if len(traj) > 1 else final_loss * 0
+        kl = 0.5 * (mu.square() + (2 * log_sigma).exp() - 1 - 2 * log_sigma).sum(1).mean()
+        loss = prior_loss + final_loss + self.config["aux_weight"] * intermediate + self.beta * kl
+        return {"loss": loss, "final": final_loss.detach(), "prior": prior_loss.detach(), "kl": kl.detach()}
+
+    def validation_step(self, batch) -> dict:
+        return self.forward(batch)
+
+    # --- inference --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate_batch(self, batch, generator=None) -> torch.Tensor:
+        """Coordinates (A, 3) of one sample per molecule of the batch: z ~ N(0, I) x sample_scale."""
+        graph = self._graph(batch)
+        h, e, u, prior_traj = self._prior(batch, graph, generator)
+        z = torch.randn(graph["B"], h.shape[1], generator=generator).to(h) * self.config["sample_scale"]
+        return self.decoder.run(graph, h, e, u, prior_traj[-1], z)[3][-1]
+
+    @torch.no_grad()
+    def sample(self, mols, n, seed: int = 0) -> list:
+        counts = [n] * len(mols) if isinstance(n, int) else list(n)
+        generator = torch.Generator().manual_seed(seed)
+        self.eval()
+        out, pending = [None] * len(mols), []  # pending: (molecule index, heavy mol, arrays, count)
+        for k, (mol, count) in enumerate(zip(mols, counts)):
+            try:
+                heavy = Chem.RemoveHs(mol)
+                pending.append((k, heavy, features.featurize(heavy).arrays(), count))
+            except (RuntimeError, ValueError) as exc:
+                out[k] = exc
+        for chunk in _chunks(pending):
+            items = [{**arrays, "index": k} for k, _, arrays, count in chunk for _ in range(count)]
+            x = self.generate_batch(collate(items, ("bond",)), generator).double().numpy()
+            offset = 0
+            for k, heavy, arrays, count in chunk:
+                size = heavy.GetNumAtoms() * count
+                out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
+                offset += size
+        return out
+
+
+def _chunks(pending):
+    """Groups of molecules whose copies fit MAX_ATOMS_PER_BATCH (a large one goes alone)."""
+    chunk, atoms = [], 0
+    for entry in pending:
+        size = entry[1].GetNumAtoms() * entry[3]
+        if chunk and atoms + size > MAX_ATOMS_PER_BATCH:
+            yield chunk
+            chunk, atoms = [], 0
+        chunk.append(entry)
+        atoms += size
+    if chunk:
+        yield chunk
+
+
+register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations)")
+register("dmcg-no-lp", DMCG, "DMCG without the permutation term of l_RTP (the paper's 'No l_P' ablation)",
+         permutation_loss=False)
