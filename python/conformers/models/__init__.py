@@ -3,6 +3,7 @@ ConfVAE register themselves here as they land."""
 from . import rdkit_baseline  # noqa: F401  (registers rdkit, rdkit-mmff)
 from .confopt import model as _confopt  # noqa: F401  (registers confopt, confopt-generation)
 from .dmcg import model as _dmcg  # noqa: F401  (registers dmcg, dmcg-no-lp)
+from .confgf import model as _confgf  # noqa: F401  (registers confgf)
 from .base import (ConformerModel, DataSpec, available, create_model, load_model, read_checkpoint, register,
                    save_checkpoint)
 
