@@ -40,7 +40,8 @@ class LangevinSampler:
     def run(self, generator=None, x=None) -> torch.Tensor:
         """Coordinates (A, 3) after L x T steps, from N(0, I) (or the given x)."""
         self.model.eval()
-        x = torch.randn(self.n_atoms, 3, generator=generator) if x is None else x.clone()
+        dtype = self.model.sigmas.dtype
+        x = torch.randn(self.n_atoms, 3, generator=generator, dtype=dtype) if x is None else x.clone()
         noise, norm = torch.empty_like(x), torch.empty(self.n_atoms, 1, dtype=x.dtype)
         i, j, clip = self.index[0], self.index[1], self.model.config["clip"]
         for inv_sigma, alpha in self.schedule():
@@ -69,7 +70,7 @@ def plain_langevin(model, batch, steps_per_level: int, generator=None) -> torch.
         keep = (batch.extended_index[0] >= lo) & (batch.extended_index[0] < hi)
         index, types = batch.extended_index[:, keep] - lo, batch.extended_type[keep]
         numbers = batch.atomic_numbers[lo:hi]
-        x = torch.randn(hi - lo, 3, generator=generator)
+        x = torch.randn(hi - lo, 3, generator=generator, dtype=sigmas.dtype)
         for sigma in sigmas:
             alpha = c["step_lr"] * float(sigma / sigmas[-1]) ** 2
             for _ in range(steps_per_level):
@@ -79,6 +80,6 @@ def plain_langevin(model, batch, steps_per_level: int, generator=None) -> torch.
                 score = torch.zeros_like(x).index_add_(0, index[0], scores[:, None] * r / d[:, None])
                 norm = score.norm(dim=1, keepdim=True)
                 score = torch.where(norm > c["clip"], score / norm * c["clip"], score)
-                x = x + alpha * score + math.sqrt(2 * alpha) * torch.randn(x.shape, generator=generator)
+                x = x + alpha * score + math.sqrt(2 * alpha) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
         out.append(x)
     return torch.cat(out)
