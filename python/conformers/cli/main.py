@@ -13,10 +13,19 @@ def _error(message: str) -> int:
     return 2
 
 
-def _load(name: str):
+def _load(name: str, settings=None):
+    """A model by name or checkpoint, with ``--model-set KEY=VALUE`` config overrides (YAML values)."""
+    import yaml
+
     from conformers.models import load_model
 
-    return load_model(name)
+    overrides = {}
+    for item in settings or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-set takes KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml.safe_load(value)
+    return load_model(name, **overrides)
 
 
 def _generate(args) -> int:
@@ -26,7 +35,7 @@ def _generate(args) -> int:
         return _error("give SMILES arguments or --input FILE.smi|FILE.sdf")
     try:
         inputs = read_inputs(args.smiles, args.input)
-        model = _load(args.model)
+        model = _load(args.model, args.model_set)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
     if args.num < 1:
@@ -53,7 +62,7 @@ def _optimize(args) -> int:
     from conformers.generation import write_sdf, Generated, InputMolecule
 
     try:
-        model = _load(args.model)
+        model = _load(args.model, args.model_set)
     except ValueError as exc:
         return _error(str(exc))
     if not hasattr(model, "optimize"):
@@ -119,7 +128,7 @@ def _generate_for(references: dict, args):
 
     from conformers.generation import InputMolecule, generate, heavy_ensembles, write_sdf
 
-    model = _load(args.model)
+    model = _load(args.model, args.model_set)
     inputs = [InputMolecule(key, Chem.MolToSmiles(e.mol), e.mol) for key, e in references.items()]
     counts = [args.ratio * len(e.coordinates) for e in references.values()]
     start = time.perf_counter()
@@ -141,7 +150,7 @@ def _evaluate_optimization(args) -> int:
     from conformers.metrics.optimization import optimization_rmsd, write_optimization_report
 
     try:
-        model = _load(args.model)
+        model = _load(args.model, args.model_set)
         if not hasattr(model, "optimize"):
             return _error(f"model {model.name} cannot optimize conformers")
         report = optimization_rmsd(model, args.reference, split=args.split, starts=args.starts, seed=args.seed)
@@ -186,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", default="conformers.sdf", help="output SDF path")
     gen.add_argument("--model", default=DEFAULT_MODEL, help=f"registered model name or checkpoint (default {DEFAULT_MODEL}; "
                                                              "`conformers models` lists them)")
+    gen.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["keep", "fix", "drop"], default="keep",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
@@ -197,11 +207,13 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("input", help="SDF with conformers")
     opt.add_argument("-o", "--output", default="optimized.sdf")
     opt.add_argument("--model", default="rdkit-mmff", help="optimization model (default rdkit-mmff)")
+    opt.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
     opt.set_defaults(func=_optimize)
 
     ev = sub.add_parser("evaluate", help="COV/MAT/MIS of generated conformers against reference ensembles")
     ev.add_argument("--generated", "-g", help="SDF, GEOM rdkit_folder or prepared cache")
     ev.add_argument("--model", "-m", help="instead of --generated: generate with this model, --ratio x references")
+    ev.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
     ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
@@ -219,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     evo = sub.add_parser("evaluate-optimization",
                          help="RMSD to the references before and after an optimization model refines RDKit+MMFF starts")
     evo.add_argument("--model", "-m", required=True, help="optimization model name or checkpoint")
+    evo.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
     evo.add_argument("--reference", "-r", required=True, help="prepared cache with split.json")
     evo.add_argument("--split", default="test")
     evo.add_argument("--starts", type=int, default=5, help="RDKit+MMFF starting conformers per molecule")

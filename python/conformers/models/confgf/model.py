@@ -71,14 +71,25 @@ class ConfGF(ConformerModel, nn.Module):
         """What does not change during sampling: atom and edge-type embeddings."""
         return self.node_embedding(atomic_numbers.clamp(0, 99)), self.edge_embedding(edge_type.long().clamp(0, 99))
 
-    def edge_scores(self, constants, index, d, inv_sigma):
-        """s(d, sigma) per edge (E,): d (E,), inv_sigma a scalar or (E,)."""
+    def edge_scores(self, constants, index, d, inv_sigma, pairs=None):
+        """s(d, sigma) per edge (E,): d (E,), inv_sigma a scalar or (E,). The edge features and the
+        output depend on the pair only (h_i * h_j, d_ij and the type are symmetric), so they are
+        computed once per unordered pair -- ``pairs`` = undirected_pairs(index, N) -- and shared by
+        (i, j) and (j, i): half the edge work, the same function. ``pairs=False`` computes every
+        directed edge, as the released code does."""
         h, edge_type = constants
-        e = self.distance_mlp(d[:, None]) * edge_type
+        if pairs is False:
+            first = inverse = torch.arange(index.shape[1], device=index.device)
+        else:
+            first, inverse = undirected_pairs(index, h.shape[0]) if pairs is None else pairs
+        e_pair = self.distance_mlp(d[first, None]) * edge_type[first]
+        e = e_pair[inverse]
         for k, conv in enumerate(self.convs):
             out = conv(h, index, e)
             h = h + (torch.relu(out) if k < len(self.convs) - 1 else out)
-        return self.output_mlp(torch.cat([h[index[0]] * h[index[1]], e], 1)).squeeze(1) * inv_sigma
+        i, j = index[:, first]
+        out = self.output_mlp(torch.cat([h[i] * h[j], e_pair], 1)).squeeze(1)
+        return out[inverse] * inv_sigma
 
     # --- training: denoising score matching on distances --------------------------------------------
     def forward(self, batch) -> dict:
@@ -127,13 +138,21 @@ class ConfGF(ConformerModel, nn.Module):
         return out
 
 
+def undirected_pairs(index: torch.Tensor, n_atoms: int):
+    """(first (P,), inverse (E,)): one directed edge standing for each unordered pair, and the pair
+    of every edge."""
+    key = torch.minimum(index[0], index[1]) * n_atoms + torch.maximum(index[0], index[1])
+    unique, inverse = torch.unique(key, return_inverse=True)
+    first = torch.empty(unique.numel(), dtype=torch.int64, device=index.device)
+    first.scatter_(0, inverse, torch.arange(index.shape[1], device=index.device))
+    return first, inverse
+
+
 def symmetric_noise(index: torch.Tensor, n_atoms: int, generator=None) -> torch.Tensor:
     """One N(0, 1) draw per unordered pair, shared by (i, j) and (j, i) (the released noise_type
     'symmetry')."""
-    lo, hi = torch.minimum(index[0], index[1]), torch.maximum(index[0], index[1])
-    key = lo * n_atoms + hi
-    unique, inverse = torch.unique(key, return_inverse=True)
-    return torch.randn(unique.numel(), generator=generator).to(index.device)[inverse]
+    first, inverse = undirected_pairs(index, n_atoms)
+    return torch.randn(first.numel(), generator=generator).to(index.device)[inverse]
 
 
 register("confgf", ConfGF, "ConfGF: distance score matching + annealed Langevin dynamics (50 levels x 100 steps)")

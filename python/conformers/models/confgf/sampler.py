@@ -7,7 +7,8 @@ At noise level sigma_i (i = 1..L) every step is
     s_x_i <- s_x_i * min(1, clip / |s_x_i|)               (the released code's per-atom clip)
     x <- x + alpha_i s_x + sqrt(2 alpha_i) z,   alpha_i = eps sigma_i^2 / sigma_L^2.
 Ours keeps the loop lean: edges sorted by destination once, the atom and edge-type embeddings
-computed once, the chain rule fused (no (E, 3) tensor), the position update in place on
+computed once, the network's edge work done once per unordered pair, evaluated in cache-sized
+chunks on CPU, the chain rule fused (no (E, 3) tensor), the position update in place on
 preallocated buffers, no autograd. ``plain_langevin`` is the same algorithm as the released code
 runs it -- one molecule at a time, everything recomputed every step, the chain rule as index ops --
 the benchmark's peer and the tests' oracle.
@@ -20,21 +21,48 @@ import torch
 
 import conformer_kernels as ck
 
+from .model import undirected_pairs
+
+
+CHUNK_EDGES_CPU = 2048  # edges per network evaluation on CPU: its (E, hidden) tensors stay in L2
+
 
 class LangevinSampler:
-    def __init__(self, model, batch, steps_per_level: int | None = None):
+    """The sampler over one batch. On CPU the network is evaluated chunk by chunk (whole samples,
+    about CHUNK_EDGES_CPU edges each) so that its activations stay in cache -- measured 1.6-1.8x
+    faster than one pass over a large batch; on CUDA (or chunk_edges=0) in one pass."""
+
+    def __init__(self, model, batch, steps_per_level: int | None = None, chunk_edges: int | None = None):
         self.model = model
         self.steps = int(steps_per_level or model.config["steps_per_level"])
         order = torch.argsort(batch.extended_index[0], stable=True)
         self.index = batch.extended_index[:, order].contiguous()
         self.n_atoms = batch.atomic_numbers.numel()
+        self.n_edges = self.index.shape[1]
+        if chunk_edges is None:
+            chunk_edges = 0 if self.index.is_cuda else CHUNK_EDGES_CPU
+        row_ptr = torch.zeros(self.n_atoms + 1, dtype=torch.int64)
+        row_ptr[1:] = torch.cumsum(torch.bincount(self.index[0].cpu(), minlength=self.n_atoms), 0)
+        types = batch.extended_type[order]
+        self.chunks = []
         with torch.inference_mode():
-            self.constants = model.graph_constants(batch.atomic_numbers, batch.extended_type[order])
+            for lo, hi in _sample_ranges(batch.ptr.tolist(), row_ptr, chunk_edges):
+                e_lo, e_hi = int(row_ptr[lo]), int(row_ptr[hi])
+                local = self.index[:, e_lo:e_hi] - lo
+                constants = model.graph_constants(batch.atomic_numbers[lo:hi], types[e_lo:e_hi])
+                self.chunks.append((lo, hi, e_lo, e_hi, local, constants, undirected_pairs(local, hi - lo)))
 
     def schedule(self):
         """(1 / sigma_i, alpha_i) per level."""
         sigmas, c = self.model.sigmas, self.model.config
         return [(1.0 / float(s), c["step_lr"] * float(s / sigmas[-1]) ** 2) for s in sigmas]
+
+    def edge_scores(self, x, inv_sigma, out):
+        for lo, hi, e_lo, e_hi, local, constants, pairs in self.chunks:
+            xs = x[lo:hi]
+            d = torch.linalg.vector_norm(xs[local[0]] - xs[local[1]], dim=1)
+            out[e_lo:e_hi] = self.model.edge_scores(constants, local, d, inv_sigma, pairs)
+        return out
 
     @torch.inference_mode()
     def run(self, generator=None, x=None) -> torch.Tensor:
@@ -43,17 +71,27 @@ class LangevinSampler:
         dtype = self.model.sigmas.dtype
         x = torch.randn(self.n_atoms, 3, generator=generator, dtype=dtype) if x is None else x.clone()
         noise, norm = torch.empty_like(x), torch.empty(self.n_atoms, 1, dtype=x.dtype)
-        i, j, clip = self.index[0], self.index[1], self.model.config["clip"]
+        scores, clip = torch.empty(self.n_edges, dtype=x.dtype), self.model.config["clip"]
         for inv_sigma, alpha in self.schedule():
             for _ in range(self.steps):
-                d = torch.linalg.vector_norm(x[i] - x[j], dim=1)
-                scores = self.model.edge_scores(self.constants, self.index, d, inv_sigma)
-                score = ck.vector_aggregation(x, self.index, scores, normalize=True)
+                score = ck.vector_aggregation(x, self.index, self.edge_scores(x, inv_sigma, scores), normalize=True)
                 torch.linalg.vector_norm(score, dim=1, keepdim=True, out=norm)
                 score.mul_(norm.clamp_(min=clip).reciprocal_().mul_(clip))
                 torch.randn(noise.shape, generator=generator, out=noise)
                 x.add_(score, alpha=alpha).add_(noise, alpha=math.sqrt(2 * alpha))
         return x
+
+
+def _sample_ranges(ptr, row_ptr, chunk_edges):
+    """Atom ranges [lo, hi) of whole samples with about chunk_edges edges each (0: one range)."""
+    if not chunk_edges:
+        return [(ptr[0], ptr[-1])]
+    ranges, lo = [], ptr[0]
+    for b in range(1, len(ptr)):
+        if int(row_ptr[ptr[b]] - row_ptr[lo]) >= chunk_edges or b == len(ptr) - 1:
+            ranges.append((lo, ptr[b]))
+            lo = ptr[b]
+    return ranges
 
 
 @torch.no_grad()
@@ -76,7 +114,7 @@ def plain_langevin(model, batch, steps_per_level: int, generator=None) -> torch.
             for _ in range(steps_per_level):
                 r = x[index[0]] - x[index[1]]
                 d = r.norm(dim=1)
-                scores = model.edge_scores(model.graph_constants(numbers, types), index, d, 1.0 / sigma)
+                scores = model.edge_scores(model.graph_constants(numbers, types), index, d, 1.0 / sigma, False)
                 score = torch.zeros_like(x).index_add_(0, index[0], scores[:, None] * r / d[:, None])
                 norm = score.norm(dim=1, keepdim=True)
                 score = torch.where(norm > c["clip"], score / norm * c["clip"], score)
