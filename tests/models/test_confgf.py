@@ -109,3 +109,21 @@ def test_sampling_returns_finite_conformers_in_atom_order():
         assert all(np.isfinite(c.GetPositions()).all() for c in res.GetConformers())
     again = model.sample(mols, [3, 2, 2], seed=0)
     np.testing.assert_allclose(again[0].GetConformer(1).GetPositions(), out[0].GetConformer(1).GetPositions())
+
+
+def test_tabulated_edge_features_equal_the_network():
+    """The sampler's exact piecewise-linear tables give the network's edge features and output
+    layer, at random distances and exactly at the kinks."""
+    from conformers.models.confgf.tabulated import EdgeFeatureTables
+
+    model = small().double()
+    types = torch.tensor([1, 2, 5, 6, 1, 2])
+    tables = EdgeFeatureTables(model, types)
+    d = torch.cat([torch.rand(200, dtype=torch.float64) * 12, tables.kinks[(tables.kinks > 0) & (tables.kinks < 12)]])
+    t = types[torch.randint(len(types), (d.numel(),))]
+    compact = torch.searchsorted(torch.unique(types), t)
+    features_, output = tables(d, compact)
+    expected = model.distance_mlp(d[:, None]) * model.edge_embedding(t)
+    torch.testing.assert_close(features_, expected, rtol=1e-10, atol=1e-10)
+    edge_half = model.output_mlp[0].weight[:, 32:]
+    torch.testing.assert_close(output, expected @ edge_half.T, rtol=1e-10, atol=1e-10)

@@ -91,6 +91,20 @@ class ConfGF(ConformerModel, nn.Module):
         out = self.output_mlp(torch.cat([h[i] * h[j], e_pair], 1)).squeeze(1)
         return out[inverse] * inv_sigma
 
+    def tabulated_edge_scores(self, atoms, index, d, inv_sigma, pairs, tables, pair_types):
+        """edge_scores with the distance MLP and the edge half of the output layer read from exact
+        tables (tabulated.EdgeFeatureTables; inference): the sampler's inner loop."""
+        first, inverse = pairs
+        e_pair, e_output = tables(d[first], pair_types)
+        e, h = e_pair[inverse], atoms
+        for k, conv in enumerate(self.convs):
+            out = conv(h, index, e)
+            h = h + (torch.relu(out) if k < len(self.convs) - 1 else out)
+        i, j = index[:, first]
+        layer = self.output_mlp[0]
+        hidden = torch.addmm(layer.bias, h[i] * h[j], layer.weight[:, :h.shape[1]].T) + e_output
+        return self.output_mlp[1:](hidden).squeeze(1)[inverse] * inv_sigma
+
     # --- training: denoising score matching on distances --------------------------------------------
     def forward(self, batch) -> dict:
         index, B = batch.extended_index, batch.num_graphs
