@@ -4,6 +4,7 @@ from . import rdkit_baseline  # noqa: F401  (registers rdkit, rdkit-mmff)
 from .confopt import model as _confopt  # noqa: F401  (registers confopt, confopt-generation)
 from .dmcg import model as _dmcg  # noqa: F401  (registers dmcg, dmcg-no-lp)
 from .confgf import model as _confgf  # noqa: F401  (registers confgf)
+from .confvae import model as _confvae  # noqa: F401  (registers confvae, confvae-minus)
 from .base import (ConformerModel, DataSpec, available, create_model, load_model, read_checkpoint, register,
                    save_checkpoint)
 

@@ -1,0 +1,274 @@
+"""ConfVAE (Xu et al., ICML 2021): a conditional VAE whose decoder is a continuous normalizing flow
+over the interatomic distances of the extended graph, followed by differentiable distance geometry.
+
+- prior p(z | G) and encoder q(z | R, G): GINs (3 layers) on the extended graph, the encoder's edges
+  also carrying MLP(d_ij) of the reference; a latent per atom (the released code: 8 per node) from
+  MLP([h_i, sum over the molecule]).
+- decoder: a CNF over the distance of every unordered pair of the extended graph, conditioned on z
+  and G: dd/dt = f(d, t | z, G), f an MPNN (GINE layers) whose edge input is a concat-squash of
+  (d, t) times the edge-type embedding, read out per pair from [h_u * h_v, e_uv]. The flow is
+  integrated with torchdiffeq (dopri5); log p(d | z, G) by the instantaneous change of variables,
+  its trace exact or by Hutchinson's estimator. A learned per-edge-type affine map standardizes d.
+- distance geometry: R_T from T steps of gradient descent on H(R, d) (distance_geometry.py),
+  unrolled so the reconstruction loss reaches d, z and every parameter.
+Loss: L_recon (aligned RMSD of R_T to the reference, ck.rmsd) + lambda KL(q || p) + alpha (-log
+p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from rdkit import Chem
+
+import conformer_kernels as ck
+from conformers.data import features
+from conformers.data.batch import collate
+
+from ..base import ConformerModel, DataSpec, register, with_conformers
+from ..confgf.model import GINEConv, mlp, undirected_pairs
+from ..dmcg.layers import segment_mean
+from .distance_geometry import distance_geometry
+
+
+def segment_sum(values, segment, count):
+    return torch.zeros(count, dtype=values.dtype, device=values.device).index_add(0, segment, values)
+
+
+class LatentGIN(nn.Module):
+    """p(z | G) (distances=False) or q(z | R, G) (distances=True): per-atom mean and log std."""
+
+    def __init__(self, hidden: int, latent: int, layers: int, distances: bool):
+        super().__init__()
+        self.node, self.edge = nn.Embedding(100, hidden), nn.Embedding(100, hidden)
+        self.distance = mlp(1, hidden, hidden) if distances else None
+        self.convs = nn.ModuleList(GINEConv(hidden) for _ in range(layers))
+        self.norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in range(layers))  # the released code: BatchNorm
+        self.head = mlp(2 * hidden, hidden, 2 * latent)
+
+    def forward(self, graph, d=None):
+        e = self.edge(graph["types"])
+        if self.distance is not None:
+            e = e * self.distance(d[:, None])
+        h = self.node(graph["atoms"])
+        for conv, norm in zip(self.convs, self.norms):
+            h = norm(h + torch.relu(conv(h, graph["index"], e)))
+        pooled = segment_mean(h, graph["batch"], graph["B"])[graph["batch"]]
+        mu, log_sigma = self.head(torch.cat([h, pooled], 1)).chunk(2, dim=1)
+        return mu, log_sigma.clamp(-6, 2)
+
+
+class DistanceFlow(nn.Module):
+    """dd/dt = f(d, t | z, G) over the unordered pairs of the extended graph."""
+
+    def __init__(self, hidden: int, latent: int, layers: int):
+        super().__init__()
+        self.node, self.edge = nn.Embedding(100, hidden - latent), nn.Embedding(100, hidden)
+        self.latent = nn.Linear(latent, latent)
+        self.d_in, self.t_gate, self.t_bias = nn.Linear(1, hidden), nn.Linear(1, hidden), nn.Linear(1, hidden, bias=False)
+        self.convs = nn.ModuleList(GINEConv(hidden) for _ in range(layers))
+        self.out = mlp(2 * hidden, hidden, hidden // 2, 1)
+
+    def condition(self, graph, z):
+        """What stays fixed during one integration: the atom inputs and the edge-type embedding."""
+        return torch.cat([self.latent(z), self.node(graph["atoms"])], 1), self.edge(graph["types"])
+
+    def forward(self, t, d, graph, condition):
+        atoms, types = condition
+        first, inverse = graph["pairs"]
+        tt = t.reshape(1, 1).to(d)
+        e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types[first]
+        h = atoms
+        for k, conv in enumerate(self.convs):
+            out = conv(h, graph["index"], e_pair[inverse])
+            h = h + (nn.functional.softplus(out) if k < len(self.convs) - 1 else out)
+        u, v = graph["index"][:, first]
+        return self.out(torch.cat([h[u] * h[v], e_pair], 1)).squeeze(1)
+
+
+class _Augmented(nn.Module):
+    """[dd/dt, dlogp/dt = -tr(df/dd)] for torchdiffeq; the trace exact or by Hutchinson."""
+
+    def __init__(self, flow, graph, condition, trace: str, probe=None):
+        super().__init__()
+        self.flow, self.graph, self.condition, self.trace, self.probe = flow, graph, condition, trace, probe
+
+    def forward(self, t, state):
+        d = state[0]
+        with torch.enable_grad():
+            d = d if d.requires_grad else d.requires_grad_()
+            f = self.flow(t, d, self.graph, self.condition)
+            if self.trace == "hutchinson":
+                vjp = torch.autograd.grad(f, d, self.probe, create_graph=True)[0]
+                div = vjp * self.probe
+            else:  # exact: one backward pass per pair (small graphs, tests)
+                div = torch.stack([torch.autograd.grad(f[k], d, create_graph=True)[0][k] for k in range(f.numel())])
+        return f, -segment_sum(div, self.graph["pair_batch"], self.graph["B"])
+
+
+class ConfVAECore(nn.Module):
+    def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, time_length: float = 0.5,
+                 solver: str = "dopri5", tol: float = 1e-5, trace: str = "hutchinson", ode_steps: int = 8):
+        super().__init__()
+        self.prior, self.encoder = LatentGIN(hidden, latent, layers, False), LatentGIN(hidden, latent, layers, True)
+        self.flow = DistanceFlow(hidden, latent, layers)
+        self.shift, self.log_scale = nn.Parameter(torch.full((100,), 2.0)), nn.Parameter(torch.zeros(100))
+        self.time_length, self.solver, self.tol, self.trace = time_length, solver, tol, trace
+        # fixed-grid solvers (euler, midpoint, rk4) take ode_steps steps; adaptive ones (dopri5) the tolerance
+        self.options = None if solver in ("dopri5", "dopri8", "bosh3", "adaptive_heun") else \
+            {"step_size": time_length / ode_steps}
+
+    @staticmethod
+    def graph(batch):
+        index = batch.extended_index
+        pairs = undirected_pairs(index, batch.atomic_numbers.numel())
+        return {"index": index, "types": batch.extended_type.long(), "atoms": batch.atomic_numbers.clamp(0, 99),
+                "batch": batch.batch, "B": batch.num_graphs, "pairs": pairs,
+                "pair_batch": batch.batch[index[0, pairs[0]]], "pair_types": batch.extended_type.long()[pairs[0]]}
+
+    def _integrate(self, graph, z, start, backward: bool, with_logp: bool):
+        from torchdiffeq import odeint
+
+        condition = self.flow.condition(graph, z)
+        times = torch.tensor([0.0, self.time_length], dtype=start.dtype)
+        if backward:
+            times = times.flip(0)
+        if not with_logp:
+            fn = lambda t, d: self.flow(t, d, graph, condition)
+            return odeint(fn, start, times, rtol=self.tol, atol=self.tol, method=self.solver, options=self.options)[-1], None
+        probe = torch.randn_like(start) if self.trace == "hutchinson" else None
+        state = (start, torch.zeros(graph["B"], dtype=start.dtype))
+        d, logp = odeint(_Augmented(self.flow, graph, condition, self.trace, probe), state, times, rtol=self.tol,
+                         atol=self.tol, method=self.solver, options=self.options)
+        return d[-1], logp[-1]
+
+    def log_likelihood(self, graph, z, d):
+        """log p(d | z, G) per molecule (nats): standardize, flow back to the base N(0, I)."""
+        types = graph["pair_types"]
+        u = (d - self.shift[types]) * torch.exp(-self.log_scale[types])
+        noise, delta = self._integrate(graph, z, u, backward=True, with_logp=True)
+        base = -0.5 * (noise.square() + math.log(2 * math.pi))
+        return segment_sum(base - self.log_scale[types], graph["pair_batch"], graph["B"]) - delta
+
+    def decode(self, graph, z, noise=None, generator=None):
+        """Distances per unordered pair from base noise (drawn if not given)."""
+        types = graph["pair_types"]
+        if noise is None:
+            noise = torch.randn(types.numel(), generator=generator, dtype=z.dtype)
+        u, _ = self._integrate(graph, z, noise, backward=False, with_logp=False)
+        return u * torch.exp(self.log_scale[types]) + self.shift[types]
+
+    def encode(self, graph, d):
+        return self.encoder(graph, d[graph["pairs"][1]])
+
+
+def kl_normal(mu_q, ls_q, mu_p, ls_p):
+    """KL(N(mu_q, e^{2 ls_q}) || N(mu_p, e^{2 ls_p})) per row, summed over the last dimension."""
+    return (ls_p - ls_q + (torch.exp(2 * ls_q) + (mu_q - mu_p).square()) / (2 * torch.exp(2 * ls_p)) - 0.5).sum(1)
+
+
+def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generator=None):
+    """Aligned RMSD per molecule of the distance-geometry solution for d to the reference."""
+    first, inverse = graph["pairs"]
+    x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
+    x = distance_geometry(x0, graph["index"], d_pairs[inverse], steps, lr, mode=mode)
+    return ck.rmsd(x, reference, ptr=ptr)
+
+
+class ConfVAE(ConformerModel, nn.Module):
+    name = "confvae"
+    trainable = True
+
+    def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, recon_weight: float = 1.0,
+                 kl_weight: float = 1.0, aux_weight: float = 1.0, inner_steps: int = 50, inner_lr: float = 0.02,
+                 inner_mode: str = "checkpoint", trace: str = "hutchinson", tol: float = 1e-5,
+                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
+                 solver: str = "dopri5", ode_steps: int = 8):
+        nn.Module.__init__(self)
+        ConformerModel.__init__(self, hidden=hidden, latent=latent, layers=layers, recon_weight=recon_weight,
+                                kl_weight=kl_weight, aux_weight=aux_weight, inner_steps=inner_steps,
+                                inner_lr=inner_lr, inner_mode=inner_mode, trace=trace, tol=tol,
+                                sample_steps=sample_steps, sample_lr=sample_lr, distance_noise=distance_noise,
+                                solver=solver, ode_steps=ode_steps)
+        self.core = ConfVAECore(hidden, latent, layers, trace=trace, tol=tol, solver=solver, ode_steps=ode_steps)
+
+    @property
+    def data_spec(self) -> DataSpec:
+        return DataSpec(edges=("extended",), mode="conformer", selection="top_k", k=5)
+
+    def forward(self, batch) -> dict:
+        c, graph = self.config, ConfVAECore.graph(batch)
+        first, _ = graph["pairs"]
+        i, j = graph["index"][:, first]
+        d_ref = (batch.pos[i] - batch.pos[j]).norm(dim=1)
+        if self.training and c["distance_noise"]:  # the released code's train_noise_std on edge lengths
+            d_ref = d_ref + c["distance_noise"] * torch.randn_like(d_ref)
+        mu_q, ls_q = self.core.encode(graph, d_ref)
+        mu_p, ls_p = self.core.prior(graph)
+        z = mu_q + torch.exp(ls_q) * torch.randn_like(mu_q)
+        kl = segment_sum(kl_normal(mu_q, ls_q, mu_p, ls_p), graph["batch"], graph["B"])
+        nll = -self.core.log_likelihood(graph, z, d_ref)
+        sizes = torch.diff(batch.ptr).to(d_ref.dtype)
+        losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph["pair_batch"],
+                                                                      graph["B"])).mean()}
+        loss = c["kl_weight"] * losses["kl"] / sizes.mean() + c["aux_weight"] * losses["nll_per_pair"]
+        if c["recon_weight"]:
+            d_hat = self.core.decode(graph, z)
+            recon = reconstruction_rmsd(graph, d_hat, batch.pos, batch.ptr, c["inner_steps"], c["inner_lr"],
+                                        c["inner_mode"])
+            losses["recon_rmsd"] = recon.mean()
+            loss = loss + c["recon_weight"] * losses["recon_rmsd"]
+        return {"loss": loss, **{k: v.detach() for k, v in losses.items()}}
+
+    def validation_step(self, batch) -> dict:
+        return self.forward(batch)
+
+    @torch.no_grad()
+    def sample(self, mols, n, seed: int = 0) -> list:
+        counts = [n] * len(mols) if isinstance(n, int) else list(n)
+        generator = torch.Generator().manual_seed(seed)
+        self.eval()
+        out, items, kept = [None] * len(mols), [], []
+        for k, (mol, count) in enumerate(zip(mols, counts)):
+            try:
+                heavy = Chem.RemoveHs(mol)
+                items += [{**features.featurize(heavy).arrays(), "index": k}] * count
+                kept.append((k, heavy, count))
+            except (RuntimeError, ValueError) as exc:
+                out[k] = exc
+        if not items:
+            return out
+        batch = collate(items, ("extended",))
+        graph = ConfVAECore.graph(batch)
+        mu, ls = self.core.prior(graph)
+        z = mu + torch.exp(ls) * torch.randn(mu.shape, generator=generator)
+        d = self.core.decode(graph, z, generator=generator)
+        x = embed(graph, d, batch.atomic_numbers.numel(), self.config["sample_steps"], self.config["sample_lr"],
+                  generator).double().numpy()
+        offset = 0
+        for k, heavy, count in kept:
+            size = heavy.GetNumAtoms() * count
+            out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
+            offset += size
+        return out
+
+
+def embed(graph, d_pairs, n_atoms, steps, lr, generator=None):
+    """Coordinates for the decoded distances: Adam on H(R, d) from random starts (the released
+    sampler's Embed3D), the gradient by the fused kernel."""
+    from .distance_geometry import dg_gradient
+
+    d = d_pairs[graph["pairs"][1]]
+    x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
+    optimizer = torch.optim.Adam([x], lr=lr)
+    for _ in range(steps):
+        x.grad = dg_gradient(x.detach(), graph["index"], d)
+        optimizer.step()
+    return x.detach()
+
+
+register("confvae", ConfVAE, "ConfVAE: CVAE with a CNF over distances and unrolled distance geometry (L_recon)")
+register("confvae-minus", ConfVAE, "ConfVAE- : without the reconstruction loss through distance geometry",
+         recon_weight=0.0)
