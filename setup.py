@@ -83,7 +83,7 @@ setup(
         )
     ],
     cmdclass={"build_ext": BuildWithNvcc},
-    install_requires=["torch==2.13.0", "numpy", "scipy", "rdkit", "tqdm", "pyyaml", "matplotlib"],
+    install_requires=["torch==2.13.0", "numpy", "scipy", "rdkit", "tqdm", "pyyaml", "matplotlib", "torchdiffeq"],
     extras_require={"test": ["pytest", "hypothesis", "pytest-benchmark", "networkx"], "xtb": ["tblite"]},
     entry_points={"console_scripts": ["conformers=conformers.cli.main:main"]},
 )
