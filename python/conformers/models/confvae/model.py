@@ -169,9 +169,15 @@ def kl_normal(mu_q, ls_q, mu_p, ls_p):
     return (ls_p - ls_q + (torch.exp(2 * ls_q) + (mu_q - mu_p).square()) / (2 * torch.exp(2 * ls_p)) - 0.5).sum(1)
 
 
+D_RANGE = (0.5, 15.0)  # decoded distances are clamped to this range (Angstrom) before distance geometry
+
+
 def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generator=None):
-    """Aligned RMSD per molecule of the distance-geometry solution for d to the reference."""
+    """Aligned RMSD per molecule of the distance-geometry solution for d to the reference. The
+    decoded distances are clamped to D_RANGE first: an untrained flow's negative or huge distances
+    made the unrolled gradient descent diverge (seen at step 412 of a first run)."""
     first, inverse = graph["pairs"]
+    d_pairs = d_pairs.clamp(*D_RANGE)
     x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
     x = distance_geometry(x0, graph["index"], d_pairs[inverse], steps, lr, mode=mode)
     return ck.rmsd(x, reference, ptr=ptr)
@@ -260,7 +266,7 @@ def embed(graph, d_pairs, n_atoms, steps, lr, generator=None):
     sampler's Embed3D), the gradient by the fused kernel."""
     from .distance_geometry import dg_gradient
 
-    d = d_pairs[graph["pairs"][1]]
+    d = d_pairs.clamp(*D_RANGE)[graph["pairs"][1]]
     x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
     optimizer = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
