@@ -79,6 +79,19 @@ def test_train_checkpoints_and_clear_errors(tmp_path, capsys):
     assert "unknown model 'no-such-model'" in capsys.readouterr().err
 
 
+def test_steps_with_non_finite_gradients_are_skipped(tmp_path, capsys):
+    cfg = write_config(tmp_path / "c.yaml")
+    run = str(tmp_path / "run")
+    assert main(["train", "-c", cfg, "-o", run, "--set", "model.nan_gradient_every=4"]) == 0
+    rows = open(os.path.join(run, "log.csv")).read().splitlines()
+    assert any(",skipped_steps," in row for row in rows)
+    from conformers.models import load_model
+    model = load_model(os.path.join(run, "best.pt"))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    with pytest.raises(FloatingPointError, match="non-finite gradients"):
+        main(["train", "-c", cfg, "-o", str(tmp_path / "always"), "--set", "model.nan_gradient_every=1"])
+
+
 def test_killed_run_resumes_bit_for_bit(tmp_path):
     cfg = write_config(tmp_path / "c.yaml", max_steps=400, checkpoint_every=20, val_every=50, log_every=10)
     reference = str(tmp_path / "uninterrupted")

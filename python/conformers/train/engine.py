@@ -62,6 +62,9 @@ class _Batches(torch.utils.data.Sampler):
         return len(self.batches)
 
 
+MAX_SKIPPED_STEPS = 20  # steps with non-finite gradients skipped before a run gives up
+
+
 class Trainer:
     def __init__(self, config: dict, out: str, resume: bool = False):
         self.config, self.out = config, out
@@ -81,7 +84,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lr_lambda(config["schedule"],
                                                                                      train["max_steps"]))
         self.step = self.epoch = self.position = 0
-        self.best, self.bad_evals = math.inf, 0
+        self.best, self.bad_evals, self.skipped_steps = math.inf, 0, 0
         self.last_path = os.path.join(out, "checkpoints", "last.pt")
         if self.rank == 0:
             os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
@@ -170,9 +173,15 @@ class Trainer:
         loss.backward()
         clip = self.config["optim"]["clip_grad_norm"]
         logs = {k: float(v.detach()) for k, v in losses.items()}
-        if clip:
-            logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip))
-        self.optimizer.step()
+        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or float("inf")))
+        logs["grad_norm"] = norm
+        if not math.isfinite(norm):  # a non-finite gradient would poison every parameter: skip the step
+            self.skipped_steps += 1
+            logs["skipped_steps"] = self.skipped_steps
+            if self.skipped_steps > MAX_SKIPPED_STEPS:
+                raise FloatingPointError(f"non-finite gradients in {self.skipped_steps} steps (last at step {self.step})")
+        else:
+            self.optimizer.step()
         self.scheduler.step()
         return logs
 
@@ -210,7 +219,7 @@ class Trainer:
         if self.rank != 0:
             return
         state = {"version": CHECKPOINT_VERSION, "step": self.step, "epoch": self.epoch, "position": self.position,
-                 "best": self.best, "bad_evals": self.bad_evals, "model": self.model.state_dict(),
+                 "best": self.best, "bad_evals": self.bad_evals, "skipped_steps": self.skipped_steps, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                  "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
                  "config": self.config}
@@ -230,6 +239,7 @@ class Trainer:
         self.scheduler.load_state_dict(state["scheduler"])
         self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
         self.best, self.bad_evals = state["best"], state["bad_evals"]
+        self.skipped_steps = state.get("skipped_steps", 0)
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
