@@ -167,10 +167,8 @@ class Trainer:
             self.model.set_training_progress(self.step, self.config["train"]["max_steps"])
         losses = self.ddp(batch)
         loss = losses["loss"]
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.step}")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # a non-finite loss gives non-finite gradients: the step is skipped below
         clip = self.config["optim"]["clip_grad_norm"]
         logs = {k: float(v.detach()) for k, v in losses.items()}
         norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip or float("inf")))

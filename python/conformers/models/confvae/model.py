@@ -177,7 +177,8 @@ def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generat
     decoded distances are clamped to D_RANGE first: an untrained flow's negative or huge distances
     made the unrolled gradient descent diverge (seen at step 412 of a first run)."""
     first, inverse = graph["pairs"]
-    d_pairs = d_pairs.clamp(*D_RANGE)
+    # a fixed-step flow early in training can overflow: such distances count as the range's bounds
+    d_pairs = torch.nan_to_num(d_pairs, nan=D_RANGE[1], posinf=D_RANGE[1], neginf=D_RANGE[0]).clamp(*D_RANGE)
     x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
     x = distance_geometry(x0, graph["index"], d_pairs[inverse], steps, lr, mode=mode)
     return ck.rmsd(x, reference, ptr=ptr)
@@ -266,7 +267,8 @@ def embed(graph, d_pairs, n_atoms, steps, lr, generator=None):
     sampler's Embed3D), the gradient by the fused kernel."""
     from .distance_geometry import dg_gradient
 
-    d = d_pairs.clamp(*D_RANGE)[graph["pairs"][1]]
+    d = torch.nan_to_num(d_pairs, nan=D_RANGE[1], posinf=D_RANGE[1], neginf=D_RANGE[0]).clamp(*D_RANGE)
+    d = d[graph["pairs"][1]]
     x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
     optimizer = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
