@@ -18,6 +18,7 @@ import math
 import os
 import random
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -178,9 +179,12 @@ class Trainer:
             logs["skipped_steps"] = self.skipped_steps
             if self.skipped_steps > MAX_SKIPPED_STEPS:
                 raise FloatingPointError(f"non-finite gradients in {self.skipped_steps} steps (last at step {self.step})")
+            with warnings.catch_warnings():  # the schedule follows the step count, skipped or not
+                warnings.simplefilter("ignore", UserWarning)
+                self.scheduler.step()
         else:
             self.optimizer.step()
-        self.scheduler.step()
+            self.scheduler.step()
         return logs
 
     @torch.no_grad()
