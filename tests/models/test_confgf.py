@@ -3,7 +3,6 @@ rule equals autograd through the distances, DSM loss falls on real molecules, ou
 sampler follows the released per-molecule algorithm step for step, sampling returns finite
 conformers in the molecule's atom order."""
 import numpy as np
-import pytest
 import torch
 from rdkit import Chem
 

@@ -14,7 +14,7 @@ from conformers.models.confvae.distance_geometry import (dg_energy, dg_gradient,
 def molecule(smiles="CC(=O)Nc1ccc(O)cc1"):
     batch = collate([{**features.featurize(Chem.MolFromSmiles(smiles)).arrays(), "index": 0}], ("extended",))
     g = torch.Generator().manual_seed(0)
-    n, E = batch.atomic_numbers.numel(), batch.extended_index.shape[1]
+    n = batch.atomic_numbers.numel()
     x0 = torch.randn(n, 3, dtype=torch.float64, generator=g) * 1.5
     pair = torch.rand(n * n, dtype=torch.float64, generator=g) * 2 + 1.2
     i, j = batch.extended_index

@@ -13,7 +13,7 @@ single-process step for losses that are means over molecules.
 from __future__ import annotations
 
 import csv
-import importlib
+import importlib.util
 import math
 import os
 import random
@@ -270,8 +270,6 @@ def import_plugin(module: str) -> None:
     """Import a module (dotted name, or a .py file path) that registers models on import."""
     try:
         if module.endswith(".py"):
-            import importlib.util
-
             if not os.path.isfile(module):
                 raise FileNotFoundError(f"no plugin file at {module}")
             name = "conformers_plugin_" + os.path.splitext(os.path.basename(module))[0]

@@ -154,14 +154,14 @@ class TwoAtomLayer(nn.Module):
 
     def _update_h(self, h, edges):
         """x -> h: each atom attends over all atoms within the cutoff (eq. 4)."""
-        n, index = h.shape[0], edges["index"]
+        n = h.shape[0]
         value = (edges["apply"](self.h_value, h) * self._gate(h, edges)).view(-1, self.heads, self.head_dim)
         message = self._attention(self.h_query(h), self.h_key, h, None, value, edges)
         return h + self.h_out(message.reshape(n, self.hidden))
 
     def _update_x(self, h, x, edges):
         """h -> x (eq. 3): per-head scalar s_ij^h times (x_i - x_j), softmax-weighted, head-averaged."""
-        index, n = edges["index"], h.shape[0]
+        index = edges["index"]
         strength = edges["apply"](self.x_value, h) * self._gate(h, edges)                    # (E, H)
         vectors = strength[..., None] * (x[index[0]] - x[index[1]]).to(h.dtype)[:, None, :]  # (E, H, 3)
         return self._attention(self.x_query(h), self.x_key, h, None, vectors, edges).mean(1)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import time
 
-import numpy as np
 import torch
 from rdkit import Chem
 from torch import nn
