@@ -58,6 +58,46 @@ def with_conformers(mol: Chem.Mol, coords) -> Chem.Mol:
     return out
 
 
+def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None) -> list:
+    """The sampling skeleton the graph models share: each molecule's heavy-atom graph featurized
+    once (a molecule that cannot be gives its exception in its place), its n copies batched with the
+    others' (at most max_atoms atoms per batch, a larger molecule alone; None: one batch),
+    ``run(batch)`` -> (A, 3) coordinates, split back into each molecule with its conformers."""
+    from conformers.data import features
+    from conformers.data.batch import collate
+
+    counts = [n] * len(mols) if isinstance(n, int) else list(n)
+    out, pending = [None] * len(mols), []
+    for k, (mol, count) in enumerate(zip(mols, counts)):
+        try:
+            heavy = Chem.RemoveHs(mol)
+            pending.append((k, heavy, features.featurize(heavy).arrays(), count))
+        except (RuntimeError, ValueError) as exc:
+            out[k] = exc
+    for chunk in _atom_chunks(pending, max_atoms):
+        items = [{**arrays, "index": k} for k, _, arrays, count in chunk for _ in range(count)]
+        x = run(collate(items, edges)).double().cpu().numpy()
+        offset = 0
+        for k, heavy, _, count in chunk:
+            size = heavy.GetNumAtoms() * count
+            out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
+            offset += size
+    return out
+
+
+def _atom_chunks(pending, max_atoms):
+    chunk, atoms = [], 0
+    for entry in pending:
+        size = entry[1].GetNumAtoms() * entry[3]
+        if chunk and max_atoms is not None and atoms + size > max_atoms:
+            yield chunk
+            chunk, atoms = [], 0
+        chunk.append(entry)
+        atoms += size
+    if chunk:
+        yield chunk
+
+
 _REGISTRY: dict[str, tuple] = {}
 
 

@@ -20,13 +20,10 @@ from __future__ import annotations
 import math
 
 import torch
-from rdkit import Chem
 from torch import nn
 
-from conformers.data import features
-from conformers.data.batch import collate
 
-from ..base import ConformerModel, DataSpec, register, with_conformers
+from ..base import ConformerModel, DataSpec, register, sample_copies
 
 
 def mlp(*sizes: int) -> nn.Sequential:
@@ -129,27 +126,10 @@ class ConfGF(ConformerModel, nn.Module):
     def sample(self, mols, n, seed: int = 0, steps_per_level: int | None = None) -> list:
         from .sampler import LangevinSampler
 
-        counts = [n] * len(mols) if isinstance(n, int) else list(n)
         self.eval()
-        out, items, kept = [None] * len(mols), [], []
-        for k, (mol, count) in enumerate(zip(mols, counts)):
-            try:
-                heavy = Chem.RemoveHs(mol)
-                arrays = features.featurize(heavy).arrays()
-                items += [{**arrays, "index": k}] * count
-                kept.append((k, heavy, count))
-            except (RuntimeError, ValueError) as exc:
-                out[k] = exc
-        if items:
-            batch = collate(items, ("extended",))
-            sampler = LangevinSampler(self, batch, steps_per_level=steps_per_level)
-            x = sampler.run(torch.Generator().manual_seed(seed)).double().numpy()
-            offset = 0
-            for k, heavy, count in kept:
-                size = heavy.GetNumAtoms() * count
-                out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
-                offset += size
-        return out
+        generator = torch.Generator().manual_seed(seed)
+        return sample_copies(mols, n, ("extended",), lambda batch: LangevinSampler(
+            self, batch, steps_per_level=steps_per_level).run(generator))
 
 
 def undirected_pairs(index: torch.Tensor, n_atoms: int):

@@ -21,13 +21,10 @@ import math
 import torch
 from torch import nn
 
-from rdkit import Chem
 
 import conformer_kernels as ck
-from conformers.data import features
-from conformers.data.batch import collate
 
-from ..base import ConformerModel, DataSpec, register, with_conformers
+from ..base import ConformerModel, DataSpec, register, sample_copies
 from ..confgf.model import GINEConv, mlp, undirected_pairs
 from ..dmcg.layers import segment_mean
 from .distance_geometry import distance_geometry
@@ -234,32 +231,18 @@ class ConfVAE(ConformerModel, nn.Module):
 
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
-        counts = [n] * len(mols) if isinstance(n, int) else list(n)
         generator = torch.Generator().manual_seed(seed)
         self.eval()
-        out, items, kept = [None] * len(mols), [], []
-        for k, (mol, count) in enumerate(zip(mols, counts)):
-            try:
-                heavy = Chem.RemoveHs(mol)
-                items += [{**features.featurize(heavy).arrays(), "index": k}] * count
-                kept.append((k, heavy, count))
-            except (RuntimeError, ValueError) as exc:
-                out[k] = exc
-        if not items:
-            return out
-        batch = collate(items, ("extended",))
+        return sample_copies(mols, n, ("extended",), lambda batch: self._generate_batch(batch, generator))
+
+    def _generate_batch(self, batch, generator):
+        """z ~ p(z | G), distances from the flow, coordinates by distance geometry."""
         graph = ConfVAECore.graph(batch)
         mu, ls = self.core.prior(graph)
         z = mu + torch.exp(ls) * torch.randn(mu.shape, generator=generator)
         d = self.core.decode(graph, z, generator=generator)
-        x = embed(graph, d, batch.atomic_numbers.numel(), self.config["sample_steps"], self.config["sample_lr"],
-                  generator).double().numpy()
-        offset = 0
-        for k, heavy, count in kept:
-            size = heavy.GetNumAtoms() * count
-            out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
-            offset += size
-        return out
+        return embed(graph, d, batch.atomic_numbers.numel(), self.config["sample_steps"], self.config["sample_lr"],
+                     generator)
 
 
 def embed(graph, d_pairs, n_atoms, steps, lr, generator=None):

@@ -23,15 +23,13 @@ import math
 import time
 
 import torch
-from rdkit import Chem
 from torch import nn
 
 import conformer_kernels as ck
 from conformer_kernels.testing import random_rotations
 from conformers.data import features
-from conformers.data.batch import collate
 
-from ..base import ConformerModel, DataSpec, register, with_conformers
+from ..base import ConformerModel, DataSpec, register, sample_copies
 from .layers import MLP, GNBlock, recentred_update, segment_mean
 
 MAX_ATOMS_PER_BATCH = 4096  # sampling: copies of molecules are batched up to this many atoms
@@ -160,39 +158,10 @@ class DMCG(ConformerModel, nn.Module):
 
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
-        counts = [n] * len(mols) if isinstance(n, int) else list(n)
         generator = torch.Generator().manual_seed(seed)
         self.eval()
-        out, pending = [None] * len(mols), []  # pending: (molecule index, heavy mol, arrays, count)
-        for k, (mol, count) in enumerate(zip(mols, counts)):
-            try:
-                heavy = Chem.RemoveHs(mol)
-                pending.append((k, heavy, features.featurize(heavy).arrays(), count))
-            except (RuntimeError, ValueError) as exc:
-                out[k] = exc
-        for chunk in _chunks(pending):
-            items = [{**arrays, "index": k} for k, _, arrays, count in chunk for _ in range(count)]
-            x = self.generate_batch(collate(items, ("bond",)), generator).double().numpy()
-            offset = 0
-            for k, heavy, arrays, count in chunk:
-                size = heavy.GetNumAtoms() * count
-                out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
-                offset += size
-        return out
-
-
-def _chunks(pending):
-    """Groups of molecules whose copies fit MAX_ATOMS_PER_BATCH (a large one goes alone)."""
-    chunk, atoms = [], 0
-    for entry in pending:
-        size = entry[1].GetNumAtoms() * entry[3]
-        if chunk and atoms + size > MAX_ATOMS_PER_BATCH:
-            yield chunk
-            chunk, atoms = [], 0
-        chunk.append(entry)
-        atoms += size
-    if chunk:
-        yield chunk
+        return sample_copies(mols, n, ("bond",), lambda batch: self.generate_batch(batch, generator),
+                             MAX_ATOMS_PER_BATCH)
 
 
 register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations)")
