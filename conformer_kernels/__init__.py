@@ -17,6 +17,8 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     edge_geometry(x, index, centers, width, cutoff) -> (d, u, rbf)  per-edge geometry, one pass
     triplets(index, N, rotatable) -> (3, T); triplet_geometry(x, t); triplet_aggregation(x, t, f, g)
     gather_layer_norm(table, index, w, gamma, beta)           relu(LayerNorm(sum_b w table[index])), fused
+    gine_aggregate(h, index, edge_attr) -> (N, C)             h_i + sum_j relu(h_j + e_ij) (GINEConv), fused
+    edge_csr(index, N)                                        a checked, sorted edge list to reuse across calls
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
 """
@@ -24,6 +26,7 @@ from ._backend import cuda_compiled, use_reference
 from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
 from .ops.edge_geometry import edge_geometry, gaussian_centers
 from .ops.gather_layer_norm import gather_layer_norm
+from .ops.gine_aggregate import EdgeCSR, edge_csr, gine_aggregate
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
 from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
@@ -31,13 +34,16 @@ from .ops.triplets import triplet_aggregation, triplet_geometry, triplets
 from .ops.vector_aggregation import vector_aggregation
 
 __all__ = [
+    "EdgeCSR",
     "SymmetryCapWarning",
     "aligned_squared_error",
     "automorphisms",
     "cuda_compiled",
+    "edge_csr",
     "edge_geometry",
     "gather_layer_norm",
     "gaussian_centers",
+    "gine_aggregate",
     "kabsch",
     "rmsd",
     "rmsd_matrix",

@@ -6,6 +6,7 @@
 #include "../automorphisms/automorphisms.h"
 #include "../edge_geometry/edge_geometry.h"
 #include "../gather_layer_norm/gather_layer_norm.h"
+#include "../gine_aggregate/gine_aggregate.h"
 #include "../kabsch/kabsch.h"
 #include "../rmsd_matrix/rmsd_matrix.h"
 #include "../segment_softmax/segment_softmax.h"
@@ -626,6 +627,74 @@ torch::Tensor gather_table_backward(const torch::Tensor& grad_pre, const c10::op
   return grad_table;
 }
 
+void check_gine(const torch::Tensor& h, const torch::Tensor& attr, const torch::Tensor& src,
+                const c10::optional<torch::Tensor>& attr_row) {
+  check_same(h, h, "h");
+  TORCH_CHECK_VALUE(h.dim() == 2, "h must be (N, C)");
+  check_same(h, attr, "edge_attr");
+  TORCH_CHECK_VALUE(attr.dim() == 2 && attr.size(1) == h.size(1) && attr.scalar_type() == h.scalar_type(),
+                    "edge_attr must be (R, C) with h's C and dtype");
+  check_index(h, src, "src");
+  if (attr_row) {
+    check_index(h, *attr_row, "attr_row");
+    TORCH_CHECK_VALUE(attr_row->numel() == src.numel(), "attr_row must have one entry per edge");
+  } else {
+    TORCH_CHECK_VALUE(attr.size(0) == src.numel(), "edge_attr must have one row per edge when attr_row is absent");
+  }
+}
+
+torch::Tensor gine_aggregate_forward(const torch::Tensor& h, const torch::Tensor& attr, const torch::Tensor& row_ptr,
+                                     const torch::Tensor& src, const c10::optional<torch::Tensor>& attr_row,
+                                     double eps, int64_t stream) {
+  check_gine(h, attr, src, attr_row);
+  check_index(h, row_ptr, "row_ptr");
+  TORCH_CHECK_VALUE(row_ptr.numel() == h.size(0) + 1, "row_ptr must have N + 1 entries");
+  const int64_t N = h.size(0), C = h.size(1);
+  auto out = torch::empty({N, C}, h.options());
+  const bool cuda = use_cuda(h, "gine_aggregate");
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "gine_aggregate_forward", [&] {
+    auto args = std::make_tuple(h.data_ptr<scalar_t>(), attr.data_ptr<scalar_t>(), row_ptr.data_ptr<int64_t>(),
+                                src.data_ptr<int64_t>(), (const int64_t*)opt_ptr(attr_row), N, C, (scalar_t)eps,
+                                out.data_ptr<scalar_t>());
+    if (cuda) {
+      CK_CUDA_ONLY(std::apply([&](auto... a) { ck::gine_aggregate_forward_cuda<scalar_t>(a..., as_stream(stream)); }, args);)
+    } else {
+      std::apply([](auto... a) { ck::gine_aggregate_forward_cpu<scalar_t>(a...); }, args);
+    }
+  });
+  return out;
+}
+
+// One of the backward's two outputs: grad_h (groups = edges by source, self_weight 1 + eps) or
+// grad_attr (groups = edges by attr row, self_weight 0); R = group_ptr.numel() - 1 rows.
+torch::Tensor gine_aggregate_grouped_grad(const torch::Tensor& h, const torch::Tensor& attr,
+                                          const torch::Tensor& grad_out, const torch::Tensor& dst,
+                                          const torch::Tensor& src, const c10::optional<torch::Tensor>& attr_row,
+                                          const torch::Tensor& group_ptr, const torch::Tensor& entries,
+                                          double self_weight, int64_t stream) {
+  check_gine(h, attr, src, attr_row);
+  check_same(h, grad_out, "grad_out");
+  TORCH_CHECK_VALUE(grad_out.sizes() == h.sizes(), "grad_out must have h's shape");
+  check_index(h, dst, "dst");
+  check_index(h, group_ptr, "group_ptr");
+  check_index(h, entries, "entries");
+  const int64_t R = group_ptr.numel() - 1, C = h.size(1);
+  auto out = torch::empty({R, C}, h.options());
+  const bool cuda = use_cuda(h, "gine_aggregate backward");
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "gine_aggregate_grouped_grad", [&] {
+    auto args = std::make_tuple(h.data_ptr<scalar_t>(), attr.data_ptr<scalar_t>(), grad_out.data_ptr<scalar_t>(),
+                                dst.data_ptr<int64_t>(), src.data_ptr<int64_t>(), (const int64_t*)opt_ptr(attr_row),
+                                group_ptr.data_ptr<int64_t>(), entries.data_ptr<int64_t>(), R, C,
+                                (scalar_t)self_weight, out.data_ptr<scalar_t>());
+    if (cuda) {
+      CK_CUDA_ONLY(std::apply([&](auto... a) { ck::gine_aggregate_grouped_grad_cuda<scalar_t>(a..., as_stream(stream)); }, args);)
+    } else {
+      std::apply([](auto... a) { ck::gine_aggregate_grouped_grad_cpu<scalar_t>(a...); }, args);
+    }
+  });
+  return out;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "conformer_kernels C++/CUDA ops; use the Python API in conformer_kernels instead.";
   m.def("cuda_compiled", [] { return kCudaCompiled; });
@@ -650,4 +719,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gather_layer_norm_forward", &gather_layer_norm_forward);
   m.def("gather_layer_norm_backward", &gather_layer_norm_backward);
   m.def("gather_table_backward", &gather_table_backward);
+  m.def("gine_aggregate_forward", &gine_aggregate_forward);
+  m.def("gine_aggregate_grouped_grad", &gine_aggregate_grouped_grad);
 }

@@ -18,10 +18,12 @@ all-atom setting.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
+import conformer_kernels as ck
 
 from ..base import ConformerModel, DataSpec, register, sample_copies
 
@@ -38,9 +40,9 @@ class GINEConv(nn.Module):
         super().__init__()
         self.mlp = mlp(hidden, hidden, hidden)
 
-    def forward(self, h, index, e):
-        message = torch.relu(h[index[1]] + e)
-        return self.mlp(h.index_add(0, index[0], message))
+    def forward(self, h, index, e, e_index=None):
+        """MLP(h_i + sum_j relu(h_j + e[e_index_ij])); index a (2, E) tensor or a ck.edge_csr of it."""
+        return self.mlp(ck.gine_aggregate(h, index, e, e_index))
 
 
 class ConfGF(ConformerModel, nn.Module):
@@ -75,32 +77,28 @@ class ConfGF(ConformerModel, nn.Module):
         (i, j) and (j, i): half the edge work, the same function. ``pairs=False`` computes every
         directed edge, as the released code does."""
         h, edge_type = constants
-        if pairs is False:
-            first = inverse = torch.arange(index.shape[1], device=index.device)
-        else:
-            first, inverse = undirected_pairs(index, h.shape[0]) if pairs is None else pairs
-        e_pair = self.distance_mlp(d[first, None]) * edge_type[first]
-        e = e_pair[inverse]
-        for k, conv in enumerate(self.convs):
-            out = conv(h, index, e)
-            h = h + (torch.relu(out) if k < len(self.convs) - 1 else out)
-        i, j = index[:, first]
-        out = self.output_mlp(torch.cat([h[i] * h[j], e_pair], 1)).squeeze(1)
-        return out[inverse] * inv_sigma
+        graph = PairGraph.build(index, h.shape[0], pairs)
+        e_pair = self.distance_mlp(d.index_select(0, graph.first)[:, None]) * edge_type.index_select(0, graph.first)
+        h = self._gin(h, graph, e_pair)
+        out = self.output_mlp(torch.cat([graph.product(h), e_pair], 1)).squeeze(1)
+        return out.index_select(0, graph.inverse) * inv_sigma
 
-    def tabulated_edge_scores(self, atoms, index, d, inv_sigma, pairs, tables, pair_types):
-        """edge_scores with the distance MLP and the edge half of the output layer read from exact
-        tables (tabulated.EdgeFeatureTables; inference): the sampler's inner loop."""
-        first, inverse = pairs
-        e_pair, e_output = tables(d[first], pair_types)
-        e, h = e_pair[inverse], atoms
+    def _gin(self, h, graph, e_pair):
+        """The GIN over the edges, each reading its pair's feature row; residual, ReLU between layers."""
         for k, conv in enumerate(self.convs):
-            out = conv(h, index, e)
-            h = h + (torch.relu(out) if k < len(self.convs) - 1 else out)
-        i, j = index[:, first]
+            out = conv(h, graph.csr, e_pair, graph.inverse)
+            h = h + (torch.relu_(out) if k < len(self.convs) - 1 else out)
+        return h
+
+    def tabulated_edge_scores(self, atoms, graph, d_pair, inv_sigma, tables, pair_types):
+        """edge_scores with the distance MLP and the edge half of the output layer read from exact
+        tables (tabulated.EdgeFeatureTables; inference): the sampler's inner loop. graph: a
+        PairGraph; d_pair: the distance of each pair (P,)."""
+        e_pair, e_output = tables(d_pair, pair_types)
+        h = self._gin(atoms, graph, e_pair)
         layer = self.output_mlp[0]
-        hidden = torch.addmm(layer.bias, h[i] * h[j], layer.weight[:, :h.shape[1]].T) + e_output
-        return self.output_mlp[1:](hidden).squeeze(1)[inverse] * inv_sigma
+        hidden = torch.addmm(e_output, graph.product(h), layer.weight[:, :h.shape[1]].T).add_(layer.bias)
+        return self.output_mlp[1:](hidden).squeeze(1).index_select(0, graph.inverse).mul_(inv_sigma)
 
     # --- training: denoising score matching on distances --------------------------------------------
     def forward(self, batch) -> dict:
@@ -130,6 +128,34 @@ class ConfGF(ConformerModel, nn.Module):
         generator = torch.Generator().manual_seed(seed)
         return sample_copies(mols, n, ("extended",), lambda batch: LangevinSampler(
             self, batch, steps_per_level=steps_per_level).run(generator))
+
+
+class PairGraph(NamedTuple):
+    """The extended graph as the score network reads it: its directed edges (a ck.edge_csr, for
+    the GIN) and one representative per unordered pair (first, with ends i, j), inverse mapping
+    every edge to its pair."""
+    csr: ck.EdgeCSR
+    first: torch.Tensor
+    inverse: torch.Tensor
+    i: torch.Tensor
+    j: torch.Tensor
+
+    @classmethod
+    def build(cls, index, n_atoms: int, pairs=None) -> "PairGraph":
+        """pairs: None (found here), (first, inverse) from undirected_pairs, or False (every
+        directed edge its own pair, as the released code computes)."""
+        if isinstance(pairs, PairGraph):
+            return pairs
+        if pairs is False:
+            first = inverse = torch.arange(index.shape[1], device=index.device)
+        else:
+            first, inverse = undirected_pairs(index, n_atoms) if pairs is None else pairs
+        ends = index.index_select(1, first)
+        return cls(ck.edge_csr(index, n_atoms), first, inverse, ends[0].contiguous(), ends[1].contiguous())
+
+    def product(self, h):
+        """h_i * h_j per pair (P, C)."""
+        return h.index_select(0, self.i).mul_(h.index_select(0, self.j))
 
 
 def undirected_pairs(index: torch.Tensor, n_atoms: int):

@@ -33,7 +33,7 @@ class EdgeFeatureTables:
     def __call__(self, d: torch.Tensor, types: torch.Tensor):
         """(edge features f(d) * t (P, H), their product with the output layer's edge half (P, H1))
         for distances d (P,) of pairs with compact types ``types`` (P,)."""
-        row = torch.searchsorted(self.kinks, d) * self.n_types + types
-        d = d[:, None]
-        return (torch.addcmul(self.feature_offset[row], d, self.feature_slope[row]),
-                torch.addcmul(self.output_offset[row], d, self.output_slope[row]))
+        row = torch.searchsorted(self.kinks, d).mul_(self.n_types).add_(types)
+        d, rows = d[:, None], lambda table: table.index_select(0, row)
+        return (rows(self.feature_offset).addcmul_(d, rows(self.feature_slope)),
+                rows(self.output_offset).addcmul_(d, rows(self.output_slope)))

@@ -1,0 +1,113 @@
+"""GINE message passing, out_i = (1 + eps) h_i + sum_j relu(h_j + e_ij), without the (E, C)
+messages. See csrc/gine_aggregate."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .. import _backend, _checks
+from ..reference import gine_aggregate as reference
+from ._edges import check_edge_index, csr_by_destination
+
+
+class EdgeCSR(NamedTuple):
+    """A validated edge list grouped by destination; build it once with ``edge_csr`` and pass it
+    instead of ``index`` to ops called many times on one graph (a sampler's steps, a GNN's layers)."""
+    index: torch.Tensor          # (2, E) as given
+    row_ptr: torch.Tensor        # (N + 1,) offsets of each destination's edges
+    src: torch.Tensor            # (E,) sources in destination order
+    order: torch.Tensor | None   # the stable sort of index[0] (None: it was sorted)
+    num_nodes: int
+
+
+def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
+    """Checks ``index`` ((2, E) int64, rows destination i and source j, in [0, num_nodes)) and
+    groups it by destination."""
+    device = index.device if torch.is_tensor(index) else None
+    index = check_edge_index(index, num_nodes, device)
+    return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes)
+
+
+def _by_key(key: torch.Tensor, rows: int):
+    """(ptr (rows + 1,), entries): the positions of ``key`` grouped by value."""
+    entries = torch.argsort(key, stable=True)
+    ptr = torch.zeros(rows + 1, dtype=torch.int64, device=key.device)
+    ptr[1:] = torch.cumsum(torch.bincount(key, minlength=rows), 0)
+    return ptr, entries
+
+
+class _GINEAggregate(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, h, attr, row_ptr, src, attr_row, eps):
+        ctx.save_for_backward(h, attr, row_ptr, src, attr_row)
+        ctx.eps = eps
+        return _backend.launch(_backend._C().gine_aggregate_forward, h.device, h, attr, row_ptr, src, attr_row, eps)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, attr, row_ptr, src, attr_row = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        N = h.shape[0]
+        dst = torch.repeat_interleave(torch.arange(N, device=h.device), row_ptr.diff(), output_size=src.numel())
+        grouped = lambda ptr, entries, self_weight: _backend.launch(
+            _backend._C().gine_aggregate_grouped_grad, h.device, h, attr, grad_out, dst, src, attr_row, ptr, entries,
+            self_weight)
+        grad_h = grad_attr = None
+        if ctx.needs_input_grad[0]:
+            grad_h = grouped(*_by_key(src, N), 1.0 + ctx.eps)
+        if ctx.needs_input_grad[1]:
+            if attr_row is None:  # one edge per attr row
+                rows = torch.arange(src.numel() + 1, device=h.device)
+                grad_attr = grouped(rows, rows[:-1], 0.0)
+            else:
+                grad_attr = grouped(*_by_key(attr_row, attr.shape[0]), 0.0)
+        return grad_h, grad_attr, None, None, None, None
+
+
+def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: torch.Tensor,
+                   edge_attr_index: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:
+    """The neighbourhood sum of a GINE layer (PyG's GINEConv before its MLP), fused.
+
+    Args:
+        h: (N, C) node states, float32/float64.
+        index: (2, E) int64 edges, row 0 the destination i, row 1 the source j; or an ``edge_csr``
+            of them (checked and sorted once, for repeated calls).
+        edge_attr: (E, C) edge features, or (R, C) rows read through ``edge_attr_index``.
+        edge_attr_index: (E,) int64 row of ``edge_attr`` for each edge, or None. Lets edges share a
+            row (both directions of a pair, a type's embedding) without an (E, C) copy.
+        eps: GIN's epsilon, the weight (1 + eps) of the node's own state.
+
+    Returns:
+        (N, C): out_i = (1 + eps) h_i + sum over edges (i, j) of relu(h_j + edge_attr_e).
+        Differentiable in h and edge_attr; neither direction stores an (E, C) tensor.
+    """
+    h = _checks.floating("h", h)
+    if h.dim() != 2:
+        raise ValueError(f"h must have shape (N, C), got {tuple(h.shape)}")
+    csr = index if isinstance(index, EdgeCSR) else edge_csr(index, h.shape[0])
+    if csr.num_nodes != h.shape[0] or csr.row_ptr.device != h.device:
+        raise ValueError(f"index was built for {csr.num_nodes} nodes on {csr.row_ptr.device}, h has {h.shape[0]} "
+                         f"on {h.device}")
+    E = csr.src.numel()
+    if not torch.is_tensor(edge_attr) or edge_attr.dim() != 2 or edge_attr.shape[1] != h.shape[1]:
+        raise ValueError(f"edge_attr must have shape (E or R, {h.shape[1]}), got "
+                         f"{tuple(edge_attr.shape) if torch.is_tensor(edge_attr) else type(edge_attr).__name__}")
+    if edge_attr.dtype != h.dtype or edge_attr.device != h.device:
+        raise ValueError("edge_attr must have h's dtype and device")
+    if edge_attr_index is None:
+        if edge_attr.shape[0] != E:
+            raise ValueError(f"edge_attr must have one row per edge ({E}) when edge_attr_index is None, "
+                             f"got {edge_attr.shape[0]}")
+    elif (not torch.is_tensor(edge_attr_index) or edge_attr_index.dtype != torch.int64
+          or edge_attr_index.shape != (E,) or edge_attr_index.device != h.device):
+        raise ValueError(f"edge_attr_index must be an int64 ({E},) tensor on h's device")
+    elif E and (int(edge_attr_index.min()) < 0 or int(edge_attr_index.max()) >= edge_attr.shape[0]):
+        raise ValueError(f"edge_attr_index must lie in [0, {edge_attr.shape[0]}) (the rows of edge_attr)")
+    if _backend.reference_enabled():
+        return reference.gine_aggregate(h, csr.index, edge_attr, edge_attr_index, eps)
+    attr_row = edge_attr_index if csr.order is None or edge_attr_index is None else edge_attr_index[csr.order]
+    if edge_attr_index is None:
+        attr_row = csr.order
+    return _GINEAggregate.apply(h.contiguous(), edge_attr.contiguous(), csr.row_ptr, csr.src,
+                                None if attr_row is None else attr_row.contiguous(), float(eps))
