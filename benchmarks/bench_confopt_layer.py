@@ -6,13 +6,12 @@ written with plain PyTorch index ops, in the same run: time (pytest-benchmark) a
 (torch.profiler's CPU memory timeline: peak tensor memory during the step above its start).
 Also the attention aggregation and the edge MLPs' fused first layer (gather_layer_norm against its
 reference: gather, weighted sum, LayerNorm, ReLU) alone, where a kernel replaces plain ops one for one."""
-import json
 import os
 
 import pytest
 import torch
 
-from .conftest import MEDIANS, ratio
+from .conftest import MEDIANS, peak_memory_mb, ratio
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -83,28 +82,6 @@ def first_layer_step(inputs, fused):
 
     fn = ck.gather_layer_norm if fused else plain.gather_layer_norm
     fn(*inputs).square().sum().backward()
-
-
-def peak_memory_mb(step, *args) -> float:
-    """Peak of tensor memory allocated during one step above what existed before it (MB), from
-    torch.profiler's CPU memory timeline (allocations and frees as they happen)."""
-    import tempfile
-    import warnings
-
-    import numpy as np
-    from torch.profiler import ProfilerActivity, profile
-
-    step(*args)  # warm-up
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
-        step(*args)
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        path = os.path.join(tmp, "timeline.json")
-        prof.export_memory_timeline(path, device="cpu")
-        with open(path) as handle:
-            _, sizes = json.load(handle)
-    total = np.asarray(sizes, dtype=np.float64).sum(axis=1)
-    return float(total.max() - total[0]) / 2 ** 20
 
 
 @pytest.fixture(scope="module")

@@ -1,26 +1,31 @@
-"""ConfVAE's unrolled distance-geometry inner loop on this CPU, forward + backward, the hot spot of
-a training step: T steps of R <- R - lr grad H(R, d) from random starts, then the aligned RMSD
-(ck.rmsd) to the references, backpropagated to the target distances d. 32 drug-like molecules of
-the repository's set on the extended graph (bonds, 2- and 3-hop pairs). Ours: conformer_kernels'
-edge_geometry + vector_aggregation with the backward recomputing one step at a time from the kept
-R_t (mode "checkpoint"), and the same kernels unrolled under autograd ("autograd"); the peer: the
-loop in plain PyTorch ops under autograd. Time (pytest-benchmark) and peak memory (torch.profiler's
-CPU memory timeline). Targets (issue 8): at least 2x each against plain."""
+"""ConfVAE's training step on this CPU, and its hot spot, the unrolled distance-geometry inner loop
+(T steps of R <- R - lr grad H(R, d), then the aligned RMSD to the references, backpropagated to
+the target distances d), on 32 drug-like molecules of the repository's set on the extended graph
+(bonds, 2- and 3-hop pairs). Inner-loop variants: "fused" (ck.distance_descent: the T steps and
+their exact reverse in one op each way), "checkpoint" (kept R_t, one step recomputed at a time
+under autograd), "autograd" (edge_geometry + vector_aggregation unrolled under autograd), and the
+peer "plain" (the loop in plain PyTorch ops under autograd). The whole training step (encoder,
+prior, CNF likelihood with Hutchinson's trace, CNF decoding, inner loop, RMSD; forward + backward)
+with configs/confvae_qm9_small.yaml's model, fused vs plain. Time (pytest-benchmark) and peak memory
+(torch.profiler's CPU memory timeline). Targets (issue 8): at least 2x each against plain, for
+the training step."""
 import pytest
 import torch
+import yaml
 
 import conformer_kernels as ck
 from conformers.data import Collater, ConformerDataset, MoleculeCache, nci_xtb
-from conformers.models.confvae.distance_geometry import distance_geometry, plain_distance_geometry
+from conformers.models import create_model
+from conformers.models.confvae.distance_geometry import distance_geometry
 
-from .bench_confopt_layer import peak_memory_mb
-from .conftest import MEDIANS, ratio
+from .conftest import MEDIANS, peak_memory_mb, ratio
 
-STEPS, LR = 50, 0.02
+STEPS, LR = 100, 0.02  # the config's inner loop
+INNER = ("fused", "checkpoint", "autograd", "plain")
 
 
 @pytest.fixture(scope="module")
-def workload():
+def batch():
     ds = ConformerDataset(MoleculeCache(nci_xtb("drugs")[0]))
     seen, items = set(), []
     for k in range(len(ds)):
@@ -29,37 +34,58 @@ def workload():
             items.append(ds[k])
         if len(items) == 32:
             break
-    batch = Collater(ds, ("extended",))(items)
+    return Collater(ds, ("extended",))(items)
+
+
+@pytest.fixture(scope="module")
+def inner(batch):
     i, j = batch.extended_index
     d = (batch.pos[i] - batch.pos[j]).norm(dim=1) * 1.05  # stand-in for the CNF's distances
-    g = torch.Generator().manual_seed(0)
-    return batch, torch.randn(batch.pos.shape, generator=g), d
+    return batch, torch.randn(batch.pos.shape, generator=torch.Generator().manual_seed(0)), d
 
 
-def inner_loop_step(workload, mode):
-    batch, x0, d = workload
+def inner_loop_step(inner, mode):
+    batch, x0, d = inner
     d = d.clone().requires_grad_()
-    if mode == "plain":
-        x = plain_distance_geometry(x0, batch.extended_index, d, STEPS, LR)
-    else:
-        x = distance_geometry(x0, batch.extended_index, d, STEPS, LR, mode=mode)
+    x = distance_geometry(x0, batch.extended_index, d, STEPS, LR, mode=mode)
     ck.rmsd(x, batch.pos, ptr=batch.ptr).mean().backward()
 
 
-@pytest.mark.parametrize("mode", ["checkpoint", "autograd", "plain"])
-def test_inner_loop_time(record, workload, mode):
-    record(f"confvae_{mode}", inner_loop_step, workload, mode, rounds=5)
+def confvae(mode):
+    with open("configs/confvae_qm9_small.yaml") as handle:
+        config = yaml.safe_load(handle)["model"]
+    torch.manual_seed(0)
+    return create_model(config.pop("name"), **{**config, "inner_mode": mode}).train()
 
 
-def test_memory_and_targets(workload):
-    batch = workload[0]
-    for mode in ("checkpoint", "autograd", "plain"):
-        MEDIANS[f"mem_confvae_{mode}"] = peak_memory_mb(inner_loop_step, workload, mode)
+def training_step(model, batch):
+    torch.manual_seed(0)
+    model.zero_grad(set_to_none=True)
+    model(batch)["loss"].backward()
+
+
+@pytest.mark.parametrize("mode", INNER)
+def test_inner_loop_time(record, inner, mode):
+    record(f"confvae_{mode}", inner_loop_step, inner, mode, rounds=5)
+
+
+@pytest.mark.parametrize("mode", ["fused", "plain"])
+def test_training_step_time(record, batch, mode):
+    record(f"confvae_step_{mode}", training_step, confvae(mode), batch, rounds=3)
+
+
+def test_memory_and_targets(inner, batch):
+    for mode in INNER:
+        MEDIANS[f"mem_confvae_{mode}"] = peak_memory_mb(inner_loop_step, inner, mode)
+    for mode in ("fused", "plain"):
+        MEDIANS[f"mem_confvae_step_{mode}"] = peak_memory_mb(training_step, confvae(mode), batch)
     print(f"\n32 molecules, {batch.pos.shape[0]} atoms, {batch.extended_index.shape[1]} edges, {STEPS} steps")
-    for mode in ("checkpoint", "autograd"):
-        print(f"{mode}: {MEDIANS[f'confvae_{mode}'] * 1e3:.1f} ms / {MEDIANS[f'mem_confvae_{mode}']:.1f} MB; plain "
-              f"{MEDIANS['confvae_plain'] * 1e3:.1f} ms / {MEDIANS['mem_confvae_plain']:.1f} MB: "
-              f"{ratio('confvae_plain', f'confvae_{mode}'):.2f}x faster, "
-              f"{MEDIANS['mem_confvae_plain'] / max(MEDIANS[f'mem_confvae_{mode}'], 1e-9):.2f}x less peak memory")
-    assert ratio("confvae_plain", "confvae_checkpoint") >= 2.0
-    assert MEDIANS["mem_confvae_plain"] >= 2.0 * MEDIANS["mem_confvae_checkpoint"]
+    for key, modes in (("confvae", INNER[:-1]), ("confvae_step", ("fused",))):
+        for mode in modes:
+            ours, plain = f"{key}_{mode}", f"{key}_plain"
+            print(f"{'training step' if key == 'confvae_step' else 'inner loop'} {mode}: {MEDIANS[ours] * 1e3:.0f} ms / "
+                  f"{MEDIANS['mem_' + ours]:.1f} MB; plain {MEDIANS[plain] * 1e3:.0f} ms / {MEDIANS['mem_' + plain]:.1f} "
+                  f"MB: {ratio(plain, ours):.2f}x faster, "
+                  f"{MEDIANS['mem_' + plain] / max(MEDIANS['mem_' + ours], 1e-9):.2f}x less peak memory")
+    assert ratio("confvae_step_plain", "confvae_step_fused") >= 2.0
+    assert MEDIANS["mem_confvae_step_plain"] >= 2.0 * MEDIANS["mem_confvae_step_fused"]

@@ -18,7 +18,7 @@ import torch
 import conformer_kernels as ck
 from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, nci_xtb, prepare
 
-from .conftest import MEDIANS, ratio
+from .conftest import MEDIANS
 
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "nci-xtb")
 BATCH = 32
@@ -94,7 +94,7 @@ def test_loader_batches(record, drugs_dataset, workers):
     def epoch():
         return sum(1 for _ in loader)
 
-    MEDIANS[f"batches_per_epoch"] = record(f"loader_{workers}", epoch, rounds=3)
+    MEDIANS["batches_per_epoch"] = record(f"loader_{workers}", epoch, rounds=3)
 
 
 class _GIN(torch.nn.Module):

@@ -4,7 +4,6 @@ hydrogens in the files as models and GEOM write them. Peers in the same run, bot
 SDFs with RDKit: RDKit's batched GetAllConformerBestRMSToRef per molecule, and the GetBestRMS loop
 over every pair that the reference repositories use. Targets: >= 2x and >= 40x."""
 import itertools
-import os
 
 import numpy as np
 import pytest

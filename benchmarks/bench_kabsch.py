@@ -6,7 +6,7 @@ import conformer_kernels as ck
 from conformer_kernels.reference.kabsch import kabsch_svd
 from conformer_kernels.testing import perturbed_copies, random_conformers
 
-from .conftest import MEDIANS, ratio
+from .conftest import ratio
 
 B, N = 100_000, 25
 

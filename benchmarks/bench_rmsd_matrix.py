@@ -3,7 +3,6 @@ conformers of one drug (imatinib, 37 heavy atoms, 4 automorphisms), against the 
 GetBestRMS loop of the reference repositories and RDKit's batched GetAllConformerBestRMSToRef."""
 import functools
 
-import pytest
 import torch
 from rdkit import Chem, RDLogger
 from rdkit.Chem import AllChem, rdMolAlign

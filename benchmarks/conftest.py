@@ -3,6 +3,9 @@
 Run: .venv/bin/python -m pytest benchmarks -q --benchmark-columns=median,iqr,rounds
 Each bench file records its medians in MEDIANS; its last test asserts the target ratios.
 """
+import json
+import os
+
 import pytest
 
 MEDIANS: dict = {}
@@ -25,3 +28,25 @@ def ratio(slow: str, fast: str) -> float:
     if slow not in MEDIANS or fast not in MEDIANS:
         pytest.skip(f"needs both {slow} and {fast} in the same run")
     return MEDIANS[slow] / MEDIANS[fast]
+
+
+def peak_memory_mb(step, *args) -> float:
+    """Peak of tensor memory allocated during one step above what existed before it (MB), from
+    torch.profiler's CPU memory timeline (allocations and frees as they happen)."""
+    import tempfile
+    import warnings
+
+    import numpy as np
+    from torch.profiler import ProfilerActivity, profile
+
+    step(*args)  # warm-up
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+        step(*args)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        path = os.path.join(tmp, "timeline.json")
+        prof.export_memory_timeline(path, device="cpu")
+        with open(path) as handle:
+            _, sizes = json.load(handle)
+    total = np.asarray(sizes, dtype=np.float64).sum(axis=1)
+    return float(total.max() - total[0]) / 2 ** 20

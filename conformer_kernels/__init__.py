@@ -19,11 +19,13 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     gather_layer_norm(table, index, w, gamma, beta)           relu(LayerNorm(sum_b w table[index])), fused
     gine_aggregate(h, index, edge_attr) -> (N, C)             h_i + sum_j relu(h_j + e_ij) (GINEConv), fused
     edge_csr(index, N)                                        a checked, sorted edge list to reuse across calls
+    distance_descent(x0, index, d, steps, lr) -> (N, 3)       unrolled descent on sum (|r_uv| - d_uv)^2, exact backward
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
 """
 from ._backend import cuda_compiled, use_reference
 from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
+from .ops.distance_descent import distance_descent
 from .ops.edge_geometry import edge_geometry, gaussian_centers
 from .ops.gather_layer_norm import gather_layer_norm
 from .ops.gine_aggregate import EdgeCSR, edge_csr, gine_aggregate
@@ -39,6 +41,7 @@ __all__ = [
     "aligned_squared_error",
     "automorphisms",
     "cuda_compiled",
+    "distance_descent",
     "edge_csr",
     "edge_geometry",
     "gather_layer_norm",

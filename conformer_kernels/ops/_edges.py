@@ -30,3 +30,13 @@ def csr_by_destination(index: torch.Tensor, num_nodes: int):
     row_ptr[1:] = torch.cumsum(counts, 0)
     src = (index[1] if order is None else index[1][order]).contiguous()
     return row_ptr, src, order
+
+
+def group_by_key(key: torch.Tensor, rows: int):
+    """(ptr (rows + 1,), entries): the positions of ``key`` grouped by value (stable), so that
+    entries[ptr[r]:ptr[r + 1]] are where key == r: the layout of the backward kernels that sum
+    per source atom or per shared row without atomics."""
+    entries = torch.argsort(key, stable=True)
+    ptr = torch.zeros(rows + 1, dtype=torch.int64, device=key.device)
+    ptr[1:] = torch.cumsum(torch.bincount(key, minlength=rows), 0)
+    return ptr, entries

@@ -6,15 +6,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import gather_layer_norm as reference
-
-
-def _entries_by_row(index: torch.Tensor, rows: int):
-    """The flat entries m * B + b of ``index`` grouped by the table row they read: (ptr, entries)."""
-    flat = index.reshape(-1)
-    entries = torch.argsort(flat, stable=True)
-    ptr = torch.zeros(rows + 1, dtype=torch.int64, device=index.device)
-    ptr[1:] = torch.cumsum(torch.bincount(flat, minlength=rows), 0)
-    return ptr, entries
+from ._edges import group_by_key
 
 
 class _GatherLayerNorm(torch.autograd.Function):
@@ -36,7 +28,7 @@ class _GatherLayerNorm(torch.autograd.Function):
             grad_out.contiguous(), ctx.relu, need_weight)
         grad_table = None
         if need_table:
-            ptr, entries = _entries_by_row(index, table.shape[0])
+            ptr, entries = group_by_key(index.reshape(-1), table.shape[0])
             grad_table = _backend.launch(C.gather_table_backward, table.device, grad_pre, weight, ptr, entries,
                                          index.shape[1])
         return (grad_table, None, grad_weight if need_weight else None,

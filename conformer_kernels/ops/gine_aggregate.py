@@ -8,7 +8,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import gine_aggregate as reference
-from ._edges import check_edge_index, csr_by_destination
+from ._edges import check_edge_index, csr_by_destination, group_by_key
 
 
 class EdgeCSR(NamedTuple):
@@ -29,14 +29,6 @@ def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
     return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes)
 
 
-def _by_key(key: torch.Tensor, rows: int):
-    """(ptr (rows + 1,), entries): the positions of ``key`` grouped by value."""
-    entries = torch.argsort(key, stable=True)
-    ptr = torch.zeros(rows + 1, dtype=torch.int64, device=key.device)
-    ptr[1:] = torch.cumsum(torch.bincount(key, minlength=rows), 0)
-    return ptr, entries
-
-
 class _GINEAggregate(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, attr, row_ptr, src, attr_row, eps):
@@ -47,22 +39,51 @@ class _GINEAggregate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         h, attr, row_ptr, src, attr_row = ctx.saved_tensors
+        grad_h, grad_attr = _GINEAggregateBackward.apply(grad_out, h, attr, row_ptr, src, attr_row, ctx.eps,
+                                                         ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        return grad_h, grad_attr, None, None, None, None
+
+
+class _GINEAggregateBackward(torch.autograd.Function):
+    """The backward as a function of grad_out, itself differentiable (CNF likelihoods with a
+    Hutchinson or exact trace differentiate through a vector-Jacobian product)."""
+
+    @staticmethod
+    def forward(ctx, grad_out, h, attr, row_ptr, src, attr_row, eps, need_h, need_attr):
         grad_out = grad_out.contiguous()
         N = h.shape[0]
         dst = torch.repeat_interleave(torch.arange(N, device=h.device), row_ptr.diff(), output_size=src.numel())
         grouped = lambda ptr, entries, self_weight: _backend.launch(
             _backend._C().gine_aggregate_grouped_grad, h.device, h, attr, grad_out, dst, src, attr_row, ptr, entries,
             self_weight)
-        grad_h = grad_attr = None
-        if ctx.needs_input_grad[0]:
-            grad_h = grouped(*_by_key(src, N), 1.0 + ctx.eps)
-        if ctx.needs_input_grad[1]:
+        grad_h = grouped(*group_by_key(src, N), 1.0 + eps) if need_h else None
+        grad_attr = None
+        if need_attr:
             if attr_row is None:  # one edge per attr row
                 rows = torch.arange(src.numel() + 1, device=h.device)
                 grad_attr = grouped(rows, rows[:-1], 0.0)
             else:
-                grad_attr = grouped(*_by_key(attr_row, attr.shape[0]), 0.0)
-        return grad_h, grad_attr, None, None, None, None
+                grad_attr = grouped(*group_by_key(attr_row, attr.shape[0]), 0.0)
+        ctx.save_for_backward(h, attr, src, dst, attr_row)
+        ctx.eps = eps
+        return grad_h, grad_attr
+
+    @staticmethod
+    def backward(ctx, gg_h, gg_attr):
+        # Linear in grad_out, with ReLU's mask piecewise constant in h and attr: the derivative is
+        # the masked sum below w.r.t. grad_out and zero (almost everywhere) w.r.t. h and attr.
+        # Plain ops: this second-order path stores (E, C) tensors.
+        h, attr, src, dst, attr_row = ctx.saved_tensors
+        rows = attr if attr_row is None else attr.index_select(0, attr_row)
+        mask = (h.index_select(0, src) + rows) > 0
+        through = torch.zeros(mask.shape, dtype=h.dtype, device=h.device)
+        grad = torch.zeros_like(h)
+        if gg_h is not None:
+            through = through + gg_h.index_select(0, src)
+            grad = grad + (1.0 + ctx.eps) * gg_h
+        if gg_attr is not None:
+            through = through + (gg_attr if attr_row is None else gg_attr.index_select(0, attr_row))
+        return grad.index_add(0, dst, through * mask), None, None, None, None, None, None, None, None
 
 
 def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: torch.Tensor,
@@ -80,7 +101,8 @@ def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: to
 
     Returns:
         (N, C): out_i = (1 + eps) h_i + sum over edges (i, j) of relu(h_j + edge_attr_e).
-        Differentiable in h and edge_attr; neither direction stores an (E, C) tensor.
+        Differentiable in h and edge_attr; neither direction stores an (E, C) tensor. Twice
+        differentiable (the second order in plain ops).
     """
     h = _checks.floating("h", h)
     if h.dim() != 2:

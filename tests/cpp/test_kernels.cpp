@@ -9,8 +9,10 @@
 #include <vector>
 
 #include "automorphisms/automorphisms.h"
+#include "distance_descent/distance_descent.h"
 #include "edge_geometry/edge_geometry.h"
 #include "gather_layer_norm/gather_layer_norm.h"
+#include "gine_aggregate/gine_aggregate.h"
 #include "kabsch/kabsch.h"
 #include "rmsd_matrix/rmsd_matrix.h"
 #include "segment_softmax/segment_softmax.h"
@@ -136,6 +138,38 @@ struct CpuBackend {
                                                mean.data(), rstd.data(), g.data(), M, B, C, relu, gp.data(), gw.data(),
                                                gg.data(), gb.data());
     ck::gather_table_backward_cpu<double>(gp.data(), w.data(), entry_ptr.data(), entries.data(), R, B, C, gt.data());
+  }
+  // states (steps + 1) x N x 3 from x0; with g non-empty, the backward: grad_x (from g), grad_d
+  static void descent(const std::vector<double>& x0, const std::vector<double>& d, const std::vector<int64_t>& row_ptr,
+                      const std::vector<int64_t>& src, const std::vector<int64_t>& dst,
+                      const std::vector<int64_t>& col_ptr, const std::vector<int64_t>& col_edges, int64_t steps,
+                      double lr, const std::vector<double>& g, std::vector<double>& states, std::vector<double>& gx,
+                      std::vector<double>& gd) {
+    const int64_t N = (int64_t)x0.size() / 3;
+    states.assign((steps + 1) * N * 3, 0.0);
+    std::copy(x0.begin(), x0.end(), states.begin());
+    ck::distance_descent_forward_cpu<double>(d.data(), row_ptr.data(), src.data(), N, steps, lr, states.data());
+    if (g.empty()) return;
+    gx = g;
+    gd.assign(d.size(), 0.0);
+    std::vector<double> scratch(3 * N);
+    ck::distance_descent_backward_cpu<double>(states.data(), d.data(), row_ptr.data(), src.data(), dst.data(),
+                                              col_ptr.data(), col_edges.data(), N, steps, lr, gx.data(), gd.data(),
+                                              scratch.data());
+  }
+  // forward, then one grouped gradient (the groups given: by source for grad_h, by attr row for grad_attr)
+  static void gine(const std::vector<double>& h, const std::vector<double>& attr, const std::vector<int64_t>& row_ptr,
+                   const std::vector<int64_t>& dst, const std::vector<int64_t>& src, const std::vector<int64_t>& attr_row,
+                   int64_t C, double eps, const std::vector<double>& g, const std::vector<int64_t>& group_ptr,
+                   const std::vector<int64_t>& entries, double self_weight, std::vector<double>& out,
+                   std::vector<double>& grad) {
+    const int64_t N = (int64_t)row_ptr.size() - 1, R = (int64_t)group_ptr.size() - 1;
+    out.resize(N * C); grad.resize(R * C);
+    ck::gine_aggregate_forward_cpu<double>(h.data(), attr.data(), row_ptr.data(), src.data(), attr_row.data(), N, C,
+                                           eps, out.data());
+    ck::gine_aggregate_grouped_grad_cpu<double>(h.data(), attr.data(), g.data(), dst.data(), src.data(),
+                                                attr_row.data(), group_ptr.data(), entries.data(), R, C, self_weight,
+                                                grad.data());
   }
 };
 
@@ -280,6 +314,37 @@ struct CudaBackend {
                                                 dg.ptr, M, B, C, relu, dgp.ptr, dgw.ptr, dgg.ptr, dgb.ptr, nullptr);
     ck::gather_table_backward_cuda<double>(dgp.ptr, dw.ptr, dptr.ptr, dent.ptr, R, B, C, dgt.ptr, nullptr);
     gt = dgt.host(); gw = dgw.host();
+  }
+  static void descent(const std::vector<double>& x0, const std::vector<double>& d, const std::vector<int64_t>& row_ptr,
+                      const std::vector<int64_t>& src, const std::vector<int64_t>& dst,
+                      const std::vector<int64_t>& col_ptr, const std::vector<int64_t>& col_edges, int64_t steps,
+                      double lr, const std::vector<double>& g, std::vector<double>& states, std::vector<double>& gx,
+                      std::vector<double>& gd) {
+    const int64_t N = (int64_t)x0.size() / 3;
+    std::vector<double> start((steps + 1) * N * 3, 0.0);
+    std::copy(x0.begin(), x0.end(), start.begin());
+    DeviceArray<double> ds(start), dd(d);
+    DeviceArray<int64_t> dptr(row_ptr), dsrc(src), ddst(dst), dcp(col_ptr), dce(col_edges);
+    ck::distance_descent_forward_cuda<double>(dd.ptr, dptr.ptr, dsrc.ptr, N, steps, lr, ds.ptr, nullptr);
+    states = ds.host();
+    if (g.empty()) return;
+    DeviceArray<double> dgx(g), dgd(std::vector<double>(d.size(), 0.0)), scratch(3 * N);
+    ck::distance_descent_backward_cuda<double>(ds.ptr, dd.ptr, dptr.ptr, dsrc.ptr, ddst.ptr, dcp.ptr, dce.ptr, N,
+                                               steps, lr, dgx.ptr, dgd.ptr, scratch.ptr, nullptr);
+    gx = dgx.host(); gd = dgd.host();
+  }
+  static void gine(const std::vector<double>& h, const std::vector<double>& attr, const std::vector<int64_t>& row_ptr,
+                   const std::vector<int64_t>& dst, const std::vector<int64_t>& src, const std::vector<int64_t>& attr_row,
+                   int64_t C, double eps, const std::vector<double>& g, const std::vector<int64_t>& group_ptr,
+                   const std::vector<int64_t>& entries, double self_weight, std::vector<double>& out,
+                   std::vector<double>& grad) {
+    const int64_t N = (int64_t)row_ptr.size() - 1, R = (int64_t)group_ptr.size() - 1;
+    DeviceArray<double> dh(h), da(attr), dg(g), dout(N * C), dgrad(R * C);
+    DeviceArray<int64_t> dptr(row_ptr), ddst(dst), dsrc(src), drow(attr_row), dgp(group_ptr), dent(entries);
+    ck::gine_aggregate_forward_cuda<double>(dh.ptr, da.ptr, dptr.ptr, dsrc.ptr, drow.ptr, N, C, eps, dout.ptr, nullptr);
+    ck::gine_aggregate_grouped_grad_cuda<double>(dh.ptr, da.ptr, dg.ptr, ddst.ptr, dsrc.ptr, drow.ptr, dgp.ptr,
+                                                 dent.ptr, R, C, self_weight, dgrad.ptr, nullptr);
+    out = dout.host(); grad = dgrad.host();
   }
 };
 #endif
@@ -485,6 +550,17 @@ void test_segment_attention() {
   CHECK(std::fabs(out[0] - 7.0) < 1e-12 && out[1] == 0.0, "%s attention out %g %g", Backend::name(), out[0], out[1]);
 }
 
+// Items grouped by key: (ptr, entries) with entries[ptr[r] .. ptr[r + 1]) the items whose key is r.
+std::vector<int64_t> group_by(const std::vector<int64_t>& key, int64_t rows, std::vector<int64_t>& entries) {
+  std::vector<int64_t> ptr(rows + 1, 0);
+  entries.clear();
+  for (int64_t r = 0; r < rows; ++r) {
+    for (size_t e = 0; e < key.size(); ++e) if (key[e] == r) entries.push_back((int64_t)e);
+    ptr[r + 1] = (int64_t)entries.size();
+  }
+  return ptr;
+}
+
 template <typename Backend>
 void test_gather_layer_norm() {
   const int64_t R = 4, C = 5, B = 3, M = 3;
@@ -494,11 +570,8 @@ void test_gather_layer_norm() {
   for (auto* v : {&table, &w, &g}) for (auto& a : *v) a = normal(rng);
   for (int64_t c = 0; c < C; ++c) { gamma[c] = 1.0 + 0.1 * c; beta[c] = 0.05 * c - 0.1; }
   const std::vector<int64_t> index = {0, 1, 3, 2, 2, 3, 1, 0, 3};  // row 3 read by every m, like a bias
-  std::vector<int64_t> entry_ptr(R + 1, 0), entries;  // entries grouped by the row they read
-  for (int64_t r = 0; r < R; ++r) {
-    for (int64_t e = 0; e < M * B; ++e) if (index[e] == r) entries.push_back(e);
-    entry_ptr[r + 1] = (int64_t)entries.size();
-  }
+  std::vector<int64_t> entries;
+  const auto entry_ptr = group_by(index, R, entries);  // entries grouped by the row they read
   for (bool relu : {true, false}) {
     std::vector<double> out, gt, gw;
     Backend::gather(table, index, w, gamma, beta, B, relu, g, entry_ptr, entries, out, gt, gw);
@@ -540,6 +613,88 @@ void test_gather_layer_norm() {
 }
 
 template <typename Backend>
+void test_gine_aggregate() {
+  const int64_t N = 4, C = 6, R = 3;
+  const double eps = 0.5;
+  // CSR by destination; atom 2 has no edges, atom 3 a self-loop; edges 0 and 3 share attr row 0
+  const std::vector<int64_t> row_ptr = {0, 2, 4, 4, 6}, dst = {0, 0, 1, 1, 3, 3}, src = {1, 3, 0, 3, 3, 0},
+                             attr_row = {0, 1, 2, 0, 1, 2};
+  std::mt19937 rng(5);
+  std::normal_distribution<double> normal;
+  std::vector<double> h(N * C), attr(R * C), g(N * C);
+  for (auto* v : {&h, &attr, &g}) for (auto& a : *v) a = normal(rng);
+  std::vector<double> expected(N * C), grad_h(N * C, 0.0), grad_attr(R * C, 0.0);
+  for (int64_t i = 0; i < N * C; ++i) { expected[i] = (1 + eps) * h[i]; grad_h[i] = (1 + eps) * g[i]; }
+  for (size_t e = 0; e < src.size(); ++e)  // the definition, edge by edge, scattering
+    for (int64_t c = 0; c < C; ++c) {
+      const double m = h[src[e] * C + c] + attr[attr_row[e] * C + c];
+      expected[dst[e] * C + c] += m > 0 ? m : 0;
+      grad_h[src[e] * C + c] += m > 0 ? g[dst[e] * C + c] : 0;
+      grad_attr[attr_row[e] * C + c] += m > 0 ? g[dst[e] * C + c] : 0;
+    }
+  std::vector<int64_t> by_source, by_row;
+  const auto source_ptr = group_by(src, N, by_source), row_ptr_attr = group_by(attr_row, R, by_row);
+  std::vector<double> out, gh, ga;
+  Backend::gine(h, attr, row_ptr, dst, src, attr_row, C, eps, g, source_ptr, by_source, 1 + eps, out, gh);
+  Backend::gine(h, attr, row_ptr, dst, src, attr_row, C, eps, g, row_ptr_attr, by_row, 0.0, out, ga);
+  for (int64_t i = 0; i < N * C; ++i) {
+    CHECK(std::fabs(out[i] - expected[i]) < 1e-12, "%s gine out[%lld] %g vs %g", Backend::name(), (long long)i, out[i], expected[i]);
+    CHECK(std::fabs(gh[i] - grad_h[i]) < 1e-12, "%s gine grad_h[%lld] %g vs %g", Backend::name(), (long long)i, gh[i], grad_h[i]);
+  }
+  for (int64_t i = 0; i < R * C; ++i)
+    CHECK(std::fabs(ga[i] - grad_attr[i]) < 1e-12, "%s gine grad_attr[%lld] %g vs %g", Backend::name(), (long long)i, ga[i], grad_attr[i]);
+}
+
+template <typename Backend>
+void test_distance_descent() {
+  // a 4-atom chain with its 1-3 pairs, both directions, in CSR order by destination
+  const std::vector<int64_t> row_ptr = {0, 2, 5, 8, 10}, dst = {0, 0, 1, 1, 1, 2, 2, 2, 3, 3},
+                             src = {1, 2, 0, 2, 3, 0, 1, 3, 1, 2};
+  std::vector<int64_t> col_edges;
+  const auto col_ptr = group_by(src, 4, col_edges);
+  const std::vector<double> x0 = {0.0, 0.1, 0.0, 1.4, 0.0, 0.2, 2.1, 1.2, -0.1, 3.3, 1.5, 0.4},
+                            d = {1.5, 2.5, 1.5, 1.5, 2.6, 2.5, 1.5, 1.4, 2.6, 1.4},
+                            g = {0.3, -0.2, 0.5, 0.1, 0.4, -0.6, -0.3, 0.2, 0.1, 0.7, -0.1, 0.2};
+  const int64_t steps = 4, N = 4;
+  const double lr = 0.05;
+  std::vector<double> states, gx, gd;
+  Backend::descent(x0, d, row_ptr, src, dst, col_ptr, col_edges, steps, lr, g, states, gx, gd);
+  std::vector<double> x = x0;  // the forward against a direct computation
+  for (int64_t t = 0; t < steps; ++t) {
+    std::vector<double> next = x;
+    for (size_t e = 0; e < src.size(); ++e) {
+      double r[3], s = 0;
+      for (int k = 0; k < 3; ++k) { r[k] = x[3 * dst[e] + k] - x[3 * src[e] + k]; s += r[k] * r[k]; }
+      s = std::sqrt(s);
+      for (int k = 0; k < 3; ++k) next[3 * dst[e] + k] -= lr * 2 * (s - d[e]) * r[k] / s;
+    }
+    x = next;
+  }
+  for (int64_t i = 0; i < 3 * N; ++i)
+    CHECK(std::fabs(states[steps * N * 3 + i] - x[i]) < 1e-12, "%s distance_descent x[%lld] %g vs %g", Backend::name(),
+          (long long)i, states[steps * N * 3 + i], x[i]);
+  auto objective = [&](const std::vector<double>& start, const std::vector<double>& dd) {
+    std::vector<double> st, unused1, unused2;
+    Backend::descent(start, dd, row_ptr, src, dst, col_ptr, col_edges, steps, lr, {}, st, unused1, unused2);
+    double sum = 0;
+    for (int64_t i = 0; i < 3 * N; ++i) sum += g[i] * st[steps * N * 3 + i];
+    return sum;
+  };
+  for (size_t i = 0; i < x0.size(); ++i) {  // the hypergradients against finite differences
+    auto p = x0, m = x0;
+    p[i] += 1e-6; m[i] -= 1e-6;
+    const double fd = (objective(p, d) - objective(m, d)) / 2e-6;
+    CHECK(std::fabs(fd - gx[i]) < 1e-7, "%s distance_descent dx0[%zu] %g vs %g", Backend::name(), i, gx[i], fd);
+  }
+  for (size_t i = 0; i < d.size(); ++i) {
+    auto p = d, m = d;
+    p[i] += 1e-6; m[i] -= 1e-6;
+    const double fd = (objective(x0, p) - objective(x0, m)) / 2e-6;
+    CHECK(std::fabs(fd - gd[i]) < 1e-7, "%s distance_descent dd[%zu] %g vs %g", Backend::name(), i, gd[i], fd);
+  }
+}
+
+template <typename Backend>
 int run_all() {
   test_rigid_motion_is_recovered<Backend, double>(1e-9);
   test_rigid_motion_is_recovered<Backend, float>(1e-3);
@@ -552,6 +707,8 @@ int run_all() {
   test_triplet_aggregation<Backend>();
   test_segment_attention<Backend>();
   test_gather_layer_norm<Backend>();
+  test_gine_aggregate<Backend>();
+  test_distance_descent<Backend>();
   std::printf("%s backend: %s\n", Backend::name(), g_failures ? "FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }

@@ -47,7 +47,12 @@ def test_reused_csr_and_gradcheck(device):
     h, index, attr, attr_index = inputs(device, torch.float64, N=6, E=14, C=3, R=4, seed=1)
     csr = ck.edge_csr(index, 6)
     torch.testing.assert_close(ck.gine_aggregate(h, csr, attr, attr_index), ck.gine_aggregate(h, index, attr, attr_index))
-    assert torch.autograd.gradcheck(lambda a, b: ck.gine_aggregate(a, csr, b, attr_index, eps=0.1), (h, attr))
+    fn = lambda a, b: ck.gine_aggregate(a, csr, b, attr_index, eps=0.1)
+    assert torch.autograd.gradcheck(fn, (h, attr))
+    assert torch.autograd.gradgradcheck(fn, (h, attr))  # CNF traces differentiate a vector-Jacobian product
+    fn = lambda a, b: ck.gine_aggregate(a, csr, b)  # one attr row per edge
+    assert torch.autograd.gradgradcheck(fn, (h, torch.randn(csr.src.numel(), 3, dtype=torch.float64,
+                                                              device=h.device, requires_grad=True)))
 
 
 def test_gin_layer_on_a_molecule(device):

@@ -2,6 +2,7 @@
 rule equals autograd through the distances, DSM loss falls on real molecules, our batched Langevin
 sampler follows the released per-molecule algorithm step for step, sampling returns finite
 conformers in the molecule's atom order."""
+import pytest
 import numpy as np
 import torch
 from rdkit import Chem
@@ -91,7 +92,7 @@ def test_batched_sampler_follows_the_released_algorithm():
     plain per-molecule sampler walk the same trajectory, in float64 up to summation order."""
     model = small(levels=4).double()
     batch = copies("CCOc1ccccc1", 3)
-    ours = LangevinSampler(model, batch, steps_per_level=3).run(torch.Generator().manual_seed(5))
+    ours = LangevinSampler(model, batch, steps_per_level=3, precision="full").run(torch.Generator().manual_seed(5))
     plain = plain_langevin(model, batch, 3, torch.Generator().manual_seed(5))
     assert torch.isfinite(ours).all()
     torch.testing.assert_close(ours, plain, rtol=1e-8, atol=1e-8)
@@ -126,3 +127,31 @@ def test_tabulated_edge_features_equal_the_network():
     torch.testing.assert_close(features_, expected, rtol=1e-10, atol=1e-10)
     edge_half = model.output_mlp[0].weight[:, 32:]
     torch.testing.assert_close(output, expected @ edge_half.T, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("precision", ["full", "bfloat16"])
+def test_frozen_network_equals_the_model(precision):
+    """The sampler's network (tables, fused GIN sums, pair-shared work) computes edge_scores; with
+    bfloat16 GEMMs within the format's rounding (8-bit mantissa)."""
+    from conformers.models.confgf.model import PairGraph
+    from conformers.models.confgf.tabulated import FrozenScoreNetwork
+
+    model = small().double().eval()
+    batch = copies("CC(=O)Oc1ccccc1C(=O)O", 2)
+    index, n = batch.extended_index, batch.atomic_numbers.numel()
+    graph = PairGraph.build(index, n)
+    d = (torch.randn(n, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2).index_select(0, index[0])
+    d = (d - d.roll(1, 0)).norm(dim=1).index_select(0, graph.first).index_select(0, graph.inverse)  # symmetric
+    with torch.no_grad():
+        constants = model.graph_constants(batch.atomic_numbers, batch.extended_type)
+        expected = model.edge_scores(constants, index, d, 1 / 0.3)
+        network = FrozenScoreNetwork(model, batch.extended_type, precision)
+        pair_types = network.tables.compact.index_select(0, graph.first)
+        got = network(constants[0], graph, d.index_select(0, graph.first), 1 / 0.3, pair_types)
+    if precision == "full":
+        torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    else:
+        assert got.dtype == torch.float64
+        assert float((got - expected).norm() / expected.norm()) < 0.03
+    with pytest.raises(ValueError, match="precision"):
+        FrozenScoreNetwork(model, batch.extended_type, "float16")

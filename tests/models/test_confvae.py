@@ -5,6 +5,7 @@ import pytest
 import torch
 from rdkit import Chem
 
+import conformer_kernels as ck
 from conformers.data import features
 from conformers.data.batch import collate
 from conformers.models.confvae.distance_geometry import (dg_energy, dg_gradient, distance_geometry,
@@ -35,7 +36,7 @@ def test_descent_lowers_the_energy():
     assert float(dg_energy(x, index, d)) < 0.2 * float(dg_energy(x0, index, d))
 
 
-@pytest.mark.parametrize("mode", ["checkpoint", "autograd"])
+@pytest.mark.parametrize("mode", ["fused", "checkpoint", "autograd"])
 def test_hypergradient_matches_finite_differences(mode):
     x0, index, d = molecule("CCOC(=O)C")
     target = torch.randn_like(x0)
@@ -47,12 +48,13 @@ def test_hypergradient_matches_finite_differences(mode):
 def test_unrolls_agree_and_the_last_step_variant_differs():
     x0, index, d = molecule()
     grads = {}
-    for mode in ("checkpoint", "autograd", "plain", "last"):
+    for mode in ("fused", "checkpoint", "autograd", "plain", "last"):
         dd = d.clone().requires_grad_()
         x = plain_distance_geometry(x0, index, dd, 8, 0.05) if mode == "plain" else \
             distance_geometry(x0, index, dd, 8, 0.05, mode=mode)
         x.square().sum().backward()
         grads[mode] = dd.grad
+    torch.testing.assert_close(grads["fused"], grads["plain"], rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(grads["checkpoint"], grads["plain"], rtol=1e-9, atol=1e-9)
     torch.testing.assert_close(grads["autograd"], grads["plain"], rtol=1e-9, atol=1e-9)
     assert not torch.allclose(grads["last"], grads["plain"], rtol=1e-3)
@@ -87,6 +89,28 @@ def test_flow_round_trips_through_its_inverse():
     back, _ = core._integrate(graph, z, forward, backward=True, with_logp=False)
     assert not torch.allclose(forward, noise)
     torch.testing.assert_close(back, noise, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("trace", ["hutchinson", "exact"])
+def test_likelihood_gradient_through_the_trace_equals_plain_ops(trace):
+    """The trace term differentiates a vector-Jacobian product (second order): with the fused
+    kernels the parameters' gradients equal those of the same model on plain PyTorch ops."""
+    from conformers.models.confvae.model import ConfVAECore
+    model = small_vae(trace=trace).double()
+    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC(=O)N")).arrays(), "index": 0}], ("extended",))
+    graph = ConfVAECore.graph(batch)
+    z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    d = 1.0 + torch.rand(graph["pairs"][0].numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    grads = []
+    for plain in (False, True):
+        model.zero_grad()
+        torch.manual_seed(3)  # the same Hutchinson probe
+        with ck.use_reference(plain):
+            model.core.log_likelihood(graph, z, d).sum().backward()
+        grads.append([p.grad.clone() for p in model.core.flow.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 0
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 
 @pytest.mark.parametrize("name", ["confvae", "confvae-minus"])

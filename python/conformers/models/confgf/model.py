@@ -50,10 +50,12 @@ class ConfGF(ConformerModel, nn.Module):
     trainable = True
 
     def __init__(self, hidden: int = 256, convs: int = 4, sigma_begin: float = 10.0, sigma_end: float = 0.01,
-                 levels: int = 50, steps_per_level: int = 100, step_lr: float = 2.4e-6, clip: float = 1000.0):
+                 levels: int = 50, steps_per_level: int = 100, step_lr: float = 2.4e-6, clip: float = 1000.0,
+                 precision: str = "auto"):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, convs=convs, sigma_begin=sigma_begin, sigma_end=sigma_end,
-                                levels=levels, steps_per_level=steps_per_level, step_lr=step_lr, clip=clip)
+                                levels=levels, steps_per_level=steps_per_level, step_lr=step_lr, clip=clip,
+                                precision=precision)
         self.node_embedding, self.edge_embedding = nn.Embedding(100, hidden), nn.Embedding(100, hidden)
         self.distance_mlp = mlp(1, hidden, hidden)
         self.convs = nn.ModuleList(GINEConv(hidden) for _ in range(convs))
@@ -89,16 +91,6 @@ class ConfGF(ConformerModel, nn.Module):
             out = conv(h, graph.csr, e_pair, graph.inverse)
             h = h + (torch.relu_(out) if k < len(self.convs) - 1 else out)
         return h
-
-    def tabulated_edge_scores(self, atoms, graph, d_pair, inv_sigma, tables, pair_types):
-        """edge_scores with the distance MLP and the edge half of the output layer read from exact
-        tables (tabulated.EdgeFeatureTables; inference): the sampler's inner loop. graph: a
-        PairGraph; d_pair: the distance of each pair (P,)."""
-        e_pair, e_output = tables(d_pair, pair_types)
-        h = self._gin(atoms, graph, e_pair)
-        layer = self.output_mlp[0]
-        hidden = torch.addmm(e_output, graph.product(h), layer.weight[:, :h.shape[1]].T).add_(layer.bias)
-        return self.output_mlp[1:](hidden).squeeze(1).index_select(0, graph.inverse).mul_(inv_sigma)
 
     # --- training: denoising score matching on distances --------------------------------------------
     def forward(self, batch) -> dict:

@@ -6,21 +6,27 @@ the CNF, z and every parameter).
 The gradient of H is conformer_kernels' vector aggregation with w_uv = 2 (||r_uv|| - d_uv) and unit
 edge vectors: grad_u H = sum_v 2 (||r_uv|| - d_uv) (r_u - r_v) / ||r_uv|| (edges in both directions,
 H over unordered pairs). Backpropagating through T steps is the memory and time hot spot:
-- mode="checkpoint" (default): each step's input R_t is kept (T x N x 3, small), nothing per edge;
-  the backward recomputes one step at a time from R_t (conformer_kernels' edge_geometry and
-  vector_aggregation, neither of which stores an (E, 3) tensor) and backpropagates through it;
-- mode="autograd": the same steps unrolled under autograd, the kernels' own backward; every step
-  keeps its per-edge tensors (E-sized: distances and weights) until the backward;
+- mode="fused" (default): conformer_kernels' distance_descent, the T steps and their exact
+  backward (reverse steps with closed-form edge Hessians) in one op each way; keeps the steps'
+  positions (T x N x 3), no per-edge tensor, no autograd graph;
+- mode="checkpoint": each step's input R_t is kept; the backward recomputes one step at a time
+  from R_t (edge_geometry and vector_aggregation) and backpropagates through it with autograd;
+- mode="autograd": the same kernels unrolled under autograd; every step keeps its per-edge tensors
+  (E-sized: distances and weights) until the backward;
 - mode="last": the released code's approximation -- the first T - 1 steps without gradient, only
-  the last step differentiable.
-``plain_distance_geometry`` is the same loop in plain PyTorch ops under autograd (an (E, 3) edge
-vector tensor per step): the tests' oracle and the benchmark's peer.
+  the last step differentiable;
+- mode="plain": ``plain_distance_geometry``, the loop in plain PyTorch ops under autograd (an (E, 3)
+  edge-vector tensor per step; conformer_kernels' reference for distance_descent): the peer.
 """
 from __future__ import annotations
 
 import torch
 
 import conformer_kernels as ck
+from conformer_kernels.reference.distance_descent import distance_descent as plain_distance_geometry
+
+MODES = ("fused", "checkpoint", "autograd", "last", "plain")
+
 
 def _distances(x, index):
     """Per-edge distance, differentiable, from conformer_kernels (no stored (E, 3) tensor; the one
@@ -71,34 +77,26 @@ class _CheckpointedDescent(torch.autograd.Function):
 
 
 def distance_geometry(x0: torch.Tensor, index: torch.Tensor, d: torch.Tensor, steps: int, lr: float,
-                      mode: str = "checkpoint") -> torch.Tensor:
+                      mode: str = "fused") -> torch.Tensor:
     """R_T after ``steps`` steps R <- R - lr grad_R H(R, d) from x0 (N, 3); differentiable in d and x0
     (see the module docstring for the modes)."""
-    if mode not in ("checkpoint", "autograd", "last"):
-        raise ValueError(f"mode must be checkpoint, autograd or last, got {mode!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if d.shape != (index.shape[1],):
         raise ValueError(f"d must have one target distance per edge ({index.shape[1]},), got {tuple(d.shape)}")
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
+    if mode == "fused":
+        return ck.distance_descent(x0, index, d, int(steps), float(lr))
+    if mode == "plain":
+        return plain_distance_geometry(x0, index, d, int(steps), float(lr))
     if mode == "checkpoint":
         return _CheckpointedDescent.apply(x0, d, index, int(steps), float(lr))
     x = x0
     if mode == "last":
         with torch.no_grad():
-            for _ in range(steps - 1):
-                x = _step(x, index, d, lr)
-        return _step(x.detach(), index, d, lr)
+            x = ck.distance_descent(x0, index, d, int(steps) - 1, float(lr))
+        return _step(x, index, d, lr)
     for _ in range(steps):
         x = _step(x, index, d, lr)
-    return x
-
-
-def plain_distance_geometry(x0, index, d, steps: int, lr: float) -> torch.Tensor:
-    """The same unrolled loop in plain PyTorch ops under autograd (stores (E, 3) per step)."""
-    x = x0
-    for _ in range(steps):
-        r = x[index[0]] - x[index[1]]
-        length = r.norm(dim=1, keepdim=True)
-        grad = torch.zeros_like(x).index_add(0, index[0], 2.0 * (length - d[:, None]) * r / length)
-        x = x - lr * grad
     return x

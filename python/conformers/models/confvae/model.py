@@ -78,11 +78,11 @@ class DistanceFlow(nn.Module):
         tt = t.reshape(1, 1).to(d)
         e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types[first]
         h = atoms
-        for k, conv in enumerate(self.convs):
-            out = conv(h, graph["index"], e_pair[inverse])
+        for k, conv in enumerate(self.convs):  # each edge reads its pair's feature row
+            out = conv(h, graph["index"], e_pair, inverse)
             h = h + (nn.functional.softplus(out) if k < len(self.convs) - 1 else out)
         u, v = graph["index"][:, first]
-        return self.out(torch.cat([h[u] * h[v], e_pair], 1)).squeeze(1)
+        return self.out(torch.cat([h.index_select(0, u) * h.index_select(0, v), e_pair], 1)).squeeze(1)
 
 
 class _Augmented(nn.Module):
@@ -187,7 +187,7 @@ class ConfVAE(ConformerModel, nn.Module):
 
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, recon_weight: float = 1.0,
                  kl_weight: float = 1.0, aux_weight: float = 1.0, inner_steps: int = 50, inner_lr: float = 0.02,
-                 inner_mode: str = "checkpoint", trace: str = "hutchinson", tol: float = 1e-5,
+                 inner_mode: str = "fused", trace: str = "hutchinson", tol: float = 1e-5,
                  sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
                  solver: str = "dopri5", ode_steps: int = 8):
         nn.Module.__init__(self)
