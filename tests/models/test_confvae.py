@@ -68,6 +68,17 @@ def test_bad_input():
         distance_geometry(x0, index, d[:-1], 3, 0.1)
 
 
+def test_hypergradient_guard_drops_non_finite_molecules_and_clips():
+    from conformers.models.confvae.model import _GuardedHypergradient
+    molecule = torch.tensor([0, 0, 1, 1, 1, 2])
+    d = torch.ones(6, requires_grad=True)
+    dropped = torch.zeros((), dtype=torch.int64)
+    out = _GuardedHypergradient.apply(d, molecule, 3, 1.0, dropped)
+    out.backward(torch.tensor([0.1, 0.2, float("nan"), 1.0, 2.0, 3.0]))
+    torch.testing.assert_close(d.grad, torch.tensor([0.1, 0.2, 0.0, 0.0, 0.0, 1.0]))
+    assert int(dropped) == 1
+
+
 def small_vae(**kw):
     from conformers.models import create_model
     torch.manual_seed(0)

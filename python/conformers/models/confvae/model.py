@@ -12,7 +12,11 @@ over the interatomic distances of the extended graph, followed by differentiable
 - distance geometry: R_T from T steps of gradient descent on H(R, d) (distance_geometry.py),
   unrolled so the reconstruction loss reaches d, z and every parameter.
 Loss: L_recon (aligned RMSD of R_T to the reference, ck.rmsd) + lambda KL(q || p) + alpha (-log
-p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon).
+p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon). Optional,
+not in the paper: RNODE's kinetic-energy and Jacobian-norm regularizers (kinetic_weight,
+jacobian_weight) for fixed-step solvers -- with L_recon the flow's dynamics stiffened until the
+decoder's backward overflowed (rk4, 4 steps; the paper's adaptive dopri5 would instead take more
+steps) -- and a per-molecule guard on the unrolled hypergradient (reconstruction_rmsd).
 """
 from __future__ import annotations
 
@@ -20,7 +24,6 @@ import math
 
 import torch
 from torch import nn
-
 
 import conformer_kernels as ck
 
@@ -86,7 +89,10 @@ class DistanceFlow(nn.Module):
 
 
 class _Augmented(nn.Module):
-    """[dd/dt, dlogp/dt = -tr(df/dd)] for torchdiffeq; the trace exact or by Hutchinson."""
+    """[dd/dt, dlogp/dt = -tr(df/dd), |f|^2, |eps^T df/dd|^2] for torchdiffeq; the trace exact or by
+    Hutchinson's estimator. The last two are RNODE's (Finlay et al. 2020) kinetic energy and
+    Jacobian-norm rates per molecule (the latter from the Hutchinson probe's vector-Jacobian
+    product, free; zero with the exact trace), integrated for the optional regularizers."""
 
     def __init__(self, flow, graph, condition, trace: str, probe=None):
         super().__init__()
@@ -94,15 +100,17 @@ class _Augmented(nn.Module):
 
     def forward(self, t, state):
         d = state[0]
+        molecule, B = self.graph["pair_batch"], self.graph["B"]
         with torch.enable_grad():
             d = d if d.requires_grad else d.requires_grad_()
             f = self.flow(t, d, self.graph, self.condition)
             if self.trace == "hutchinson":
                 vjp = torch.autograd.grad(f, d, self.probe, create_graph=True)[0]
-                div = vjp * self.probe
+                div, jacobian = vjp * self.probe, segment_sum(vjp.square(), molecule, B)
             else:  # exact: one backward pass per pair (small graphs, tests)
                 div = torch.stack([torch.autograd.grad(f[k], d, create_graph=True)[0][k] for k in range(f.numel())])
-        return f, -segment_sum(div, self.graph["pair_batch"], self.graph["B"])
+                jacobian = torch.zeros(B, dtype=d.dtype, device=d.device)
+        return f, -segment_sum(div, molecule, B), segment_sum(f.square(), molecule, B), jacobian
 
 
 class ConfVAECore(nn.Module):
@@ -136,13 +144,16 @@ class ConfVAECore(nn.Module):
             fn = lambda t, d: self.flow(t, d, graph, condition)
             return odeint(fn, start, times, rtol=self.tol, atol=self.tol, method=self.solver, options=self.options)[-1], None
         probe = torch.randn_like(start) if self.trace == "hutchinson" else None
-        state = (start, torch.zeros(graph["B"], dtype=start.dtype))
-        d, logp = odeint(_Augmented(self.flow, graph, condition, self.trace, probe), state, times, rtol=self.tol,
-                         atol=self.tol, method=self.solver, options=self.options)
+        zeros = torch.zeros(graph["B"], dtype=start.dtype)
+        d, logp, kinetic, jacobian = odeint(_Augmented(self.flow, graph, condition, self.trace, probe),
+                                            (start, zeros, zeros, zeros), times, rtol=self.tol, atol=self.tol,
+                                            method=self.solver, options=self.options)
+        self.regularizers = (kinetic[-1].abs(), jacobian[-1].abs())  # integrated backward in time: negative
         return d[-1], logp[-1]
 
     def log_likelihood(self, graph, z, d):
-        """log p(d | z, G) per molecule (nats): standardize, flow back to the base N(0, I)."""
+        """log p(d | z, G) per molecule (nats): standardize, flow back to the base N(0, I). Leaves
+        the pass's integrated kinetic energy and Jacobian norm per molecule in self.regularizers."""
         types = graph["pair_types"]
         u = (d - self.shift[types]) * torch.exp(-self.log_scale[types])
         noise, delta = self._integrate(graph, z, u, backward=True, with_logp=True)
@@ -169,16 +180,51 @@ def kl_normal(mu_q, ls_q, mu_p, ls_p):
 D_RANGE = (0.5, 15.0)  # decoded distances are clamped to this range (Angstrom) before distance geometry
 
 
-def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generator=None):
+def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generator=None, hypergradient_clip=None,
+                        dropped=None):
     """Aligned RMSD per molecule of the distance-geometry solution for d to the reference. The
     decoded distances are clamped to D_RANGE first: an untrained flow's negative or huge distances
-    made the unrolled gradient descent diverge (seen at step 412 of a first run)."""
+    made the unrolled gradient descent diverge (seen at step 412 of a first run).
+
+    The full unroll's hypergradient is ill-conditioned: where two atoms come close while their
+    target distance is larger (s << d), the step map's tangential Jacobian 1 - 2 lr (s - d) / s
+    exceeds 1 by a lot, and its product over T steps overflows (float32 NaN gradients from step ~700
+    of a training run, with finite losses). So per molecule the hypergradient to its distances is
+    dropped when non-finite (counted in ``dropped``, a one-element tensor) and, with
+    hypergradient_clip, rescaled to at most that norm; the released code's one-step variant
+    (mode="last") never sees it."""
     first, inverse = graph["pairs"]
     # a fixed-step flow early in training can overflow: such distances count as the range's bounds
     d_pairs = torch.nan_to_num(d_pairs, nan=D_RANGE[1], posinf=D_RANGE[1], neginf=D_RANGE[0]).clamp(*D_RANGE)
+    if d_pairs.requires_grad:
+        d_pairs = _GuardedHypergradient.apply(d_pairs, graph["pair_batch"], graph["B"], hypergradient_clip, dropped)
     x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
-    x = distance_geometry(x0, graph["index"], d_pairs[inverse], steps, lr, mode=mode)
+    x = distance_geometry(x0, graph["index"], d_pairs.index_select(0, inverse), steps, lr, mode=mode)
     return ck.rmsd(x, reference, ptr=ptr)
+
+
+class _GuardedHypergradient(torch.autograd.Function):
+    """Identity; its backward zeroes each molecule's non-finite gradient and clips the others'
+    norms (see reconstruction_rmsd)."""
+
+    @staticmethod
+    def forward(ctx, d, molecule, count, clip, dropped):
+        ctx.save_for_backward(molecule)
+        ctx.count, ctx.clip, ctx.dropped = count, clip, dropped
+        return d.view_as(d)
+
+    @staticmethod
+    def backward(ctx, grad):
+        molecule, = ctx.saved_tensors
+        finite = torch.isfinite(grad)
+        bad = segment_sum((~finite).to(grad.dtype), molecule, ctx.count) > 0
+        grad = torch.where(bad[molecule], torch.zeros_like(grad), grad)
+        if ctx.dropped is not None:
+            ctx.dropped += bad.sum()
+        if ctx.clip:
+            norm = segment_sum(grad.square(), molecule, ctx.count).sqrt()
+            grad = grad * (ctx.clip / norm.clamp_min(ctx.clip))[molecule]
+        return grad, None, None, None, None
 
 
 class ConfVAE(ConformerModel, nn.Module):
@@ -189,13 +235,16 @@ class ConfVAE(ConformerModel, nn.Module):
                  kl_weight: float = 1.0, aux_weight: float = 1.0, inner_steps: int = 50, inner_lr: float = 0.02,
                  inner_mode: str = "fused", trace: str = "hutchinson", tol: float = 1e-5,
                  sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
-                 solver: str = "dopri5", ode_steps: int = 8):
+                 solver: str = "dopri5", ode_steps: int = 8, hypergradient_clip: float | None = None,
+                 kinetic_weight: float = 0.0, jacobian_weight: float = 0.0):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, latent=latent, layers=layers, recon_weight=recon_weight,
                                 kl_weight=kl_weight, aux_weight=aux_weight, inner_steps=inner_steps,
                                 inner_lr=inner_lr, inner_mode=inner_mode, trace=trace, tol=tol,
                                 sample_steps=sample_steps, sample_lr=sample_lr, distance_noise=distance_noise,
-                                solver=solver, ode_steps=ode_steps)
+                                solver=solver, ode_steps=ode_steps, hypergradient_clip=hypergradient_clip,
+                                kinetic_weight=kinetic_weight, jacobian_weight=jacobian_weight)
+        self.register_buffer("dropped_hypergradients", torch.zeros((), dtype=torch.int64), persistent=False)
         self.core = ConfVAECore(hidden, latent, layers, trace=trace, tol=tol, solver=solver, ode_steps=ode_steps)
 
     @property
@@ -218,11 +267,18 @@ class ConfVAE(ConformerModel, nn.Module):
         losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph["pair_batch"],
                                                                       graph["B"])).mean()}
         loss = c["kl_weight"] * losses["kl"] / sizes.mean() + c["aux_weight"] * losses["nll_per_pair"]
+        pairs = segment_sum(torch.ones_like(d_ref), graph["pair_batch"], graph["B"])
+        for name, value in zip(("kinetic", "jacobian"), self.core.regularizers):
+            if c[f"{name}_weight"]:  # RNODE's regularizers: keep the fixed-step flow's dynamics tame
+                losses[f"{name}_per_pair"] = (value / pairs).mean()
+                loss = loss + c[f"{name}_weight"] * losses[f"{name}_per_pair"]
         if c["recon_weight"]:
             d_hat = self.core.decode(graph, z)
             recon = reconstruction_rmsd(graph, d_hat, batch.pos, batch.ptr, c["inner_steps"], c["inner_lr"],
-                                        c["inner_mode"])
+                                        c["inner_mode"], hypergradient_clip=c["hypergradient_clip"],
+                                        dropped=self.dropped_hypergradients)
             losses["recon_rmsd"] = recon.mean()
+            losses["dropped_hypergradients"] = self.dropped_hypergradients.to(loss.dtype)  # so far, cumulative
             loss = loss + c["recon_weight"] * losses["recon_rmsd"]
         return {"loss": loss, **{k: v.detach() for k, v in losses.items()}}
 
