@@ -349,6 +349,21 @@ struct CudaBackend {
 };
 #endif
 
+// Checks grad = d objective / d v against central differences, one entry of v at a time.
+template <typename Objective>
+void check_gradient(const std::string& what, std::vector<double> v, const std::vector<double>& grad,
+                    Objective objective, double tol) {
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double keep = v[i];
+    v[i] = keep + 1e-6;
+    const double up = objective(v);
+    v[i] = keep - 1e-6;
+    const double fd = (up - objective(v)) / 2e-6;
+    v[i] = keep;
+    CHECK(std::fabs(fd - grad[i]) < tol, "%s[%zu] %g vs %g", what.c_str(), i, grad[i], fd);
+  }
+}
+
 // Rotation about a unit axis by angle, row-major.
 void axis_angle(const double axis[3], double angle, double R[9]) {
   const double c = std::cos(angle), s = std::sin(angle), t = 1 - c, x = axis[0], y = axis[1], z = axis[2];
@@ -473,18 +488,9 @@ void test_vector_aggregation() {
       for (size_t k = 0; k < o.size(); ++k) sum += g[k] * o[k];
       return sum;
     };
-    for (size_t i = 0; i < x.size(); ++i) {
-      auto xp = x, xm = x;
-      xp[i] += 1e-6; xm[i] -= 1e-6;
-      const double fd = (objective(xp, w) - objective(xm, w)) / 2e-6;
-      CHECK(std::fabs(fd - gx[i]) < 1e-6, "%s aggregate dx[%zu] %g vs %g", Backend::name(), i, gx[i], fd);
-    }
-    for (size_t e = 0; e < w.size(); ++e) {
-      auto wp = w, wm = w;
-      wp[e] += 1e-6; wm[e] -= 1e-6;
-      const double fd = (objective(x, wp) - objective(x, wm)) / 2e-6;
-      CHECK(std::fabs(fd - gw[e]) < 1e-6, "%s aggregate dw[%zu] %g vs %g", Backend::name(), e, gw[e], fd);
-    }
+    const std::string name = Backend::name();
+    check_gradient(name + " aggregate dx", x, gx, [&](const std::vector<double>& v) { return objective(v, w); }, 1e-6);
+    check_gradient(name + " aggregate dw", w, gw, [&](const std::vector<double>& v) { return objective(x, v); }, 1e-6);
   }
 }
 
@@ -522,12 +528,7 @@ void test_edge_geometry() {
     for (size_t c = 0; c < rr.size(); ++c) sum += gr[c] * rr[c];
     return sum;
   };
-  for (size_t i = 0; i < x.size(); ++i) {
-    auto xp = x, xm = x;
-    xp[i] += 1e-6; xm[i] -= 1e-6;
-    const double fd = (objective(xp) - objective(xm)) / 2e-6;
-    CHECK(std::fabs(fd - gx[i]) < 1e-6, "%s edge geometry dx[%zu] %g vs %g", Backend::name(), i, gx[i], fd);
-  }
+  check_gradient(std::string(Backend::name()) + " edge geometry dx", x, gx, objective, 1e-6);
 }
 
 template <typename Backend>
@@ -597,18 +598,11 @@ void test_gather_layer_norm() {
       for (size_t k = 0; k < o.size(); ++k) sum += g[k] * o[k];
       return sum;
     };
-    for (size_t i = 0; i < table.size(); ++i) {
-      auto tp = table, tm = table;
-      tp[i] += 1e-6; tm[i] -= 1e-6;
-      const double fd = (objective(tp, w) - objective(tm, w)) / 2e-6;
-      CHECK(std::fabs(fd - gt[i]) < 1e-6, "%s gather_layer_norm dtable[%zu] %g vs %g", Backend::name(), i, gt[i], fd);
-    }
-    for (size_t i = 0; i < w.size(); ++i) {
-      auto wp = w, wm = w;
-      wp[i] += 1e-6; wm[i] -= 1e-6;
-      const double fd = (objective(table, wp) - objective(table, wm)) / 2e-6;
-      CHECK(std::fabs(fd - gw[i]) < 1e-6, "%s gather_layer_norm dweight[%zu] %g vs %g", Backend::name(), i, gw[i], fd);
-    }
+    const std::string name = Backend::name();
+    check_gradient(name + " gather_layer_norm dtable", table, gt,
+                   [&](const std::vector<double>& v) { return objective(v, w); }, 1e-6);
+    check_gradient(name + " gather_layer_norm dweight", w, gw,
+                   [&](const std::vector<double>& v) { return objective(table, v); }, 1e-6);
   }
 }
 
@@ -680,18 +674,11 @@ void test_distance_descent() {
     for (int64_t i = 0; i < 3 * N; ++i) sum += g[i] * st[steps * N * 3 + i];
     return sum;
   };
-  for (size_t i = 0; i < x0.size(); ++i) {  // the hypergradients against finite differences
-    auto p = x0, m = x0;
-    p[i] += 1e-6; m[i] -= 1e-6;
-    const double fd = (objective(p, d) - objective(m, d)) / 2e-6;
-    CHECK(std::fabs(fd - gx[i]) < 1e-7, "%s distance_descent dx0[%zu] %g vs %g", Backend::name(), i, gx[i], fd);
-  }
-  for (size_t i = 0; i < d.size(); ++i) {
-    auto p = d, m = d;
-    p[i] += 1e-6; m[i] -= 1e-6;
-    const double fd = (objective(x0, p) - objective(x0, m)) / 2e-6;
-    CHECK(std::fabs(fd - gd[i]) < 1e-7, "%s distance_descent dd[%zu] %g vs %g", Backend::name(), i, gd[i], fd);
-  }
+  const std::string name = Backend::name();  // the hypergradients against finite differences
+  check_gradient(name + " distance_descent dx0", x0, gx, [&](const std::vector<double>& v) { return objective(v, d); },
+                 1e-7);
+  check_gradient(name + " distance_descent dd", d, gd, [&](const std::vector<double>& v) { return objective(x0, v); },
+                 1e-7);
 }
 
 template <typename Backend>

@@ -79,6 +79,17 @@ def test_hypergradient_guard_drops_non_finite_molecules_and_clips():
     assert int(dropped) == 1
 
 
+def test_velocity_bound_bounds_the_flow():
+    from conformers.models.confvae.model import ConfVAECore
+    model = small_vae(velocity_bound=0.05)
+    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
+    graph = ConfVAECore.graph(batch)
+    z = torch.randn(batch.atomic_numbers.numel(), 4)
+    d = 100 * torch.randn(graph["pairs"][0].numel())
+    f = model.core.flow(torch.tensor(0.1), d, graph, model.core.flow.condition(graph, z))
+    assert torch.isfinite(f).all() and float(f.abs().max()) <= 0.05
+
+
 def small_vae(**kw):
     from conformers.models import create_model
     torch.manual_seed(0)
