@@ -87,7 +87,7 @@ def test_velocity_bound_bounds_the_flow():
     z = torch.randn(batch.atomic_numbers.numel(), 4)
     d = 100 * torch.randn(graph["pairs"][0].numel())
     f = model.core.flow(torch.tensor(0.1), d, graph, model.core.flow.condition(graph, z))
-    assert torch.isfinite(f).all() and float(f.abs().max()) <= 0.05
+    assert torch.isfinite(f).all() and float(f.abs().max()) <= 0.05 + 1e-7  # float32 rounding of 0.05
 
 
 def small_vae(**kw):
