@@ -87,5 +87,8 @@ def test_memory_and_targets(inner, batch):
                   f"{MEDIANS['mem_' + ours]:.1f} MB; plain {MEDIANS[plain] * 1e3:.0f} ms / {MEDIANS['mem_' + plain]:.1f} "
                   f"MB: {ratio(plain, ours):.2f}x faster, "
                   f"{MEDIANS['mem_' + plain] / max(MEDIANS['mem_' + ours], 1e-9):.2f}x less peak memory")
+    assert ratio("confvae_plain", "confvae_fused") >= 2.0  # the inner loop (met: ~10x, ~24x)
+    assert MEDIANS["mem_confvae_plain"] >= 2.0 * MEDIANS["mem_confvae_fused"]
+    # the target is for the whole step, where the CNF (the same code in both) is ~90%: not met
     assert ratio("confvae_step_plain", "confvae_step_fused") >= 2.0
     assert MEDIANS["mem_confvae_step_plain"] >= 2.0 * MEDIANS["mem_confvae_step_fused"]
