@@ -58,12 +58,13 @@ class FrozenScoreNetwork:
     EdgeFeatureTables (the output layer's bias folded into them), the GIN's neighbourhood sums by
     ck.gine_aggregate, every per-pair quantity computed once per unordered pair.
 
-    precision "full" keeps the network's dtype and numbers (up to rounding). "bfloat16" runs the hidden
-    GEMMs (the GIN MLPs and the output MLP, 90% of the work) on bfloat16 inputs and weights with
-    float32 accumulation -- 4x faster GEMMs on CPUs with AVX512-BF16/AMX and on tensor cores, about
-    0.3% relative error per layer -- and keeps the rest (sums, residuals, tables, scores) in float32.
-    "auto" (the default): bfloat16 for a float32 model where the hardware runs it natively, else full. On the
-    repository's QM9 test set COV/MAT with bfloat16 equal full precision's (benchmarks/README.md).
+    precision "full" keeps the network's dtype and numbers (up to rounding). "bfloat16" runs the
+    hidden GEMMs (the GIN MLPs and the output MLP, ~75% of a step) on bfloat16 inputs and weights
+    with float32 accumulation -- 4x faster GEMMs on CPUs with AVX512-BF16/AMX and on tensor cores,
+    about 0.3% relative error per layer -- and keeps the rest (sums, residuals, tables, scores) in
+    float32. "auto" (the default): bfloat16 for a float32 model where the hardware runs it
+    natively, else full. On the repository's QM9 test set COV/MAT with bfloat16 equal full
+    precision's (benchmarks/README.md).
     """
 
     def __init__(self, model, edge_types: torch.Tensor, precision: str = "full"):
