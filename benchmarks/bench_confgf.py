@@ -21,6 +21,7 @@ from conformers.data import ConformerDataset, MoleculeCache, collate, features, 
 from conformers.models import create_model
 from conformers.models.confgf.model import PairGraph
 from conformers.models.confgf.sampler import LangevinSampler, plain_langevin
+from conformers.models.confgf.tabulated import native_bfloat16
 
 from .conftest import MEDIANS, peak_memory_mb, ratio
 
@@ -126,8 +127,10 @@ def test_targets(gin):
         if f"confgf_{name}_plain" in MEDIANS:
             print(f"sampler {name}: full {ratio(f'confgf_{name}_plain', f'confgf_{name}_full'):.1f}x, bfloat16 "
                   f"{ratio(f'confgf_{name}_plain', f'confgf_{name}_bfloat16'):.1f}x plain")
-    # Targets (issue 7): the sampler >= 3x plain; the fused sum >= 2x in time and memory
+    # Targets (issue 7): the sampler at its default precision >= 3x plain (on hardware without native
+    # bfloat16 the default is full precision); the fused sum >= 2x in time and memory
     assert ratio("gine_forward_plain", "gine_forward_ours") >= 2.0
     assert MEDIANS["mem_gine_True_False"] >= 2.0 * MEDIANS["mem_gine_True_True"]
+    default = "bfloat16" if native_bfloat16(torch.device("cpu")) else "full"
     for name in ("qm9", "drugs"):
-        assert ratio(f"confgf_{name}_plain", f"confgf_{name}_bfloat16") >= 3.0
+        assert ratio(f"confgf_{name}_plain", f"confgf_{name}_{default}") >= 3.0
