@@ -28,7 +28,8 @@ from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_class
 from .ops.distance_descent import distance_descent
 from .ops.edge_geometry import edge_geometry, gaussian_centers
 from .ops.gather_layer_norm import gather_layer_norm
-from .ops.gine_aggregate import EdgeCSR, edge_csr, gine_aggregate
+from .ops._edges import EdgeCSR, edge_csr
+from .ops.gine_aggregate import gine_aggregate
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
 from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd

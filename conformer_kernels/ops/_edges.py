@@ -1,6 +1,8 @@
 """Edge lists (2, E) -> CSR by destination, the layout the edge kernels read."""
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 
@@ -40,3 +42,21 @@ def group_by_key(key: torch.Tensor, rows: int):
     ptr = torch.zeros(rows + 1, dtype=torch.int64, device=key.device)
     ptr[1:] = torch.cumsum(torch.bincount(key, minlength=rows), 0)
     return ptr, entries
+
+
+class EdgeCSR(NamedTuple):
+    """A validated edge list grouped by destination; build it once with ``edge_csr`` and pass it
+    instead of ``index`` to ops called many times on one graph (a sampler's steps, a GNN's layers)."""
+    index: torch.Tensor          # (2, E) as given
+    row_ptr: torch.Tensor        # (N + 1,) offsets of each destination's edges
+    src: torch.Tensor            # (E,) sources in destination order
+    order: torch.Tensor | None   # the stable sort of index[0] (None: it was sorted)
+    num_nodes: int
+
+
+def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
+    """Checks ``index`` ((2, E) int64, rows destination i and source j, in [0, num_nodes)) and
+    groups it by destination."""
+    device = index.device if torch.is_tensor(index) else None
+    index = check_edge_index(index, num_nodes, device)
+    return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes)

@@ -6,8 +6,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import distance_descent as reference
-from ._edges import group_by_key
-from .gine_aggregate import EdgeCSR, edge_csr
+from ._edges import EdgeCSR, edge_csr, group_by_key
 
 
 class _DistanceDescent(torch.autograd.Function):

@@ -2,31 +2,11 @@
 messages. See csrc/gine_aggregate."""
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 
 from .. import _backend, _checks
 from ..reference import gine_aggregate as reference
-from ._edges import check_edge_index, csr_by_destination, group_by_key
-
-
-class EdgeCSR(NamedTuple):
-    """A validated edge list grouped by destination; build it once with ``edge_csr`` and pass it
-    instead of ``index`` to ops called many times on one graph (a sampler's steps, a GNN's layers)."""
-    index: torch.Tensor          # (2, E) as given
-    row_ptr: torch.Tensor        # (N + 1,) offsets of each destination's edges
-    src: torch.Tensor            # (E,) sources in destination order
-    order: torch.Tensor | None   # the stable sort of index[0] (None: it was sorted)
-    num_nodes: int
-
-
-def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
-    """Checks ``index`` ((2, E) int64, rows destination i and source j, in [0, num_nodes)) and
-    groups it by destination."""
-    device = index.device if torch.is_tensor(index) else None
-    index = check_edge_index(index, num_nodes, device)
-    return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes)
+from ._edges import EdgeCSR, edge_csr, group_by_key
 
 
 class _GINEAggregate(torch.autograd.Function):
