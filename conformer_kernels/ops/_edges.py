@@ -44,6 +44,25 @@ def group_by_key(key: torch.Tensor, rows: int):
     return ptr, entries
 
 
+def edges_by_source(row_ptr: torch.Tensor, src: torch.Tensor):
+    """(dst (E,), col_ptr (N + 1,), col_edges (E,)) for a CSR edge list: each edge's destination,
+    and the edges grouped by source -- what backward kernels that write per source atom read."""
+    N = row_ptr.numel() - 1
+    dst = torch.repeat_interleave(torch.arange(N, device=src.device), row_ptr.diff(), output_size=src.numel())
+    return (dst, *group_by_key(src, N))
+
+
+def as_csr(index, num_nodes: int, device) -> "EdgeCSR":
+    """``index`` as an EdgeCSR for ``num_nodes`` nodes on ``device``: built (and checked) from a
+    (2, E) tensor, or an EdgeCSR checked to match."""
+    if not isinstance(index, EdgeCSR):
+        return edge_csr(index, num_nodes)
+    if index.num_nodes != num_nodes or index.row_ptr.device != device:
+        raise ValueError(f"index was built for {index.num_nodes} nodes on {index.row_ptr.device}, the input has "
+                         f"{num_nodes} on {device}")
+    return index
+
+
 class EdgeCSR(NamedTuple):
     """A validated edge list grouped by destination; build it once with ``edge_csr`` and pass it
     instead of ``index`` to ops called many times on one graph (a sampler's steps, a GNN's layers)."""

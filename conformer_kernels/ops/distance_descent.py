@@ -6,7 +6,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import distance_descent as reference
-from ._edges import EdgeCSR, edge_csr, group_by_key
+from ._edges import EdgeCSR, as_csr, edges_by_source
 
 
 class _DistanceDescent(torch.autograd.Function):
@@ -20,9 +20,7 @@ class _DistanceDescent(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         states, d, row_ptr, src = ctx.saved_tensors
-        N = states.shape[1]
-        dst = torch.repeat_interleave(torch.arange(N, device=d.device), row_ptr.diff(), output_size=src.numel())
-        col_ptr, col_edges = group_by_key(src, N)
+        dst, col_ptr, col_edges = edges_by_source(row_ptr, src)
         grad_x, grad_d = _backend.launch(_backend._C().distance_descent_backward, d.device, states, d, row_ptr, src,
                                          dst, col_ptr, col_edges, grad_out.contiguous(), ctx.lr)
         return grad_x, grad_d, None, None, None, None
@@ -51,10 +49,7 @@ def distance_descent(x0: torch.Tensor, index: torch.Tensor | EdgeCSR, d: torch.T
     x0 = _checks.floating("x0", x0)
     if x0.dim() != 2 or x0.shape[1] != 3:
         raise ValueError(f"x0 must have shape (N, 3), got {tuple(x0.shape)}")
-    csr = index if isinstance(index, EdgeCSR) else edge_csr(index, x0.shape[0])
-    if csr.num_nodes != x0.shape[0] or csr.row_ptr.device != x0.device:
-        raise ValueError(f"index was built for {csr.num_nodes} atoms on {csr.row_ptr.device}, x0 has {x0.shape[0]} "
-                         f"on {x0.device}")
+    csr = as_csr(index, x0.shape[0], x0.device)
     if not torch.is_tensor(d) or d.shape != (csr.src.numel(),) or d.dtype != x0.dtype or d.device != x0.device:
         raise ValueError(f"d must be a ({csr.src.numel()},) tensor with x0's dtype and device (one distance per edge)")
     if int(steps) != steps or steps < 0:

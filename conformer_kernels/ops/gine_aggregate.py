@@ -6,7 +6,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import gine_aggregate as reference
-from ._edges import EdgeCSR, edge_csr, group_by_key
+from ._edges import EdgeCSR, as_csr, edges_by_source, group_by_key
 
 
 class _GINEAggregate(torch.autograd.Function):
@@ -31,12 +31,11 @@ class _GINEAggregateBackward(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grad_out, h, attr, row_ptr, src, attr_row, eps, need_h, need_attr):
         grad_out = grad_out.contiguous()
-        N = h.shape[0]
-        dst = torch.repeat_interleave(torch.arange(N, device=h.device), row_ptr.diff(), output_size=src.numel())
+        dst, by_source_ptr, by_source = edges_by_source(row_ptr, src)
         grouped = lambda ptr, entries, self_weight: _backend.launch(
             _backend._C().gine_aggregate_grouped_grad, h.device, h, attr, grad_out, dst, src, attr_row, ptr, entries,
             self_weight)
-        grad_h = grouped(*group_by_key(src, N), 1.0 + eps) if need_h else None
+        grad_h = grouped(by_source_ptr, by_source, 1.0 + eps) if need_h else None
         grad_attr = None
         if need_attr:
             if attr_row is None:  # one edge per attr row
@@ -87,10 +86,7 @@ def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: to
     h = _checks.floating("h", h)
     if h.dim() != 2:
         raise ValueError(f"h must have shape (N, C), got {tuple(h.shape)}")
-    csr = index if isinstance(index, EdgeCSR) else edge_csr(index, h.shape[0])
-    if csr.num_nodes != h.shape[0] or csr.row_ptr.device != h.device:
-        raise ValueError(f"index was built for {csr.num_nodes} nodes on {csr.row_ptr.device}, h has {h.shape[0]} "
-                         f"on {h.device}")
+    csr = as_csr(index, h.shape[0], h.device)
     E = csr.src.numel()
     if not torch.is_tensor(edge_attr) or edge_attr.dim() != 2 or edge_attr.shape[1] != h.shape[1]:
         raise ValueError(f"edge_attr must have shape (E or R, {h.shape[1]}), got "

@@ -6,7 +6,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import vector_aggregation as reference
-from ._edges import check_edge_index, csr_by_destination
+from ._edges import EdgeCSR, as_csr
 
 
 class _VectorAggregation(torch.autograd.Function):
@@ -25,12 +25,13 @@ class _VectorAggregation(torch.autograd.Function):
         return (gx if need_x else None), (gw if need_w else None), None, None, None
 
 
-def vector_aggregation(x: torch.Tensor, index: torch.Tensor, weight: torch.Tensor, normalize: bool = False):
+def vector_aggregation(x: torch.Tensor, index: torch.Tensor | EdgeCSR, weight: torch.Tensor, normalize: bool = False):
     """Sum per destination atom of a per-edge scalar times the edge vector.
 
     Args:
         x: (N, 3) coordinates (float32/float64, Angstrom).
-        index: (2, E) int64 edges; row 0 the destination i, row 1 the source j.
+        index: (2, E) int64 edges; row 0 the destination i, row 1 the source j; or an ``edge_csr``
+            of them (checked and sorted once, for repeated calls).
         weight: (E,) per-edge scalars w_e, x's dtype and device.
         normalize: divide each edge vector by its length (unit vectors; 0 for coincident atoms).
 
@@ -41,13 +42,12 @@ def vector_aggregation(x: torch.Tensor, index: torch.Tensor, weight: torch.Tenso
     x = _checks.floating("x", x)
     if x.dim() != 2 or x.shape[1] != 3:
         raise ValueError(f"x must have shape (N, 3), got {tuple(x.shape)}")
-    index = check_edge_index(index, x.shape[0], x.device)
-    if not torch.is_tensor(weight) or weight.shape != (index.shape[1],):
-        raise ValueError(f"weight must have shape ({index.shape[1]},), one scalar per edge")
+    csr = as_csr(index, x.shape[0], x.device)
+    if not torch.is_tensor(weight) or weight.shape != (csr.src.numel(),):
+        raise ValueError(f"weight must have shape ({csr.src.numel()},), one scalar per edge")
     if weight.dtype != x.dtype or weight.device != x.device:
         raise ValueError("weight must have x's dtype and device")
     if _backend.reference_enabled():
-        return reference.vector_aggregation(x, index, weight, normalize)
-    row_ptr, src, order = csr_by_destination(index, x.shape[0])
-    w = weight if order is None else weight[order]
-    return _VectorAggregation.apply(x.contiguous(), w.contiguous(), row_ptr, src, bool(normalize))
+        return reference.vector_aggregation(x, csr.index, weight, normalize)
+    w = weight if csr.order is None else weight[csr.order]
+    return _VectorAggregation.apply(x.contiguous(), w.contiguous(), csr.row_ptr, csr.src, bool(normalize))

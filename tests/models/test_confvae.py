@@ -85,7 +85,7 @@ def test_velocity_bound_bounds_the_flow():
     batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
     graph = ConfVAECore.graph(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4)
-    d = 100 * torch.randn(graph["pairs"][0].numel())
+    d = 100 * torch.randn(graph["pairs"].first.numel())
     f = model.core.flow(torch.tensor(0.1), d, graph, model.core.flow.condition(graph, z))
     assert torch.isfinite(f).all() and float(f.abs().max()) <= 0.05 + 1e-7  # float32 rounding of 0.05
 
@@ -106,7 +106,7 @@ def test_flow_round_trips_through_its_inverse():
     batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
     graph = ConfVAECore.graph(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64)
-    noise = torch.randn(graph["pairs"][0].numel(), dtype=torch.float64)
+    noise = torch.randn(graph["pairs"].first.numel(), dtype=torch.float64)
     forward, _ = core._integrate(graph, z, noise, backward=False, with_logp=False)
     back, _ = core._integrate(graph, z, forward, backward=True, with_logp=False)
     assert not torch.allclose(forward, noise)
@@ -122,7 +122,7 @@ def test_likelihood_gradient_through_the_trace_equals_plain_ops(trace):
     batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC(=O)N")).arrays(), "index": 0}], ("extended",))
     graph = ConfVAECore.graph(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    d = 1.0 + torch.rand(graph["pairs"][0].numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    d = 1.0 + torch.rand(graph["pairs"].first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     grads = []
     for plain in (False, True):
         model.zero_grad()

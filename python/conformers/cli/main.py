@@ -183,6 +183,11 @@ def _models(args) -> int:
     return 0
 
 
+def _add_model_set(parser) -> None:
+    parser.add_argument("--model-set", action="append", metavar="KEY=VALUE",
+                        help="override a model setting, e.g. steps_per_level=10 for confgf (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from conformers.models import DEFAULT_MODEL
 
@@ -195,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", default="conformers.sdf", help="output SDF path")
     gen.add_argument("--model", default=DEFAULT_MODEL, help=f"registered model name or checkpoint (default {DEFAULT_MODEL}; "
                                                              "`conformers models` lists them)")
-    gen.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
+    _add_model_set(gen)
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["keep", "fix", "drop"], default="keep",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
@@ -207,13 +212,13 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("input", help="SDF with conformers")
     opt.add_argument("-o", "--output", default="optimized.sdf")
     opt.add_argument("--model", default="rdkit-mmff", help="optimization model (default rdkit-mmff)")
-    opt.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
+    _add_model_set(opt)
     opt.set_defaults(func=_optimize)
 
     ev = sub.add_parser("evaluate", help="COV/MAT/MIS of generated conformers against reference ensembles")
     ev.add_argument("--generated", "-g", help="SDF, GEOM rdkit_folder or prepared cache")
     ev.add_argument("--model", "-m", help="instead of --generated: generate with this model, --ratio x references")
-    ev.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
+    _add_model_set(ev)
     ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
@@ -231,7 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
     evo = sub.add_parser("evaluate-optimization",
                          help="RMSD to the references before and after an optimization model refines RDKit+MMFF starts")
     evo.add_argument("--model", "-m", required=True, help="optimization model name or checkpoint")
-    evo.add_argument("--model-set", action="append", metavar="KEY=VALUE", help="override a model setting, e.g. steps_per_level=10 (repeatable)")
+    _add_model_set(evo)
     evo.add_argument("--reference", "-r", required=True, help="prepared cache with split.json")
     evo.add_argument("--split", default="test")
     evo.add_argument("--starts", type=int, default=5, help="RDKit+MMFF starting conformers per molecule")

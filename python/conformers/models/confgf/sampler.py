@@ -41,14 +41,14 @@ class LangevinSampler:
         self.model = model
         self.steps = int(steps_per_level or model.config["steps_per_level"])
         precision = precision or model.config.get("precision", "auto")
-        order = torch.argsort(batch.extended_index[0], stable=True)
-        self.index = batch.extended_index[:, order].contiguous()
         self.n_atoms = batch.atomic_numbers.numel()
+        order = torch.argsort(batch.extended_index[0], stable=True)
+        self.csr = ck.edge_csr(batch.extended_index[:, order].contiguous(), self.n_atoms)  # checked once
+        self.index = self.csr.index
         self.n_edges = self.index.shape[1]
         if chunk_edges is None:
             chunk_edges = 0 if self.index.is_cuda else CHUNK_EDGES_CPU
-        row_ptr = torch.zeros(self.n_atoms + 1, dtype=torch.int64)
-        row_ptr[1:] = torch.cumsum(torch.bincount(self.index[0].cpu(), minlength=self.n_atoms), 0)
+        row_ptr = self.csr.row_ptr.cpu()
         types = batch.extended_type[order]
         self.chunks = []
         with torch.inference_mode():
@@ -82,7 +82,7 @@ class LangevinSampler:
         scores, clip = torch.empty(self.n_edges, dtype=x.dtype), self.model.config["clip"]
         for inv_sigma, alpha in self.schedule():
             for _ in range(self.steps):
-                score = ck.vector_aggregation(x, self.index, self.edge_scores(x, inv_sigma, scores), normalize=True)
+                score = ck.vector_aggregation(x, self.csr, self.edge_scores(x, inv_sigma, scores), normalize=True)
                 torch.linalg.vector_norm(score, dim=1, keepdim=True, out=norm)
                 score.mul_(norm.clamp_(min=clip).reciprocal_().mul_(clip))
                 torch.randn(noise.shape, generator=generator, out=noise)

@@ -29,7 +29,7 @@ from torch import nn
 import conformer_kernels as ck
 
 from ..base import ConformerModel, DataSpec, register, sample_copies
-from ..confgf.model import GINEConv, mlp, undirected_pairs
+from ..confgf.model import GINEConv, PairGraph, mlp
 from ..dmcg.layers import segment_mean
 from .distance_geometry import distance_geometry
 
@@ -55,7 +55,7 @@ class LatentGIN(nn.Module):
             e = e * self.distance(d[:, None])
         h = self.node(graph["atoms"])
         for conv, norm in zip(self.convs, self.norms):
-            h = norm(h + torch.relu(conv(h, graph["index"], e)))
+            h = norm(h + torch.relu(conv(h, graph["pairs"].csr, e)))
         pooled = segment_mean(h, graph["batch"], graph["B"])[graph["batch"]]
         mu, log_sigma = self.head(torch.cat([h, pooled], 1)).chunk(2, dim=1)
         return mu, log_sigma.clamp(-6, 2)
@@ -79,15 +79,14 @@ class DistanceFlow(nn.Module):
 
     def forward(self, t, d, graph, condition):
         atoms, types = condition
-        first, inverse = graph["pairs"]
+        pairs = graph["pairs"]
         tt = t.reshape(1, 1).to(d)
-        e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types[first]
+        e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types[pairs.first]
         h = atoms
         for k, conv in enumerate(self.convs):  # each edge reads its pair's feature row
-            out = conv(h, graph["index"], e_pair, inverse)
+            out = conv(h, pairs.csr, e_pair, pairs.inverse)
             h = h + (nn.functional.softplus(out) if k < len(self.convs) - 1 else out)
-        u, v = graph["index"][:, first]
-        velocity = self.out(torch.cat([h.index_select(0, u) * h.index_select(0, v), e_pair], 1)).squeeze(1)
+        velocity = self.out(torch.cat([pairs.product(h), e_pair], 1)).squeeze(1)
         if self.velocity_bound:  # smooth bound: a fixed-step solver's trajectory cannot overflow
             velocity = self.velocity_bound * torch.tanh(velocity / self.velocity_bound)
         return velocity
@@ -129,10 +128,10 @@ class ConfVAECore(nn.Module):
     @staticmethod
     def graph(batch):
         index = batch.extended_index
-        pairs = undirected_pairs(index, batch.atomic_numbers.numel())
+        pairs = PairGraph.build(index, batch.atomic_numbers.numel())  # the edge list checked and sorted once
         return {"index": index, "types": batch.extended_type.long(), "atoms": batch.atomic_numbers.clamp(0, 99),
                 "batch": batch.batch, "B": batch.num_graphs, "pairs": pairs,
-                "pair_batch": batch.batch[index[0, pairs[0]]], "pair_types": batch.extended_type.long()[pairs[0]]}
+                "pair_batch": batch.batch[pairs.i], "pair_types": batch.extended_type.long()[pairs.first]}
 
     def _integrate(self, graph, z, start, backward: bool, with_logp: bool):
         from torchdiffeq import odeint
@@ -167,7 +166,7 @@ class ConfVAECore(nn.Module):
         return u * torch.exp(self.log_scale[types]) + self.shift[types]
 
     def encode(self, graph, d):
-        return self.encoder(graph, d[graph["pairs"][1]])
+        return self.encoder(graph, d[graph["pairs"].inverse])
 
 
 def kl_normal(mu_q, ls_q, mu_p, ls_p):
@@ -178,26 +177,30 @@ def kl_normal(mu_q, ls_q, mu_p, ls_p):
 D_RANGE = (0.5, 15.0)  # decoded distances are clamped to this range (Angstrom) before distance geometry
 
 
+def clamped_distances(d):
+    """d clamped to D_RANGE; non-finite ones (a fixed-step flow early in training can overflow)
+    count as the range's bounds."""
+    return torch.nan_to_num(d, nan=D_RANGE[1], posinf=D_RANGE[1], neginf=D_RANGE[0]).clamp(*D_RANGE)
+
+
 def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generator=None, hypergradient_clip=None,
                         dropped=None):
     """Aligned RMSD per molecule of the distance-geometry solution for d to the reference. The
     decoded distances are clamped to D_RANGE first: an untrained flow's negative or huge distances
     made the unrolled gradient descent diverge (seen at step 412 of a first run).
 
-    The full unroll's hypergradient is ill-conditioned: where two atoms come close while their
+    The full unroll's hypergradient can be ill-conditioned: where two atoms come close while their
     target distance is larger (s << d), the step map's tangential Jacobian 1 - 2 lr (s - d) / s
-    exceeds 1 by a lot, and its product over T steps overflows (float32 NaN gradients from step ~700
-    of a training run, with finite losses). So per molecule the hypergradient to its distances is
-    dropped when non-finite (counted in ``dropped``, a one-element tensor) and, with
-    hypergradient_clip, rescaled to at most that norm; the released code's one-step variant
-    (mode="last") never sees it."""
-    first, inverse = graph["pairs"]
-    # a fixed-step flow early in training can overflow: such distances count as the range's bounds
-    d_pairs = torch.nan_to_num(d_pairs, nan=D_RANGE[1], posinf=D_RANGE[1], neginf=D_RANGE[0]).clamp(*D_RANGE)
+    exceeds 1 by a lot, and its product over T steps can overflow. So per molecule the
+    hypergradient to its distances is dropped when non-finite (counted in ``dropped``, a
+    one-element tensor) and, with hypergradient_clip, rescaled to at most that norm; the released
+    code's one-step variant (mode="last") never sees it. (A safeguard: it never fired in the
+    recorded runs; their NaN gradients came from the decoder, see velocity_bound.)"""
+    d_pairs = clamped_distances(d_pairs)
     if d_pairs.requires_grad:
         d_pairs = _GuardedHypergradient.apply(d_pairs, graph["pair_batch"], graph["B"], hypergradient_clip, dropped)
     x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
-    x = distance_geometry(x0, graph["index"], d_pairs.index_select(0, inverse), steps, lr, mode=mode)
+    x = distance_geometry(x0, graph["index"], d_pairs.index_select(0, graph["pairs"].inverse), steps, lr, mode=mode)
     return ck.rmsd(x, reference, ptr=ptr)
 
 
@@ -252,9 +255,8 @@ class ConfVAE(ConformerModel, nn.Module):
 
     def forward(self, batch) -> dict:
         c, graph = self.config, ConfVAECore.graph(batch)
-        first, _ = graph["pairs"]
-        i, j = graph["index"][:, first]
-        d_ref = (batch.pos[i] - batch.pos[j]).norm(dim=1)
+        pairs = graph["pairs"]
+        d_ref = (batch.pos[pairs.i] - batch.pos[pairs.j]).norm(dim=1)
         if self.training and c["distance_noise"]:  # the released code's train_noise_std on edge lengths
             d_ref = d_ref + c["distance_noise"] * torch.randn_like(d_ref)
         mu_q, ls_q = self.core.encode(graph, d_ref)
@@ -300,8 +302,7 @@ def embed(graph, d_pairs, n_atoms, steps, lr, generator=None):
     sampler's Embed3D), the gradient by the fused kernel."""
     from .distance_geometry import dg_gradient
 
-    d = torch.nan_to_num(d_pairs, nan=D_RANGE[1], posinf=D_RANGE[1], neginf=D_RANGE[0]).clamp(*D_RANGE)
-    d = d[graph["pairs"][1]]
+    d = clamped_distances(d_pairs)[graph["pairs"].inverse]
     x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
     optimizer = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):
