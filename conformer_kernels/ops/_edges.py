@@ -65,12 +65,26 @@ def as_csr(index, num_nodes: int, device) -> "EdgeCSR":
 
 class EdgeCSR(NamedTuple):
     """A validated edge list grouped by destination; build it once with ``edge_csr`` and pass it
-    instead of ``index`` to ops called many times on one graph (a sampler's steps, a GNN's layers)."""
+    instead of ``index`` to ops called many times on one graph (a sampler's steps, a GNN's layers):
+    what the ops derive from it (their backward passes' groupings) is then derived once too."""
     index: torch.Tensor          # (2, E) as given
     row_ptr: torch.Tensor        # (N + 1,) offsets of each destination's edges
     src: torch.Tensor            # (E,) sources in destination order
     order: torch.Tensor | None   # the stable sort of index[0] (None: it was sorted)
     num_nodes: int
+    memo: dict                   # layouts derived from this graph, by the ops (see ``derived``)
+
+    def derived(self, key, build, pinned=None):
+        """build() once per key for this graph. ``pinned``: a tensor the result depends on, keyed
+        by identity and kept alive with the result (so its id cannot be reused)."""
+        key = (key, id(pinned))
+        if key not in self.memo:
+            self.memo[key] = (pinned, build())
+        return self.memo[key][1]
+
+    def by_source(self):
+        """``edges_by_source`` of this graph, built once."""
+        return self.derived("by_source", lambda: edges_by_source(self.row_ptr, self.src))
 
 
 def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
@@ -78,4 +92,4 @@ def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
     groups it by destination."""
     device = index.device if torch.is_tensor(index) else None
     index = check_edge_index(index, num_nodes, device)
-    return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes)
+    return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes, {})

@@ -6,24 +6,25 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import distance_descent as reference
-from ._edges import EdgeCSR, as_csr, edges_by_source
+from ._edges import EdgeCSR, as_csr
 
 
 class _DistanceDescent(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x0, d, row_ptr, src, steps, lr):
-        states = _backend.launch(_backend._C().distance_descent_forward, x0.device, x0, d, row_ptr, src, steps, lr)
-        ctx.save_for_backward(states, d, row_ptr, src)
-        ctx.lr = lr
+    def forward(ctx, x0, d, csr, steps, lr):
+        states = _backend.launch(_backend._C().distance_descent_forward, x0.device, x0, d, csr.row_ptr, csr.src,
+                                 steps, lr)
+        ctx.save_for_backward(states, d)
+        ctx.csr, ctx.lr = csr, lr
         return states[-1].clone()
 
     @staticmethod
     def backward(ctx, grad_out):
-        states, d, row_ptr, src = ctx.saved_tensors
-        dst, col_ptr, col_edges = edges_by_source(row_ptr, src)
-        grad_x, grad_d = _backend.launch(_backend._C().distance_descent_backward, d.device, states, d, row_ptr, src,
-                                         dst, col_ptr, col_edges, grad_out.contiguous(), ctx.lr)
-        return grad_x, grad_d, None, None, None, None
+        states, d = ctx.saved_tensors
+        csr = ctx.csr
+        grad_x, grad_d = _backend.launch(_backend._C().distance_descent_backward, d.device, states, d, csr.row_ptr,
+                                         csr.src, *csr.by_source(), grad_out.contiguous(), ctx.lr)
+        return grad_x, grad_d, None, None, None
 
 
 def distance_descent(x0: torch.Tensor, index: torch.Tensor | EdgeCSR, d: torch.Tensor, steps: int,
@@ -57,4 +58,4 @@ def distance_descent(x0: torch.Tensor, index: torch.Tensor | EdgeCSR, d: torch.T
     if _backend.reference_enabled():
         return reference.distance_descent(x0, csr.index, d, int(steps), float(lr))
     d_sorted = d if csr.order is None else d.index_select(0, csr.order)
-    return _DistanceDescent.apply(x0.contiguous(), d_sorted.contiguous(), csr.row_ptr, csr.src, int(steps), float(lr))
+    return _DistanceDescent.apply(x0.contiguous(), d_sorted.contiguous(), csr, int(steps), float(lr))

@@ -6,22 +6,30 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import gine_aggregate as reference
-from ._edges import EdgeCSR, as_csr, edges_by_source, group_by_key
+from ._edges import EdgeCSR, as_csr, group_by_key
 
 
 class _GINEAggregate(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h, attr, row_ptr, src, attr_row, eps):
-        ctx.save_for_backward(h, attr, row_ptr, src, attr_row)
-        ctx.eps = eps
-        return _backend.launch(_backend._C().gine_aggregate_forward, h.device, h, attr, row_ptr, src, attr_row, eps)
+    def forward(ctx, h, attr, csr, attr_row, eps):
+        ctx.save_for_backward(h, attr)
+        ctx.csr, ctx.attr_row, ctx.eps = csr, attr_row, eps
+        return _backend.launch(_backend._C().gine_aggregate_forward, h.device, h, attr, csr.row_ptr, csr.src,
+                               attr_row, eps)
 
     @staticmethod
     def backward(ctx, grad_out):
-        h, attr, row_ptr, src, attr_row = ctx.saved_tensors
-        grad_h, grad_attr = _GINEAggregateBackward.apply(grad_out, h, attr, row_ptr, src, attr_row, ctx.eps,
+        h, attr = ctx.saved_tensors
+        grad_h, grad_attr = _GINEAggregateBackward.apply(grad_out, h, attr, ctx.csr, ctx.attr_row, ctx.eps,
                                                          ctx.needs_input_grad[0], ctx.needs_input_grad[1])
-        return grad_h, grad_attr, None, None, None, None
+        return grad_h, grad_attr, None, None, None
+
+
+def _attr_groups(csr, attr_row, rows: int):
+    """(ptr, entries): the edges grouped by the attr row they read (built once per graph and row map)."""
+    if attr_row is None:  # one edge per row
+        return csr.derived("one_row_per_edge", lambda: (torch.arange(rows + 1, device=csr.src.device),) * 2)
+    return csr.derived(("attr_groups", rows), lambda: group_by_key(attr_row, rows), pinned=attr_row)
 
 
 class _GINEAggregateBackward(torch.autograd.Function):
@@ -29,21 +37,18 @@ class _GINEAggregateBackward(torch.autograd.Function):
     Hutchinson or exact trace differentiate through a vector-Jacobian product)."""
 
     @staticmethod
-    def forward(ctx, grad_out, h, attr, row_ptr, src, attr_row, eps, need_h, need_attr):
+    def forward(ctx, grad_out, h, attr, csr, attr_row, eps, need_h, need_attr):
         grad_out = grad_out.contiguous()
-        dst, by_source_ptr, by_source = edges_by_source(row_ptr, src)
+        dst, by_source_ptr, by_source = csr.by_source()
         grouped = lambda ptr, entries, self_weight: _backend.launch(
-            _backend._C().gine_aggregate_grouped_grad, h.device, h, attr, grad_out, dst, src, attr_row, ptr, entries,
-            self_weight)
+            _backend._C().gine_aggregate_grouped_grad, h.device, h, attr, grad_out, dst, csr.src, attr_row, ptr,
+            entries, self_weight)
         grad_h = grouped(by_source_ptr, by_source, 1.0 + eps) if need_h else None
         grad_attr = None
         if need_attr:
-            if attr_row is None:  # one edge per attr row
-                rows = torch.arange(src.numel() + 1, device=h.device)
-                grad_attr = grouped(rows, rows[:-1], 0.0)
-            else:
-                grad_attr = grouped(*group_by_key(attr_row, attr.shape[0]), 0.0)
-        ctx.save_for_backward(h, attr, src, dst, attr_row)
+            ptr, entries = _attr_groups(csr, attr_row, attr.shape[0])
+            grad_attr = grouped(ptr, entries[:-1] if attr_row is None else entries, 0.0)
+        ctx.save_for_backward(h, attr, csr.src, dst, attr_row)
         ctx.eps = eps
         return grad_h, grad_attr
 
@@ -62,7 +67,7 @@ class _GINEAggregateBackward(torch.autograd.Function):
             grad = grad + (1.0 + ctx.eps) * gg_h
         if gg_attr is not None:
             through = through + (gg_attr if attr_row is None else gg_attr.index_select(0, attr_row))
-        return grad.index_add(0, dst, through * mask), None, None, None, None, None, None, None, None
+        return grad.index_add(0, dst, through * mask), None, None, None, None, None, None, None
 
 
 def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: torch.Tensor,
@@ -104,8 +109,14 @@ def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: to
         raise ValueError(f"edge_attr_index must lie in [0, {edge_attr.shape[0]}) (the rows of edge_attr)")
     if _backend.reference_enabled():
         return reference.gine_aggregate(h, csr.index, edge_attr, edge_attr_index, eps)
-    attr_row = edge_attr_index if csr.order is None or edge_attr_index is None else edge_attr_index[csr.order]
+    attr_row = _attr_rows(csr, edge_attr_index)
+    return _GINEAggregate.apply(h.contiguous(), edge_attr.contiguous(), csr, attr_row, float(eps))
+
+
+def _attr_rows(csr, edge_attr_index):
+    """The attr row of each edge in CSR order, or None for edge e -> row e (sorted input)."""
     if edge_attr_index is None:
-        attr_row = csr.order
-    return _GINEAggregate.apply(h.contiguous(), edge_attr.contiguous(), csr.row_ptr, csr.src,
-                                None if attr_row is None else attr_row.contiguous(), float(eps))
+        return csr.order
+    if csr.order is None:
+        return edge_attr_index.contiguous()
+    return csr.derived("attr_rows", lambda: edge_attr_index.index_select(0, csr.order), pinned=edge_attr_index)
