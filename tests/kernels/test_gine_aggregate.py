@@ -55,6 +55,20 @@ def test_reused_csr_and_gradcheck(device):
                                                               device=h.device, requires_grad=True)))
 
 
+def test_reused_csr_with_other_row_maps(device):
+    """An EdgeCSR keeps what the backward derives from it (groupings by source and by attr row),
+    keyed by the row map it was built for: another map on the same graph gets its own."""
+    h, index, attr, attr_index = inputs(device, torch.float64, R=7, seed=2)
+    csr = ck.edge_csr(index, h.shape[0])
+    other = torch.randint(0, 7, attr_index.shape, generator=torch.Generator().manual_seed(5)).to(device)
+    for rows in (attr_index, other, attr_index):
+        h1, a1, h2, a2 = twin(h), twin(attr), twin(h), twin(attr)
+        grad = torch.randn(h.shape, dtype=h.dtype, device=device)
+        ck.gine_aggregate(h1, csr, a1, rows).backward(grad)
+        reference.gine_aggregate(h2, index, a2, rows).backward(grad)
+        torch.testing.assert_close((h1.grad, a1.grad), (h2.grad, a2.grad), **TOL[torch.float64])
+
+
 def test_gin_layer_on_a_molecule(device):
     """The use it is made for (ConfGF's GIN): a GINE layer on aspirin's bond graph, both directions
     of a bond reading one feature row, equals PyG's formula written out per edge."""

@@ -159,3 +159,63 @@ def test_sampling_returns_finite_conformers_in_atom_order():
     for mol, res in zip(mols, out):
         assert [a.GetAtomicNum() for a in res.GetAtoms()] == [a.GetAtomicNum() for a in mol.GetAtoms()]
         assert all(torch.isfinite(torch.tensor(c.GetPositions())).all() for c in res.GetConformers())
+
+
+def test_metric_matrix_embedding():
+    """From all pairwise distances of a conformer it recovers the conformer (up to a rigid motion
+    and a reflection); from the extended graph's alone it starts closer than N(0, I); fragments
+    without a path between them and one-atom molecules stay finite."""
+    from rdkit.Chem import AllChem
+
+    from conformers.models.confvae.distance_geometry import metric_matrix_embedding
+    from conformers.models.confvae.model import MIRROR, matching_handedness
+    mols = [Chem.AddHs(Chem.MolFromSmiles(s)) for s in ("CC(=O)Nc1ccc(O)cc1", "OCC[C@H](N)C(=O)O")]
+    for mol in mols:
+        AllChem.EmbedMolecule(mol, randomSeed=7)
+    mols = [Chem.RemoveHs(m) for m in mols]
+    batch = collate([{**features.featurize(m).arrays(), "index": k, "pos": torch.tensor(m.GetConformer().GetPositions())}
+                     for k, m in enumerate(mols)], ("extended",))
+    pos, ptr = batch.pos.double(), batch.ptr
+    full = torch.cat([torch.cartesian_prod(torch.arange(int(a), int(b)), torch.arange(int(a), int(b))).T
+                      for a, b in zip(ptr[:-1], ptr[1:])], 1)
+    full = full[:, full[0] != full[1]]
+    x = metric_matrix_embedding(full, (pos[full[0]] - pos[full[1]]).norm(dim=1), ptr)
+    assert float(ck.rmsd(matching_handedness(x, pos, ptr), pos, ptr=ptr).max()) < 1e-6
+    index = batch.extended_index
+    x = metric_matrix_embedding(index, (pos[index[0]] - pos[index[1]]).norm(dim=1), ptr)
+    random = torch.randn(pos.shape, dtype=pos.dtype, generator=torch.Generator().manual_seed(0))
+    assert (ck.rmsd(x, pos, ptr=ptr) < ck.rmsd(random, pos, ptr=ptr)).all()
+    mirrored = matching_handedness(x * x.new_tensor(MIRROR), pos, ptr)
+    assert (ck.rmsd(mirrored, pos, ptr=ptr) <= ck.rmsd(x * x.new_tensor(MIRROR), pos, ptr=ptr)).all()
+
+    odd = collate([{**features.featurize(Chem.MolFromSmiles(s)).arrays(), "index": k} for k, s in enumerate(("CCO.O", "C"))],
+                  ("extended",))
+    i, j = odd.extended_index
+    x = metric_matrix_embedding(odd.extended_index, torch.full((i.numel(),), 1.5, dtype=torch.float64), odd.ptr)
+    assert x.shape == (5, 3) and torch.isfinite(x).all()
+    assert float((x[3] - x[:3]).norm(dim=1).min()) > 2.0  # the water kept apart from the ethanol
+
+
+def test_adjoint_gradients_equal_the_direct_ones():
+    """The adjoint CNF (constant memory) gives the gradients of backpropagating through the
+    solver, to the solver's tolerance (dopri5, float64; the ReLU kinks limit it: 1e-8 gives ~1e-2
+    relative, 1e-10 ~1e-3): the likelihood with its trace, and decoding. Counting the embeddings
+    behind the condition twice (as parameters and through it) would be off by 50%."""
+    from conformers.models.confvae.model import ConfVAECore
+    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
+    grads = []
+    for adjoint in (False, True):
+        model = small_vae(adjoint=adjoint).double()
+        model.core.solver, model.core.tol, model.core.options = "dopri5", 1e-8, None
+        graph = ConfVAECore.graph(batch)
+        z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        z.requires_grad_()
+        d = 1.0 + torch.rand(graph["pairs"].first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        noise = torch.randn(d.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+        torch.manual_seed(3)  # the same Hutchinson probe
+        loss = model.core.log_likelihood(graph, z, d).sum() + model.core.decode(graph, z, noise).square().sum()
+        loss.backward()
+        grads.append([z.grad] + [p.grad for p in model.core.parameters() if p.grad is not None])
+    assert len(grads[0]) == len(grads[1]) > 5
+    for direct, adjoint in zip(*grads):
+        assert float((adjoint - direct).abs().max() / direct.abs().max()) < 3e-2

@@ -73,6 +73,11 @@ class DistanceFlow(nn.Module):
         self.convs = nn.ModuleList(GINEConv(hidden) for _ in range(layers))
         self.out = mlp(2 * hidden, hidden, hidden // 2, 1)
 
+    def dynamics_parameters(self):
+        """The parameters the velocity reads directly (not through ``condition``)."""
+        conditioning = {id(p) for m in (self.node, self.edge, self.latent) for p in m.parameters()}
+        return tuple(p for p in self.parameters() if id(p) not in conditioning)
+
     def condition(self, graph, z):
         """What stays fixed during one integration: the atom inputs and each pair's type embedding."""
         return torch.cat([self.latent(z), self.node(graph["atoms"])], 1), self.edge(graph["pair_types"])
@@ -161,13 +166,14 @@ class ConfVAECore(nn.Module):
     def _odeint(self, fn, state, times, condition):
         """torchdiffeq; with ``adjoint`` its adjoint method (the paper's constant-memory CNF: the
         backward pass integrates the adjoint system instead of storing every evaluation's graph),
-        its parameters the flow's and the condition's (which carry the gradient to z)."""
+        its parameters the velocity's own and the condition tensors (through which the gradient
+        reaches z and the embeddings: listing those too would count them twice)."""
         from torchdiffeq import odeint, odeint_adjoint
 
         kwargs = dict(rtol=self.tol, atol=self.tol, method=self.solver, options=self.options)
         if not (self.adjoint and torch.is_grad_enabled()):
             return odeint(fn, state, times, **kwargs)
-        params = tuple(self.flow.parameters()) + tuple(c for c in condition if c.requires_grad)
+        params = self.flow.dynamics_parameters() + tuple(c for c in condition if c.requires_grad)
         return odeint_adjoint(fn, state, times, adjoint_params=params, **kwargs)
 
     def log_likelihood(self, graph, z, d):
