@@ -48,26 +48,38 @@ class _GINEAggregateBackward(torch.autograd.Function):
         if need_attr:
             ptr, entries = _attr_groups(csr, attr_row, attr.shape[0])
             grad_attr = grouped(ptr, entries[:-1] if attr_row is None else entries, 0.0)
-        ctx.save_for_backward(h, attr, csr.src, dst, attr_row)
-        ctx.eps = eps
+        ctx.save_for_backward(h, attr)
+        ctx.csr, ctx.attr_row, ctx.eps = csr, attr_row, eps
         return grad_h, grad_attr
 
     @staticmethod
     def backward(ctx, gg_h, gg_attr):
-        # Linear in grad_out, with ReLU's mask piecewise constant in h and attr: the derivative is
-        # the masked sum below w.r.t. grad_out and zero (almost everywhere) w.r.t. h and attr.
-        # Plain ops: this second-order path stores (E, C) tensors.
-        h, attr, src, dst, attr_row = ctx.saved_tensors
-        rows = attr if attr_row is None else attr.index_select(0, attr_row)
-        mask = (h.index_select(0, src) + rows) > 0
-        through = torch.zeros(mask.shape, dtype=h.dtype, device=h.device)
-        grad = torch.zeros_like(h)
-        if gg_h is not None:
-            through = through + gg_h.index_select(0, src)
-            grad = grad + (1.0 + ctx.eps) * gg_h
-        if gg_attr is not None:
-            through = through + (gg_attr if attr_row is None else gg_attr.index_select(0, attr_row))
-        return grad.index_add(0, dst, through * mask), None, None, None, None, None, None, None
+        # Linear in grad_out with ReLU's mask piecewise constant in h and attr: the derivative in
+        # grad_out is the forward's tangent, zero (almost everywhere) in h and attr.
+        h, attr = ctx.saved_tensors
+        grad = _GINEAggregateTangent.apply(gg_h, gg_attr, h, attr, ctx.csr, ctx.attr_row, ctx.eps)
+        return grad, None, None, None, None, None, None, None
+
+
+class _GINEAggregateTangent(torch.autograd.Function):
+    """The forward's tangent for tangents (dh, dattr), either None for zero: linear in them, and its
+    derivative in them is the forward's backward (the same mask), so every order is a kernel and
+    none stores an (E, C) tensor."""
+
+    @staticmethod
+    def forward(ctx, dh, dattr, h, attr, csr, attr_row, eps):
+        ctx.save_for_backward(h, attr)
+        ctx.csr, ctx.attr_row, ctx.eps = csr, attr_row, eps
+        contiguous = lambda t: None if t is None else t.contiguous()
+        return _backend.launch(_backend._C().gine_aggregate_tangent, h.device, h, attr, contiguous(dh),
+                               contiguous(dattr), csr.row_ptr, csr.src, attr_row, eps)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        h, attr = ctx.saved_tensors
+        grad_dh, grad_dattr = _GINEAggregateBackward.apply(grad_out, h, attr, ctx.csr, ctx.attr_row, ctx.eps,
+                                                           ctx.needs_input_grad[0], ctx.needs_input_grad[1])
+        return grad_dh, grad_dattr, None, None, None, None, None
 
 
 def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: torch.Tensor,
@@ -85,8 +97,9 @@ def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: to
 
     Returns:
         (N, C): out_i = (1 + eps) h_i + sum over edges (i, j) of relu(h_j + edge_attr_e).
-        Differentiable in h and edge_attr; neither direction stores an (E, C) tensor. Twice
-        differentiable (the second order in plain ops).
+        Differentiable in h and edge_attr, to any order (the backward is linear in its incoming
+        gradient, and its derivative is the forward's tangent, a kernel too); no order stores an
+        (E, C) tensor.
     """
     h = _checks.floating("h", h)
     if h.dim() != 2:

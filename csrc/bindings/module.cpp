@@ -666,6 +666,38 @@ torch::Tensor gine_aggregate_forward(const torch::Tensor& h, const torch::Tensor
   return out;
 }
 
+// The forward's tangent for tangents dh, dattr (either absent: zero); see gine_aggregate.h.
+torch::Tensor gine_aggregate_tangent(const torch::Tensor& h, const torch::Tensor& attr,
+                                     const c10::optional<torch::Tensor>& dh, const c10::optional<torch::Tensor>& dattr,
+                                     const torch::Tensor& row_ptr, const torch::Tensor& src,
+                                     const c10::optional<torch::Tensor>& attr_row, double eps, int64_t stream) {
+  check_gine(h, attr, src, attr_row);
+  check_index(h, row_ptr, "row_ptr");
+  TORCH_CHECK_VALUE(row_ptr.numel() == h.size(0) + 1, "row_ptr must have N + 1 entries");
+  if (dh) {
+    check_same(h, *dh, "dh");
+    TORCH_CHECK_VALUE(dh->sizes() == h.sizes(), "dh must have h's shape");
+  }
+  if (dattr) {
+    check_same(h, *dattr, "dattr");
+    TORCH_CHECK_VALUE(dattr->sizes() == attr.sizes(), "dattr must have edge_attr's shape");
+  }
+  const int64_t N = h.size(0), C = h.size(1);
+  auto out = torch::empty({N, C}, h.options());
+  const bool cuda = use_cuda(h, "gine_aggregate second order");
+  AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "gine_aggregate_tangent", [&] {
+    auto args = std::make_tuple(h.data_ptr<scalar_t>(), attr.data_ptr<scalar_t>(), (const scalar_t*)opt_ptr(dh),
+                                (const scalar_t*)opt_ptr(dattr), row_ptr.data_ptr<int64_t>(), src.data_ptr<int64_t>(),
+                                (const int64_t*)opt_ptr(attr_row), N, C, (scalar_t)eps, out.data_ptr<scalar_t>());
+    if (cuda) {
+      CK_CUDA_ONLY(std::apply([&](auto... a) { ck::gine_aggregate_tangent_cuda<scalar_t>(a..., as_stream(stream)); }, args);)
+    } else {
+      std::apply([](auto... a) { ck::gine_aggregate_tangent_cpu<scalar_t>(a...); }, args);
+    }
+  });
+  return out;
+}
+
 // One of the backward's two outputs: grad_h (groups = edges by source, self_weight 1 + eps) or
 // grad_attr (groups = edges by attr row, self_weight 0); R = group_ptr.numel() - 1 rows.
 torch::Tensor gine_aggregate_grouped_grad(const torch::Tensor& h, const torch::Tensor& attr,
@@ -786,4 +818,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("distance_descent_forward", &distance_descent_forward);
   m.def("distance_descent_backward", &distance_descent_backward);
   m.def("gine_aggregate_grouped_grad", &gine_aggregate_grouped_grad);
+  m.def("gine_aggregate_tangent", &gine_aggregate_tangent);
 }

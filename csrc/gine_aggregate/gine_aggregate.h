@@ -28,6 +28,16 @@ void gine_aggregate_grouped_grad_cpu(const scalar_t* h, const scalar_t* attr, co
                                      const int64_t* group_ptr, const int64_t* entries, int64_t R, int64_t C,
                                      scalar_t self_weight, scalar_t* out);
 
+// The forward's tangent (its Jacobian-vector product) for tangents dh (N x C) and dattr (R x C),
+// either null for zero:
+//   out_i = (1 + eps) dh_i + sum over edges e = (i, j) of [h_j + attr_e > 0] (dh_j + dattr_e).
+// It is also the backward's derivative in grad_out (the backward is linear in it, the ReLU mask
+// piecewise constant): the second-order pass of a CNF trace, without (E, C) tensors.
+template <typename scalar_t>
+void gine_aggregate_tangent_cpu(const scalar_t* h, const scalar_t* attr, const scalar_t* dh, const scalar_t* dattr,
+                                const int64_t* row_ptr, const int64_t* src, const int64_t* attr_row, int64_t N,
+                                int64_t C, scalar_t eps, scalar_t* out);
+
 // CUDA versions: same contract, device pointers, stream a cudaStream_t.
 template <typename scalar_t>
 void gine_aggregate_forward_cuda(const scalar_t* h, const scalar_t* attr, const int64_t* row_ptr, const int64_t* src,
@@ -39,5 +49,10 @@ void gine_aggregate_grouped_grad_cuda(const scalar_t* h, const scalar_t* attr, c
                                       const int64_t* dst, const int64_t* src, const int64_t* attr_row,
                                       const int64_t* group_ptr, const int64_t* entries, int64_t R, int64_t C,
                                       scalar_t self_weight, scalar_t* out, void* stream);
+
+template <typename scalar_t>
+void gine_aggregate_tangent_cuda(const scalar_t* h, const scalar_t* attr, const scalar_t* dh, const scalar_t* dattr,
+                                 const int64_t* row_ptr, const int64_t* src, const int64_t* attr_row, int64_t N,
+                                 int64_t C, scalar_t eps, scalar_t* out, void* stream);
 
 }  // namespace ck

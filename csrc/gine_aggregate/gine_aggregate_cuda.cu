@@ -38,6 +38,22 @@ __global__ void grouped_grad_kernel(const scalar_t* h, const scalar_t* attr, con
   }
 }
 
+template <typename scalar_t>
+__global__ void tangent_kernel(const scalar_t* h, const scalar_t* attr, const scalar_t* dh, const scalar_t* dattr,
+                               const int64_t* row_ptr, const int64_t* src, const int64_t* attr_row, int64_t N,
+                               int64_t C, scalar_t eps, scalar_t* out) {
+  const int64_t i = (int64_t)blockIdx.x * kWarps + threadIdx.x / 32;
+  if (i >= N) return;
+  for (int64_t c = threadIdx.x % 32; c < C; c += 32) {
+    scalar_t acc = dh ? (scalar_t(1) + eps) * dh[i * C + c] : scalar_t(0);
+    for (int64_t e = row_ptr[i]; e < row_ptr[i + 1]; ++e) {
+      const int64_t a = (attr_row ? attr_row[e] : e) * C + c, j = src[e] * C + c;
+      acc += gine_message_tangent(h[j], attr[a], dh ? dh[j] : scalar_t(0), dattr ? dattr[a] : scalar_t(0));
+    }
+    out[i * C + c] = acc;
+  }
+}
+
 }  // namespace
 
 template <typename scalar_t>
@@ -61,12 +77,24 @@ void gine_aggregate_grouped_grad_cuda(const scalar_t* h, const scalar_t* attr, c
   CK_CUDA_CHECK(cudaGetLastError());
 }
 
+template <typename scalar_t>
+void gine_aggregate_tangent_cuda(const scalar_t* h, const scalar_t* attr, const scalar_t* dh, const scalar_t* dattr,
+                                 const int64_t* row_ptr, const int64_t* src, const int64_t* attr_row, int64_t N,
+                                 int64_t C, scalar_t eps, scalar_t* out, void* stream) {
+  if (N == 0) return;
+  tangent_kernel<<<blocks_for(N, kWarps), 32 * kWarps, 0, (cudaStream_t)stream>>>(h, attr, dh, dattr, row_ptr, src,
+                                                                                 attr_row, N, C, eps, out);
+  CK_CUDA_CHECK(cudaGetLastError());
+}
+
 #define CK_INSTANTIATE(T)                                                                                          \
   template void gine_aggregate_forward_cuda<T>(const T*, const T*, const int64_t*, const int64_t*, const int64_t*, \
                                                int64_t, int64_t, T, T*, void*);                                    \
   template void gine_aggregate_grouped_grad_cuda<T>(const T*, const T*, const T*, const int64_t*, const int64_t*,  \
                                                     const int64_t*, const int64_t*, const int64_t*, int64_t,       \
-                                                    int64_t, T, T*, void*);
+                                                    int64_t, T, T*, void*);                                       \
+  template void gine_aggregate_tangent_cuda<T>(const T*, const T*, const T*, const T*, const int64_t*,            \
+                                               const int64_t*, const int64_t*, int64_t, int64_t, T, T*, void*);
 CK_INSTANTIATE(float)
 CK_INSTANTIATE(double)
 #undef CK_INSTANTIATE

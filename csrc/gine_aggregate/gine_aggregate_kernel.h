@@ -19,4 +19,11 @@ CK_HOST_DEVICE inline scalar_t gine_message_grad(scalar_t g, scalar_t h_src, sca
   return h_src + attr > scalar_t(0) ? g : scalar_t(0);
 }
 
+// The tangent of a message for tangents dh_src, da of its inputs (ReLU's derivative a.e.).
+template <typename scalar_t>
+CK_HOST_DEVICE inline scalar_t gine_message_tangent(scalar_t h_src, scalar_t attr, scalar_t dh_src, scalar_t da) {
+  const scalar_t open = h_src + attr > scalar_t(0) ? scalar_t(1) : scalar_t(0);  // a select, then a product
+  return open * (dh_src + da);
+}
+
 }  // namespace ck

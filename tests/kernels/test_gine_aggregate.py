@@ -112,3 +112,22 @@ def test_empty_and_bad_input(device):
     with ck.use_reference():
         torch.testing.assert_close(ck.gine_aggregate(h, index, attr, attr_index),
                                    reference.gine_aggregate(h, index, attr, attr_index))
+
+
+@pytest.mark.parametrize("shared_rows", [None, 7])
+def test_second_order_matches_reference(device, dtype, shared_rows):
+    """What a CNF's trace needs: a vector-Jacobian product built with create_graph, then
+    differentiated to h, edge_attr and the probe, by the kernels (the tangent) and by the
+    reference's autograd."""
+    results = []
+    for op in (ck.gine_aggregate, reference.gine_aggregate):
+        h, index, attr, attr_index = inputs(device, dtype, R=shared_rows, seed=3)
+        probe = torch.randn(h.shape, dtype=dtype, generator=torch.Generator().manual_seed(0)).to(device)
+        probe.requires_grad_()
+        out = op(h, index, attr, attr_index, eps=0.25)
+        vjp_h, vjp_attr = torch.autograd.grad(out, (h, attr), probe, create_graph=True)
+        weights = torch.randn(vjp_h.shape, dtype=dtype, generator=torch.Generator().manual_seed(1)).to(device)
+        loss = (vjp_h * weights).sum() + vjp_attr.square().sum() + (out * vjp_h).sum()
+        results.append(torch.autograd.grad(loss, (h, attr, probe)))
+    for ours, expected in zip(*results):
+        torch.testing.assert_close(ours, expected, **TOL[dtype])

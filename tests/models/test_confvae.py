@@ -219,3 +219,18 @@ def test_adjoint_gradients_equal_the_direct_ones():
     assert len(grads[0]) == len(grads[1]) > 5
     for direct, adjoint in zip(*grads):
         assert float((adjoint - direct).abs().max() / direct.abs().max()) < 3e-2
+
+
+def test_kl_free_bits():
+    """Without free bits the KL term is the mean per-atom KL; with them a dimension whose batch-mean
+    KL is below the floor sends the encoder no gradient, while the prior still fits the posterior."""
+    from conformers.models.confvae.model import kl_normal, kl_per_atom
+    g = torch.Generator().manual_seed(0)
+    mu_q, ls_q, mu_p, ls_p = (torch.randn(10, 3, generator=g, dtype=torch.float64).mul(0.1).requires_grad_()
+                              for _ in range(4))
+    torch.testing.assert_close(kl_per_atom(mu_q, ls_q, mu_p, ls_p), kl_normal(mu_q, ls_q, mu_p, ls_p).mean())
+    per_dim = kl_normal(mu_q, ls_q, mu_p, ls_p, dims=True).mean(0)
+    floor = float(per_dim.max()) + 1.0  # every dimension under it
+    kl_per_atom(mu_q, ls_q, mu_p, ls_p, free_bits=floor).backward()
+    assert float(mu_q.grad.abs().max()) == 0.0 and float(ls_q.grad.abs().max()) == 0.0
+    assert float(mu_p.grad.abs().max()) > 0.0 and float(ls_p.grad.abs().max()) > 0.0

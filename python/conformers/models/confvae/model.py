@@ -12,7 +12,11 @@ over the interatomic distances of the extended graph, followed by differentiable
 - distance geometry: R_T from T steps of gradient descent on H(R, d) (distance_geometry.py),
   unrolled so the reconstruction loss reaches d, z and every parameter.
 Loss: L_recon (aligned RMSD of R_T to the reference, ck.rmsd) + lambda KL(q || p) + alpha (-log
-p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon). Optional,
+p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon). Options
+beyond the paper's text: ``adjoint`` (the CNF by torchdiffeq's adjoint method: the paper's constant
+memory, ~7x less per step for ~1.4x the time), ``inner_init="mds"`` (the inner loop and the
+sampler start from the metric-matrix embedding of d instead of N(0, I)), ``kl_free_bits`` (free
+bits against posterior collapse). Optional,
 not in the paper: ``velocity_bound`` B, the flow's output as B tanh(f / B), for fixed-step solvers
 -- with L_recon (which decodes from noise in training) the rk4 decoder's trajectories overflowed
 for some molecules from step ~250-700 of a run (inf distances, masked in the forward, NaN in the
@@ -196,9 +200,23 @@ class ConfVAECore(nn.Module):
         return self.encoder(graph, d[graph["pairs"].inverse])
 
 
-def kl_normal(mu_q, ls_q, mu_p, ls_p):
-    """KL(N(mu_q, e^{2 ls_q}) || N(mu_p, e^{2 ls_p})) per row, summed over the last dimension."""
-    return (ls_p - ls_q + (torch.exp(2 * ls_q) + (mu_q - mu_p).square()) / (2 * torch.exp(2 * ls_p)) - 0.5).sum(1)
+def kl_normal(mu_q, ls_q, mu_p, ls_p, dims: bool = False):
+    """KL(N(mu_q, e^{2 ls_q}) || N(mu_p, e^{2 ls_p})) per row, summed over the last dimension
+    (dims=False) or per element."""
+    kl = ls_p - ls_q + (torch.exp(2 * ls_q) + (mu_q - mu_p).square()) / (2 * torch.exp(2 * ls_p)) - 0.5
+    return kl if dims else kl.sum(1)
+
+
+def kl_per_atom(mu_q, ls_q, mu_p, ls_p, free_bits: float = 0.0):
+    """The KL term of the loss, per atom (nats). With free_bits > 0 (Kingma et al. 2016), each
+    latent dimension's batch-mean KL costs the encoder nothing below free_bits, so that a decoder
+    strong enough to ignore z (the CNF: KL ~1e-4 nats in every run without it) cannot collapse the
+    posterior; the prior still receives the plain KL's gradient, fitting the posterior."""
+    if not free_bits:
+        return kl_normal(mu_q, ls_q, mu_p, ls_p).mean()
+    to_encoder = kl_normal(mu_q, ls_q, mu_p.detach(), ls_p.detach(), dims=True).mean(0).clamp_min(free_bits).sum()
+    to_prior = kl_normal(mu_q.detach(), ls_q.detach(), mu_p, ls_p).mean()
+    return to_encoder + to_prior
 
 
 D_RANGE = (0.5, 15.0)  # decoded distances are clamped to this range (Angstrom) before distance geometry
@@ -283,14 +301,14 @@ class ConfVAE(ConformerModel, nn.Module):
     trainable = True
 
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, recon_weight: float = 1.0,
-                 kl_weight: float = 1.0, aux_weight: float = 1.0, inner_steps: int = 50, inner_lr: float = 0.02,
+                 kl_weight: float = 1.0, kl_free_bits: float = 0.0, aux_weight: float = 1.0, inner_steps: int = 50, inner_lr: float = 0.02,
                  inner_mode: str = "fused", trace: str = "hutchinson", tol: float = 1e-5,
                  sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
                  solver: str = "dopri5", ode_steps: int = 8, hypergradient_clip: float | None = None,
                  velocity_bound: float | None = None, adjoint: bool = False, inner_init: str = "random"):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, latent=latent, layers=layers, recon_weight=recon_weight,
-                                kl_weight=kl_weight, aux_weight=aux_weight, inner_steps=inner_steps,
+                                kl_weight=kl_weight, kl_free_bits=kl_free_bits, aux_weight=aux_weight, inner_steps=inner_steps,
                                 inner_lr=inner_lr, inner_mode=inner_mode, trace=trace, tol=tol,
                                 sample_steps=sample_steps, sample_lr=sample_lr, distance_noise=distance_noise,
                                 solver=solver, ode_steps=ode_steps, hypergradient_clip=hypergradient_clip,
@@ -314,10 +332,10 @@ class ConfVAE(ConformerModel, nn.Module):
         z = mu_q + torch.exp(ls_q) * torch.randn_like(mu_q)
         kl = segment_sum(kl_normal(mu_q, ls_q, mu_p, ls_p), graph["batch"], graph["B"])
         nll = -self.core.log_likelihood(graph, z, d_ref)
-        sizes = torch.diff(batch.ptr).to(d_ref.dtype)
         losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph["pair_batch"],
                                                                       graph["B"])).mean()}
-        loss = c["kl_weight"] * losses["kl"] / sizes.mean() + c["aux_weight"] * losses["nll_per_pair"]
+        kl_loss = kl_per_atom(mu_q, ls_q, mu_p, ls_p, c["kl_free_bits"])
+        loss = c["kl_weight"] * kl_loss + c["aux_weight"] * losses["nll_per_pair"]
         if c["recon_weight"]:
             d_hat = self.core.decode(graph, z)
             recon = reconstruction_rmsd(graph, d_hat, batch.pos, batch.ptr, c["inner_steps"], c["inner_lr"],
