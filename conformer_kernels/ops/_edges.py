@@ -86,6 +86,22 @@ class EdgeCSR(NamedTuple):
         """``edges_by_source`` of this graph, built once."""
         return self.derived("by_source", lambda: edges_by_source(self.row_ptr, self.src))
 
+    def to_csr_order(self, *tensors):
+        """Per-edge tensors (first dimension E) given in ``index``'s order, in CSR order."""
+        if self.order is None:
+            return tensors if len(tensors) > 1 else tensors[0]
+        out = tuple(t.index_select(0, self.order) for t in tensors)
+        return out if len(out) > 1 else out[0]
+
+    def to_given_order(self, *tensors):
+        """Per-edge tensors in CSR order, back in the order ``index`` was given."""
+        if self.order is None:
+            return tensors if len(tensors) > 1 else tensors[0]
+        inverse = self.derived("inverse_order", lambda: torch.empty_like(self.order).scatter_(
+            0, self.order, torch.arange(self.order.numel(), device=self.order.device)))
+        out = tuple(t.index_select(0, inverse) for t in tensors)
+        return out if len(out) > 1 else out[0]
+
 
 def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
     """Checks ``index`` ((2, E) int64, rows destination i and source j, in [0, num_nodes)) and

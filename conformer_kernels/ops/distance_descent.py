@@ -57,5 +57,5 @@ def distance_descent(x0: torch.Tensor, index: torch.Tensor | EdgeCSR, d: torch.T
         raise ValueError(f"steps must be a non-negative integer, got {steps}")
     if _backend.reference_enabled():
         return reference.distance_descent(x0, csr.index, d, int(steps), float(lr))
-    d_sorted = d if csr.order is None else d.index_select(0, csr.order)
+    d_sorted = csr.to_csr_order(d)
     return _DistanceDescent.apply(x0.contiguous(), d_sorted.contiguous(), csr, int(steps), float(lr))

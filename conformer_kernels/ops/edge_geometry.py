@@ -8,7 +8,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import edge_geometry as reference
-from ._edges import check_edge_index, csr_by_destination
+from ._edges import EdgeCSR, as_csr
 
 
 class _EdgeGeometry(torch.autograd.Function):
@@ -31,12 +31,13 @@ class _EdgeGeometry(torch.autograd.Function):
         return gx, None, None, None, None, None, None
 
 
-def edge_geometry(x: torch.Tensor, index: torch.Tensor, centers: torch.Tensor, width: float,
+def edge_geometry(x: torch.Tensor, index: torch.Tensor | EdgeCSR, centers: torch.Tensor, width: float,
                   cutoff: float | None = None, squared: bool = False):
     """Distances, unit vectors and RBF features of every edge (i, j), from x_j to x_i.
 
     Args:
-        x: (N, 3) coordinates; index: (2, E) int64, row 0 destination i, row 1 source j.
+        x: (N, 3) coordinates; index: (2, E) int64, row 0 destination i, row 1 source j, or an
+            ``edge_csr`` of it (checked and sorted once, for repeated calls).
         centers: (K,) Gaussian centres (Angstrom, or Angstrom^2 with ``squared``), x's dtype.
         width: Gaussian width sigma: rbf_k = exp(-(f - c_k)^2 / (2 sigma^2)).
         cutoff: smooth cosine cutoff radius in Angstrom (features vanish smoothly at it); None: none.
@@ -49,21 +50,17 @@ def edge_geometry(x: torch.Tensor, index: torch.Tensor, centers: torch.Tensor, w
     x = _checks.floating("x", x)
     if x.dim() != 2 or x.shape[1] != 3:
         raise ValueError(f"x must have shape (N, 3), got {tuple(x.shape)}")
-    index = check_edge_index(index, x.shape[0], x.device)
+    csr = as_csr(index, x.shape[0], x.device)
     if not torch.is_tensor(centers) or centers.dim() != 1 or centers.dtype != x.dtype or centers.device != x.device:
         raise ValueError("centers must be a (K,) tensor with x's dtype and device")
     if not width > 0:
         raise ValueError(f"width must be > 0, got {width}")
     gamma, rc = 1.0 / (2.0 * width * width), float(cutoff or 0.0)
     if _backend.reference_enabled():
-        return reference.edge_geometry(x, index, centers, gamma, rc, squared)
-    row_ptr, src, order = csr_by_destination(index, x.shape[0])
-    dist, unit, rbf = _EdgeGeometry.apply(x.contiguous(), row_ptr, src, centers.contiguous(), gamma, rc, bool(squared))
-    if order is not None:  # back to the caller's edge order
-        inverse = torch.empty_like(order)
-        inverse[order] = torch.arange(order.numel(), device=order.device)
-        dist, unit, rbf = dist[inverse], unit[inverse], rbf[inverse]
-    return dist, unit, rbf
+        return reference.edge_geometry(x, csr.index, centers, gamma, rc, squared)
+    dist, unit, rbf = _EdgeGeometry.apply(x.contiguous(), csr.row_ptr, csr.src, centers.contiguous(), gamma, rc,
+                                          bool(squared))
+    return csr.to_given_order(dist, unit, rbf)
 
 
 def gaussian_centers(start: float, stop: float, count: int, dtype=torch.float32, device=None):

@@ -8,7 +8,7 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import segment_softmax as reference
-from ._edges import check_edge_index, csr_by_destination
+from ._edges import EdgeCSR, as_csr
 
 
 class _SegmentSoftmax(torch.autograd.Function):
@@ -27,12 +27,13 @@ class _SegmentSoftmax(torch.autograd.Function):
         return (gs if need_s else None), (gv if need_v else None), None
 
 
-def segment_softmax_aggregate(scores: torch.Tensor, values: torch.Tensor, index: torch.Tensor, num_nodes: int):
+def segment_softmax_aggregate(scores: torch.Tensor, values: torch.Tensor, index: torch.Tensor | EdgeCSR,
+                              num_nodes: int):
     """out[i, h] = sum over edges e = (i, j) of softmax_{e into i}(scores[:, h])[e] * values[e, h].
 
     Args:
         scores: (E, H) attention logits; values: (E, H, D) messages (same dtype and device).
-        index: (2, E) int64 edges, row 0 the destination i (only row 0 is read).
+        index: (2, E) int64 edges, row 0 the destination i (only row 0 is read), or an ``edge_csr``.
         num_nodes: N, the number of destination atoms.
 
     Returns:
@@ -49,15 +50,13 @@ def segment_softmax_aggregate(scores: torch.Tensor, values: torch.Tensor, index:
         raise ValueError(f"values must have shape (E, H, D) = ({scores.shape[0]}, {scores.shape[1]}, D)")
     if values.dtype != scores.dtype or values.device != scores.device:
         raise ValueError("values must have scores' dtype and device")
-    index = check_edge_index(index, int(num_nodes), scores.device)
-    if index.shape[1] != scores.shape[0]:
-        raise ValueError(f"index has {index.shape[1]} edges but scores has {scores.shape[0]}")
+    csr = as_csr(index, int(num_nodes), scores.device)
+    if csr.src.numel() != scores.shape[0]:
+        raise ValueError(f"index has {csr.src.numel()} edges but scores has {scores.shape[0]}")
     if _backend.reference_enabled():
-        return reference.segment_softmax_aggregate(scores, values, index, int(num_nodes))
-    row_ptr, _, order = csr_by_destination(index, int(num_nodes))
-    if order is not None:
-        scores, values = scores[order], values[order]
-    return _SegmentSoftmax.apply(scores.contiguous(), values.contiguous(), row_ptr)
+        return reference.segment_softmax_aggregate(scores, values, csr.index, int(num_nodes))
+    scores, values = csr.to_csr_order(scores, values)
+    return _SegmentSoftmax.apply(scores.contiguous(), values.contiguous(), csr.row_ptr)
 
 
 class _SegmentAttention(torch.autograd.Function):
@@ -78,7 +77,7 @@ class _SegmentAttention(torch.autograd.Function):
         return (gq if need[0] else None), (gk if need[1] else None), (gv if need[2] else None), None, None
 
 
-def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor, index: torch.Tensor,
+def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor, index: torch.Tensor | EdgeCSR,
                       scale: float | None = None):
     """Multi-head attention of every atom over its incoming edges, scores computed in the kernel.
 
@@ -87,7 +86,7 @@ def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tens
     Args:
         query: (N, H, C) per destination atom; key: (E, H, C) per edge and head, or (E, 1, C) shared
             by all heads; values: (E, H, D) per edge.
-        index: (2, E) int64 edges, row 0 the destination (only row 0 is read).
+        index: (2, E) int64 edges, row 0 the destination (only row 0 is read), or an ``edge_csr``.
         scale: score scale, default 1/sqrt(C).
 
     Returns:
@@ -105,14 +104,12 @@ def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tens
     for name, t in (("key", key), ("values", values)):
         if t.dtype != query.dtype or t.device != query.device:
             raise ValueError(f"{name} must have query's dtype and device")
-    index = check_edge_index(index, N, query.device)
-    if index.shape[1] != key.shape[0]:
-        raise ValueError(f"index has {index.shape[1]} edges but key has {key.shape[0]}")
+    csr = as_csr(index, N, query.device)
+    if csr.src.numel() != key.shape[0]:
+        raise ValueError(f"index has {csr.src.numel()} edges but key has {key.shape[0]}")
     scale = float(scale) if scale is not None else 1.0 / math.sqrt(C)
     if _backend.reference_enabled():
-        scores = (query[index[0]] * key).sum(-1) * scale
-        return reference.segment_softmax_aggregate(scores, values, index, N)
-    row_ptr, _, order = csr_by_destination(index, N)
-    if order is not None:
-        key, values = key[order], values[order]
-    return _SegmentAttention.apply(query.contiguous(), key.contiguous(), values.contiguous(), row_ptr, scale)
+        scores = (query[csr.index[0]] * key).sum(-1) * scale
+        return reference.segment_softmax_aggregate(scores, values, csr.index, N)
+    key, values = csr.to_csr_order(key, values)
+    return _SegmentAttention.apply(query.contiguous(), key.contiguous(), values.contiguous(), csr.row_ptr, scale)

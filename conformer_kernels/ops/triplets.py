@@ -6,10 +6,10 @@ import torch
 
 from .. import _backend, _checks
 from ..reference import triplets as reference
-from ._edges import check_edge_index, csr_by_destination
+from ._edges import EdgeCSR, as_csr, csr_by_destination
 
 
-def triplets(index: torch.Tensor, num_nodes: int, rotatable: torch.Tensor | None = None,
+def triplets(index: torch.Tensor | EdgeCSR, num_nodes: int, rotatable: torch.Tensor | None = None,
              return_edges: bool = False):
     """(3, T) int64 triplets (i, j, k): every pair of edges (i, j), (i, k) of the graph with j <= k,
     including j = k (the two-atom terms), sorted by i. With ``rotatable`` (E,) bool, only triplets
@@ -18,11 +18,12 @@ def triplets(index: torch.Tensor, num_nodes: int, rotatable: torch.Tensor | None
 
     Not differentiable (an index). Runs on the index's device with vectorised tensor ops.
     """
-    index = check_edge_index(index, int(num_nodes), index.device)
+    device = index.row_ptr.device if isinstance(index, EdgeCSR) else index.device if torch.is_tensor(index) else None
+    csr = as_csr(index, int(num_nodes), device)
+    index, row_ptr, src = csr.index, csr.row_ptr, csr.src
     if rotatable is not None and (not torch.is_tensor(rotatable) or rotatable.shape != (index.shape[1],)):
         raise ValueError(f"rotatable must be a ({index.shape[1]},) bool tensor, one flag per edge")
-    row_ptr, src, order = csr_by_destination(index, int(num_nodes))
-    flag = None if rotatable is None else (rotatable if order is None else rotatable[order]).bool()
+    flag = None if rotatable is None else csr.to_csr_order(rotatable).bool()
     degree = torch.diff(row_ptr)
     pairs = degree * degree  # all (a, b) edge pairs of each row, filtered to a <= b below
     row = torch.repeat_interleave(torch.arange(int(num_nodes), device=index.device), pairs)
@@ -38,7 +39,7 @@ def triplets(index: torch.Tensor, num_nodes: int, rotatable: torch.Tensor | None
     if not return_edges:
         return out
     edges = torch.stack([a[keep], b[keep]])
-    return out, (edges if order is None else order[edges])
+    return out, (edges if csr.order is None else csr.order[edges])
 
 
 class _TripletGeometry(torch.autograd.Function):

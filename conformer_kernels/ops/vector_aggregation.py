@@ -49,5 +49,5 @@ def vector_aggregation(x: torch.Tensor, index: torch.Tensor | EdgeCSR, weight: t
         raise ValueError("weight must have x's dtype and device")
     if _backend.reference_enabled():
         return reference.vector_aggregation(x, csr.index, weight, normalize)
-    w = weight if csr.order is None else weight[csr.order]
+    w = csr.to_csr_order(weight)
     return _VectorAggregation.apply(x.contiguous(), w.contiguous(), csr.row_ptr, csr.src, bool(normalize))

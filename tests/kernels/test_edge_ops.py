@@ -246,3 +246,38 @@ def test_segment_attention_with_keys_shared_by_heads(device, dtype):
     k = torch.randn(14, 1, 3, dtype=torch.float64, generator=g).to(device).requires_grad_()
     v = torch.randn(14, 2, 2, dtype=torch.float64, generator=g).to(device).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b, c: ck.segment_attention(a, b, c, index), (q, k, v))
+
+
+def test_edge_ops_take_an_edge_csr(device):
+    """Every edge op accepts an EdgeCSR (built once, for loops) and gives what the (2, E) tensor
+    gives, values and gradients, with edges in any order; triplets' edge ids refer to the given order."""
+    g = torch.Generator().manual_seed(7)
+    index = random_graph(12, 60, g).to(device)
+    csr = ck.edge_csr(index, 12)
+    assert csr.order is not None  # shuffled: the CSR reorders, the ops must restore the caller's order
+    x = torch.randn(12, 3, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    centers, width = ck.gaussian_centers(0.0, 5.0, 8, dtype=torch.float64, device=device)
+    scores = torch.randn(60, 2, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    values = torch.randn(60, 2, 3, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    query = torch.randn(12, 2, 4, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    key = torch.randn(60, 2, 4, generator=g, dtype=torch.float64).to(device).requires_grad_()
+    ops = {
+        "edge_geometry": lambda idx: torch.cat([t.reshape(60, -1) for t in ck.edge_geometry(x, idx, centers, width)], 1),
+        "vector_aggregation": lambda idx: ck.vector_aggregation(x, idx, scores[:, 0], normalize=True),
+        "segment_softmax_aggregate": lambda idx: ck.segment_softmax_aggregate(scores, values, idx, 12),
+        "segment_attention": lambda idx: ck.segment_attention(query, key, values, idx),
+    }
+    for name, op in ops.items():
+        out_index, out_csr = op(index), op(csr)
+        torch.testing.assert_close(out_csr, out_index, rtol=1e-12, atol=1e-12, msg=name)
+        weights = torch.randn(out_index.shape, generator=g, dtype=torch.float64).to(device)
+        leaves = [t for t in (x, scores, values, query, key)]
+        grads = [torch.autograd.grad((out * weights).sum(), leaves, allow_unused=True) for out in (out_index, out_csr)]
+        for a, b in zip(*grads):
+            assert (a is None) == (b is None)
+            if a is not None:
+                torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-12, msg=name)
+    rotatable = torch.rand(60, generator=g).to(device) < 0.5
+    for given, built in zip(ck.triplets(index, 12, rotatable, return_edges=True),
+                            ck.triplets(csr, 12, rotatable, return_edges=True)):
+        torch.testing.assert_close(built, given)

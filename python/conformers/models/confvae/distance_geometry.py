@@ -40,8 +40,9 @@ def dg_energy(x: torch.Tensor, index: torch.Tensor, d: torch.Tensor) -> torch.Te
     return 0.5 * (r - d).square().sum()
 
 
-def dg_gradient(x: torch.Tensor, index: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
-    """grad_R H(R, d) (N, 3) by the fused kernel: sum_v 2 (|r_uv| - d_uv) (r_u - r_v) / |r_uv|."""
+def dg_gradient(x: torch.Tensor, index, d: torch.Tensor) -> torch.Tensor:
+    """grad_R H(R, d) (N, 3) by the fused kernel: sum_v 2 (|r_uv| - d_uv) (r_u - r_v) / |r_uv|;
+    index a (2, E) tensor or its ck.edge_csr."""
     return ck.vector_aggregation(x, index, 2.0 * (_distances(x, index) - d), normalize=True)
 
 

@@ -382,8 +382,8 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
         x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
     x.requires_grad_()
     optimizer = torch.optim.Adam([x], lr=lr)
-    for _ in range(steps):
-        x.grad = dg_gradient(x.detach(), graph["index"], d)
+    for _ in range(steps):  # the pair graph's EdgeCSR: the edge list checked and sorted once, not per step
+        x.grad = dg_gradient(x.detach(), graph["pairs"].csr, d)
         optimizer.step()
     return x.detach()
 
