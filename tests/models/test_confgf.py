@@ -127,6 +127,8 @@ def test_tabulated_edge_features_equal_the_network():
     torch.testing.assert_close(features_, expected, rtol=1e-10, atol=1e-10)
     edge_half = model.output_mlp[0].weight[:, 32:]
     torch.testing.assert_close(output, expected @ edge_half.T, rtol=1e-10, atol=1e-10)
+    _, with_bias = EdgeFeatureTables(model, types, output_bias=True)(d, compact)
+    torch.testing.assert_close(with_bias, output + model.output_mlp[0].bias, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("precision", ["full", "bfloat16"])

@@ -16,7 +16,10 @@ import conformer_kernels as ck
 
 
 class EdgeFeatureTables:
-    def __init__(self, model, edge_types: torch.Tensor):
+    """Tables of the edge features and of their product with the output layer's edge half (plus
+    that layer's bias with ``output_bias``, so the sampler adds it for free)."""
+
+    def __init__(self, model, edge_types: torch.Tensor, output_bias: bool = False):
         first, _, second = model.distance_mlp
         w1, b1 = first.weight[:, 0], first.bias
         moving = w1 != 0
@@ -32,6 +35,8 @@ class EdgeFeatureTables:
         self.feature_offset = (offset[:, None] * embedding).reshape(-1, hidden)
         edge_half = model.output_mlp[0].weight[:, hidden:]                                # (H1, H)
         self.output_slope, self.output_offset = self.feature_slope @ edge_half.T, self.feature_offset @ edge_half.T
+        if output_bias:
+            self.output_offset = self.output_offset + model.output_mlp[0].bias
 
     def __call__(self, d: torch.Tensor, types: torch.Tensor):
         """(edge features f(d) * t (P, H), their product with the output layer's edge half (P, H1))
@@ -76,9 +81,8 @@ class FrozenScoreNetwork:
             precision = "bfloat16" if fast else "full"
         self.precision = precision
         dtype = self.dtype if precision == "full" else torch.bfloat16
-        self.tables = EdgeFeatureTables(model, edge_types)
+        self.tables = EdgeFeatureTables(model, edge_types, output_bias=True)
         first = model.output_mlp[0]
-        self.tables.output_offset = self.tables.output_offset + first.bias
         linears = lambda seq: [(m.weight.to(dtype), m.bias.to(dtype)) for m in seq if isinstance(m, torch.nn.Linear)]
         self.convs = [linears(conv.mlp) for conv in model.convs]
         hidden = model.config["hidden"]
