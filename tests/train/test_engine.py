@@ -67,6 +67,10 @@ def test_train_checkpoints_and_clear_errors(tmp_path, capsys):
     from conformers.models import load_model, read_checkpoint
     model = load_model(os.path.join(run, "best.pt"))  # the best checkpoint loads by path
     assert model.name == "test-gnn" and read_checkpoint(os.path.join(run, "best.pt"))["step"] % 10 == 0
+    last = load_model(os.path.join(run, "checkpoints", "last.pt"))  # the last step's weights load the same way
+    state = final_state(run)
+    assert read_checkpoint(os.path.join(run, "checkpoints", "last.pt"))["step"] == state["step"] == 40
+    assert all(torch.equal(last.state_dict()[k], v) for k, v in state["model"].items())
     assert main(["train", "-c", cfg, "-o", run]) == 2
     assert "--resume" in capsys.readouterr().err
     assert main(["train", "-c", cfg, "-o", str(tmp_path / "empty"), "--resume"]) == 2

@@ -137,9 +137,30 @@ def read_checkpoint(path: str) -> dict:
     except Exception as exc:
         raise ValueError(f"{path} is not a readable checkpoint (corrupt or truncated?): "
                          f"{type(exc).__name__}: {exc}") from None
+    if _is_training_state(payload):
+        return _model_payload(payload)
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT or "model" not in payload:
-        raise ValueError(f"{path} is not a conformers checkpoint (format {CHECKPOINT_FORMAT})")
+        raise ValueError(f"{path} is not a conformers checkpoint (format {CHECKPOINT_FORMAT}) nor a training "
+                         f"checkpoint (RUN/checkpoints/last.pt)")
     return payload
+
+
+def _is_training_state(payload) -> bool:
+    """A `conformers train` checkpoint (RUN/checkpoints/last.pt: weights, optimizer, run config)."""
+    return (isinstance(payload, dict) and "version" in payload and isinstance(payload.get("model"), dict)
+            and isinstance(payload.get("config"), dict) and isinstance(payload["config"].get("model"), dict))
+
+
+def _model_payload(state: dict) -> dict:
+    """The model checkpoint inside a training checkpoint, so the last step's weights load like
+    best.pt's."""
+    section = state["config"]["model"]
+    if section.get("import"):
+        from ..train.engine import import_plugin  # the run's model plugins, registered as in training
+        for module in section["import"]:
+            import_plugin(module)
+    return {"format": CHECKPOINT_FORMAT, "model": section["name"], "step": state.get("step"),
+            "config": {k: v for k, v in section.items() if k not in ("name", "import")}, "state_dict": state["model"]}
 
 
 def load_model(name_or_path: str, **overrides) -> ConformerModel:
