@@ -194,6 +194,8 @@ def test_metric_matrix_embedding():
     x = metric_matrix_embedding(odd.extended_index, torch.full((i.numel(),), 1.5, dtype=torch.float64), odd.ptr)
     assert x.shape == (5, 3) and torch.isfinite(x).all()
     assert float((x[3] - x[:3]).norm(dim=1).min()) > 2.0  # the water kept apart from the ethanol
+    with pytest.raises(ValueError, match="finite"):
+        metric_matrix_embedding(odd.extended_index, torch.full((i.numel(),), float("nan"), dtype=torch.float64), odd.ptr)
 
 
 def test_adjoint_gradients_equal_the_direct_ones():
