@@ -86,14 +86,23 @@ def gin_inputs(hidden=256):
     return h, graph, e_pair
 
 
-def gin_step(inputs, fused, backward=True):
+MODES = ("forward", "training", "second_order")
+
+
+def gin_step(inputs, fused, mode="training"):
+    """mode: forward; training (forward + backward); second_order (a vector-Jacobian product built
+    with create_graph and differentiated again, as a CNF's trace does in ConfVAE's training)."""
     h, graph, e_pair = inputs
     if fused:
         out = ck.gine_aggregate(h, graph.csr, e_pair, graph.inverse)
     else:
         out = reference.gine_aggregate(h, graph.csr.index, e_pair, graph.inverse)
-    if backward:
+    if mode == "training":
         out.square().sum().backward()
+    elif mode == "second_order":
+        probe = torch.ones_like(out)
+        vjp_h, vjp_e = torch.autograd.grad(out, (h, e_pair), probe, create_graph=True)
+        (out.square().sum() + (vjp_h * h).sum() + (vjp_e * e_pair).sum()).backward()
     return out
 
 
@@ -103,26 +112,24 @@ def gin():
 
 
 @pytest.mark.parametrize("fused", [True, False], ids=["ours", "plain"])
-@pytest.mark.parametrize("backward", [False, True], ids=["forward", "training"])
-def test_gine_aggregate_time(record, gin, fused, backward):
-    context = torch.enable_grad() if backward else torch.inference_mode()
+@pytest.mark.parametrize("mode", MODES)
+def test_gine_aggregate_time(record, gin, fused, mode):
+    context = torch.inference_mode() if mode == "forward" else torch.enable_grad()
     with context:
-        record(f"gine_{'training' if backward else 'forward'}_{'ours' if fused else 'plain'}", gin_step, gin, fused,
-               backward)
+        record(f"gine_{mode}_{'ours' if fused else 'plain'}", gin_step, gin, fused, mode)
 
 
 def test_targets(gin):
-    for backward in (False, True):
+    for mode in MODES:
         for fused in (True, False):
-            MEDIANS[f"mem_gine_{backward}_{fused}"] = peak_memory_mb(gin_step, gin, fused, backward)
+            MEDIANS[f"mem_gine_{mode}_{fused}"] = peak_memory_mb(gin_step, gin, fused, mode)
     h, graph, _ = gin
     print(f"\ngine_aggregate, 88 drug-like samples: {h.shape[0]} atoms, {graph.csr.src.numel()} edges, hidden "
           f"{h.shape[1]}")
-    for backward, label in ((False, "forward"), (True, "forward+backward")):
-        key = "training" if backward else "forward"
-        print(f"  {label}: {ratio(f'gine_{key}_plain', f'gine_{key}_ours'):.1f}x faster, "
-              f"{MEDIANS[f'mem_gine_{backward}_False'] / max(MEDIANS[f'mem_gine_{backward}_True'], 1e-9):.1f}x less "
-              f"peak memory ({MEDIANS[f'mem_gine_{backward}_True']:.1f} vs {MEDIANS[f'mem_gine_{backward}_False']:.1f} MB)")
+    for mode in MODES:
+        print(f"  {mode}: {ratio(f'gine_{mode}_plain', f'gine_{mode}_ours'):.1f}x faster, "
+              f"{MEDIANS[f'mem_gine_{mode}_False'] / max(MEDIANS[f'mem_gine_{mode}_True'], 1e-9):.1f}x less "
+              f"peak memory ({MEDIANS[f'mem_gine_{mode}_True']:.1f} vs {MEDIANS[f'mem_gine_{mode}_False']:.1f} MB)")
     for name in ("qm9", "drugs"):
         if f"confgf_{name}_plain" in MEDIANS:
             print(f"sampler {name}: full {ratio(f'confgf_{name}_plain', f'confgf_{name}_full'):.1f}x, bfloat16 "
@@ -130,7 +137,7 @@ def test_targets(gin):
     # Targets (issue 7): the sampler at its default precision >= 3x plain (on hardware without native
     # bfloat16 the default is full precision); the fused sum >= 2x in time and memory
     assert ratio("gine_forward_plain", "gine_forward_ours") >= 2.0
-    assert MEDIANS["mem_gine_True_False"] >= 2.0 * MEDIANS["mem_gine_True_True"]
+    assert MEDIANS["mem_gine_training_False"] >= 2.0 * MEDIANS["mem_gine_training_True"]
     default = "bfloat16" if native_bfloat16(torch.device("cpu")) else "full"
     for name in ("qm9", "drugs"):
         assert ratio(f"confgf_{name}_plain", f"confgf_{name}_{default}") >= 3.0
