@@ -88,7 +88,7 @@ def metric_matrix_embedding(index: torch.Tensor, d: torch.Tensor, ptr: torch.Ten
 
     Why: gradient descent on H from random coordinates converges slowly from the wrong fold; on
     the repository's QM9 molecules with their own reference distances, 100 steps (lr 0.02) from
-    N(0, I) end 1.25 A RMSD from the reference, from this start 0.67 A (benchmarks/README.md)."""
+    N(0, I) end 1.25 A RMSD from the reference, from this start 0.63 A (benchmarks/README.md)."""
     if d.shape != (index.shape[1],) or not bool(torch.isfinite(d).all()):
         raise ValueError(f"d must hold one finite distance per edge ({index.shape[1]},)")
     with torch.no_grad():
