@@ -136,10 +136,11 @@ class _Augmented(nn.Module):
 class ConfVAECore(nn.Module):
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, time_length: float = 0.5,
                  solver: str = "dopri5", tol: float = 1e-5, trace: str = "hutchinson", ode_steps: int = 8,
-                 velocity_bound: float | None = None, adjoint: bool = False):
+                 velocity_bound: float | None = None, adjoint: bool = False, encoder_hidden: int | None = None):
         super().__init__()
         self.adjoint = adjoint
-        self.prior, self.encoder = LatentGIN(hidden, latent, layers, False), LatentGIN(hidden, latent, layers, True)
+        width = encoder_hidden or hidden
+        self.prior, self.encoder = LatentGIN(width, latent, layers, False), LatentGIN(width, latent, layers, True)
         self.flow = DistanceFlow(hidden, latent, layers, velocity_bound)
         self.shift, self.log_scale = nn.Parameter(torch.full((100,), 2.0)), nn.Parameter(torch.zeros(100))
         self.time_length, self.solver, self.tol, self.trace = time_length, solver, tol, trace
@@ -301,22 +302,19 @@ class ConfVAE(ConformerModel, nn.Module):
     name = "confvae"
     trainable = True
 
-    def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, recon_weight: float = 1.0,
-                 kl_weight: float = 1.0, kl_free_bits: float = 0.0, aux_weight: float = 1.0, inner_steps: int = 50, inner_lr: float = 0.02,
-                 inner_mode: str = "fused", trace: str = "hutchinson", tol: float = 1e-5,
-                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
-                 solver: str = "dopri5", ode_steps: int = 8, hypergradient_clip: float | None = None,
-                 velocity_bound: float | None = None, adjoint: bool = False, inner_init: str = "random"):
+    def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, encoder_hidden: int | None = None,
+                 recon_weight: float = 1.0, kl_weight: float = 1.0, kl_free_bits: float = 0.0, aux_weight: float = 1.0,
+                 inner_steps: int = 50, inner_lr: float = 0.02, inner_mode: str = "fused", inner_init: str = "random",
+                 trace: str = "hutchinson", tol: float = 1e-5, solver: str = "dopri5", ode_steps: int = 8,
+                 adjoint: bool = False, velocity_bound: float | None = None, hypergradient_clip: float | None = None,
+                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1):
+        """hidden: the flow's width (the released code: 64); encoder_hidden: the encoder's and the
+        prior's (the paper: 256 for every MPNN; default: hidden)."""
         nn.Module.__init__(self)
-        ConformerModel.__init__(self, hidden=hidden, latent=latent, layers=layers, recon_weight=recon_weight,
-                                kl_weight=kl_weight, kl_free_bits=kl_free_bits, aux_weight=aux_weight, inner_steps=inner_steps,
-                                inner_lr=inner_lr, inner_mode=inner_mode, trace=trace, tol=tol,
-                                sample_steps=sample_steps, sample_lr=sample_lr, distance_noise=distance_noise,
-                                solver=solver, ode_steps=ode_steps, hypergradient_clip=hypergradient_clip,
-                                velocity_bound=velocity_bound, adjoint=adjoint, inner_init=inner_init)
+        ConformerModel.__init__(self, **{k: v for k, v in locals().items() if k not in ("self", "__class__")})
         self.register_buffer("dropped_hypergradients", torch.zeros((), dtype=torch.int64), persistent=False)
         self.core = ConfVAECore(hidden, latent, layers, trace=trace, tol=tol, solver=solver, ode_steps=ode_steps,
-                                velocity_bound=velocity_bound, adjoint=adjoint)
+                                velocity_bound=velocity_bound, adjoint=adjoint, encoder_hidden=encoder_hidden)
 
     @property
     def data_spec(self) -> DataSpec:
