@@ -14,7 +14,7 @@ over the interatomic distances of the extended graph, followed by differentiable
 Loss: L_recon (aligned RMSD of R_T to the reference, ck.rmsd) + lambda KL(q || p) + alpha (-log
 p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon). Options
 beyond the paper's text: ``adjoint`` (the CNF by torchdiffeq's adjoint method: the paper's constant
-memory, ~7x less per step for ~1.2-1.5x the time), ``inner_init="mds"`` (the inner loop and the
+memory, ~4.6x less per step for ~1.2-1.5x the time), ``inner_init="mds"`` (the inner loop and the
 sampler start from the metric-matrix embedding of d instead of N(0, I)), ``kl_free_bits`` (free
 bits against posterior collapse). Optional,
 not in the paper: ``velocity_bound`` B, the flow's output as B tanh(f / B), for fixed-step solvers
