@@ -102,6 +102,6 @@ def test_memory_and_targets(inner, batch):
     assert ratio("confvae_plain", "confvae_fused") >= 2.0  # the inner loop (met: ~9x, ~24x)
     assert MEDIANS["mem_confvae_plain"] >= 2.0 * MEDIANS["mem_confvae_fused"]
     # issue 8's target is for the whole step, where the CNF (the same code in both) dominates: not
-    # met (benchmarks/README.md: ~1.4x time, ~1.07x memory; with the adjoint CNF ~1.0x memory)
+    # met (benchmarks/README.md: ~1.2x time, ~1.06x memory; with the adjoint CNF ~1.0x memory)
     assert ratio("confvae_step_plain", "confvae_step_fused") >= 2.0
     assert MEDIANS["mem_confvae_step_plain"] >= 2.0 * MEDIANS["mem_confvae_step_fused"]
