@@ -68,32 +68,41 @@ class LatentGIN(nn.Module):
 class DistanceFlow(nn.Module):
     """dd/dt = f(d, t | z, G) over the unordered pairs of the extended graph."""
 
-    def __init__(self, hidden: int, latent: int, layers: int, velocity_bound: float | None = None):
+    def __init__(self, hidden: int, latent: int, layers: int, velocity_bound: float | None = None,
+                 latent_in_layers: bool = False):
         super().__init__()
         self.velocity_bound = velocity_bound
         self.node, self.edge = nn.Embedding(100, hidden - latent), nn.Embedding(100, hidden)
         self.latent = nn.Linear(latent, latent)
+        # latent_in_layers: z also added to every layer's input (not only the first 8 input channels)
+        self.latent_layers = nn.Linear(latent, layers * hidden) if latent_in_layers else None
         self.d_in, self.t_gate, self.t_bias = nn.Linear(1, hidden), nn.Linear(1, hidden), nn.Linear(1, hidden, bias=False)
         self.convs = nn.ModuleList(GINEConv(hidden) for _ in range(layers))
         self.out = mlp(2 * hidden, hidden, hidden // 2, 1)
 
     def dynamics_parameters(self):
         """The parameters the velocity reads directly (not through ``condition``)."""
-        conditioning = {id(p) for m in (self.node, self.edge, self.latent) for p in m.parameters()}
+        conditioning = {id(p) for m in (self.node, self.edge, self.latent, self.latent_layers) if m is not None
+                        for p in m.parameters()}
         return tuple(p for p in self.parameters() if id(p) not in conditioning)
 
     def condition(self, graph, z):
-        """What stays fixed during one integration: the atom inputs and each pair's type embedding."""
-        return torch.cat([self.latent(z), self.node(graph["atoms"])], 1), self.edge(graph["pair_types"])
+        """What stays fixed during one integration: the atom inputs, each pair's type embedding, and
+        with latent_in_layers z's share of every layer's input (layers, N, hidden)."""
+        atoms = torch.cat([self.latent(z), self.node(graph["atoms"])], 1)
+        if self.latent_layers is None:
+            return atoms, self.edge(graph["pair_types"])
+        per_layer = self.latent_layers(z).reshape(z.shape[0], len(self.convs), -1).transpose(0, 1)
+        return atoms, self.edge(graph["pair_types"]), per_layer
 
     def forward(self, t, d, graph, condition):
-        atoms, types = condition
+        atoms, types, *per_layer = condition
         pairs = graph["pairs"]
         tt = t.reshape(1, 1).to(d)
         e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types
         h = atoms
         for k, conv in enumerate(self.convs):  # each edge reads its pair's feature row
-            out = conv(h, pairs.csr, e_pair, pairs.inverse)
+            out = conv(h + per_layer[0][k] if per_layer else h, pairs.csr, e_pair, pairs.inverse)
             h = h + (nn.functional.softplus(out) if k < len(self.convs) - 1 else out)
         velocity = self.out(torch.cat([pairs.product(h), e_pair], 1)).squeeze(1)
         if self.velocity_bound:  # smooth bound: a fixed-step solver's trajectory cannot overflow
@@ -136,12 +145,13 @@ class _Augmented(nn.Module):
 class ConfVAECore(nn.Module):
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, time_length: float = 0.5,
                  solver: str = "dopri5", tol: float = 1e-5, trace: str = "hutchinson", ode_steps: int = 8,
-                 velocity_bound: float | None = None, adjoint: bool = False, encoder_hidden: int | None = None):
+                 velocity_bound: float | None = None, adjoint: bool = False, encoder_hidden: int | None = None,
+                 latent_in_layers: bool = False):
         super().__init__()
         self.adjoint = adjoint
         width = encoder_hidden or hidden
         self.prior, self.encoder = LatentGIN(width, latent, layers, False), LatentGIN(width, latent, layers, True)
-        self.flow = DistanceFlow(hidden, latent, layers, velocity_bound)
+        self.flow = DistanceFlow(hidden, latent, layers, velocity_bound, latent_in_layers)
         self.shift, self.log_scale = nn.Parameter(torch.full((100,), 2.0)), nn.Parameter(torch.zeros(100))
         self.time_length, self.solver, self.tol, self.trace = time_length, solver, tol, trace
         # fixed-grid solvers (euler, midpoint, rk4) take ode_steps steps; adaptive ones (dopri5) the tolerance
@@ -307,14 +317,17 @@ class ConfVAE(ConformerModel, nn.Module):
                  inner_steps: int = 50, inner_lr: float = 0.02, inner_mode: str = "fused", inner_init: str = "random",
                  trace: str = "hutchinson", tol: float = 1e-5, solver: str = "dopri5", ode_steps: int = 8,
                  adjoint: bool = False, velocity_bound: float | None = None, hypergradient_clip: float | None = None,
-                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1):
+                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
+                 latent_in_layers: bool = False):
         """hidden: the flow's width (the released code: 64); encoder_hidden: the encoder's and the
-        prior's (the paper: 256 for every MPNN; default: hidden)."""
+        prior's (the paper: 256 for every MPNN; default: hidden). latent_in_layers: z also enters
+        every flow layer's input, not only its first layer's 8 input channels (the released code)."""
         nn.Module.__init__(self)
         ConformerModel.__init__(self, **{k: v for k, v in locals().items() if k not in ("self", "__class__")})
         self.register_buffer("dropped_hypergradients", torch.zeros((), dtype=torch.int64), persistent=False)
         self.core = ConfVAECore(hidden, latent, layers, trace=trace, tol=tol, solver=solver, ode_steps=ode_steps,
-                                velocity_bound=velocity_bound, adjoint=adjoint, encoder_hidden=encoder_hidden)
+                                velocity_bound=velocity_bound, adjoint=adjoint, encoder_hidden=encoder_hidden,
+                                latent_in_layers=latent_in_layers)
 
     @property
     def data_spec(self) -> DataSpec:
