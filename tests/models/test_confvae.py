@@ -236,3 +236,26 @@ def test_kl_free_bits():
     kl_per_atom(mu_q, ls_q, mu_p, ls_p, free_bits=floor).backward()
     assert float(mu_q.grad.abs().max()) == 0.0 and float(ls_q.grad.abs().max()) == 0.0
     assert float(mu_p.grad.abs().max()) > 0.0 and float(ls_p.grad.abs().max()) > 0.0
+
+
+def test_latent_in_every_flow_layer():
+    """latent_in_layers: z reaches every flow layer (its projection gets a gradient, and changing z
+    changes the velocity more than through the first layer's inputs alone)."""
+    from conformers.models.confvae.model import ConfVAECore
+    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC(=O)N")).arrays(), "index": 0}], ("extended",))
+    graph = ConfVAECore.graph(batch)
+    model = small_vae(latent_in_layers=True).double()
+    n, p = batch.atomic_numbers.numel(), graph["pairs"].first.numel()
+    z = torch.randn(n, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    d = 1.0 + torch.rand(p, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    flow = model.core.flow
+    condition = flow.condition(graph, z)
+    assert len(condition) == 3 and condition[2].shape == (2, n, 16)
+    flow(torch.tensor(0.1), d, graph, condition).square().sum().backward()
+    assert float(flow.latent_layers.weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        flow.latent_layers.weight.zero_(), flow.latent_layers.bias.zero_()
+        plain = flow(torch.tensor(0.1), d, graph, flow.condition(graph, z))
+        baseline = small_vae().double().core.flow
+        baseline.load_state_dict({k: v for k, v in flow.state_dict().items() if "latent_layers" not in k})
+        torch.testing.assert_close(plain, baseline(torch.tensor(0.1), d, graph, baseline.condition(graph, z)))
