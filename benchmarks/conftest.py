@@ -19,7 +19,8 @@ def record(benchmark):
             result = benchmark(fn, *args, **kwargs)
         else:
             result = benchmark.pedantic(fn, args=args, kwargs=kwargs, rounds=rounds, iterations=1, warmup_rounds=1)
-        MEDIANS[key] = benchmark.stats.stats.median
+        if benchmark.stats is not None:  # None under --benchmark-disable (a smoke run): no timing to keep
+            MEDIANS[key] = benchmark.stats.stats.median
         return result
     return run
 
