@@ -52,12 +52,12 @@ def edges_by_source(row_ptr: torch.Tensor, src: torch.Tensor):
     return (dst, *group_by_key(src, N))
 
 
-def as_csr(index, num_nodes: int, device) -> "EdgeCSR":
-    """``index`` as an EdgeCSR for ``num_nodes`` nodes on ``device``: built (and checked) from a
-    (2, E) tensor, or an EdgeCSR checked to match."""
+def as_csr(index, num_nodes: int, device=None) -> "EdgeCSR":
+    """``index`` as an EdgeCSR for ``num_nodes`` nodes on ``device`` (None: its own): built (and
+    checked) from a (2, E) tensor, or an EdgeCSR checked to match."""
     if not isinstance(index, EdgeCSR):
-        return edge_csr(index, num_nodes)
-    if index.num_nodes != num_nodes or index.row_ptr.device != device:
+        return edge_csr(index, num_nodes, device)
+    if index.num_nodes != num_nodes or (device is not None and index.row_ptr.device != device):
         raise ValueError(f"index was built for {index.num_nodes} nodes on {index.row_ptr.device}, the input has "
                          f"{num_nodes} on {device}")
     return index
@@ -88,24 +88,25 @@ class EdgeCSR(NamedTuple):
 
     def to_csr_order(self, *tensors):
         """Per-edge tensors (first dimension E) given in ``index``'s order, in CSR order."""
-        if self.order is None:
-            return tensors if len(tensors) > 1 else tensors[0]
-        out = tuple(t.index_select(0, self.order) for t in tensors)
-        return out if len(out) > 1 else out[0]
+        return _permuted(self.order, tensors)
 
     def to_given_order(self, *tensors):
         """Per-edge tensors in CSR order, back in the order ``index`` was given."""
-        if self.order is None:
-            return tensors if len(tensors) > 1 else tensors[0]
-        inverse = self.derived("inverse_order", lambda: torch.empty_like(self.order).scatter_(
-            0, self.order, torch.arange(self.order.numel(), device=self.order.device)))
-        out = tuple(t.index_select(0, inverse) for t in tensors)
-        return out if len(out) > 1 else out[0]
+        inverse = None if self.order is None else self.derived("inverse_order", lambda: torch.empty_like(
+            self.order).scatter_(0, self.order, torch.arange(self.order.numel(), device=self.order.device)))
+        return _permuted(inverse, tensors)
 
 
-def edge_csr(index: torch.Tensor, num_nodes: int) -> EdgeCSR:
-    """Checks ``index`` ((2, E) int64, rows destination i and source j, in [0, num_nodes)) and
-    groups it by destination."""
-    device = index.device if torch.is_tensor(index) else None
+def _permuted(rows, tensors):
+    """tensors with their rows picked by ``rows`` (None: as they are); one tensor unpacked."""
+    out = tensors if rows is None else tuple(t.index_select(0, rows) for t in tensors)
+    return out if len(out) > 1 else out[0]
+
+
+def edge_csr(index: torch.Tensor, num_nodes: int, device=None) -> EdgeCSR:
+    """Checks ``index`` ((2, E) int64, rows destination i and source j, in [0, num_nodes), on
+    ``device`` when given) and groups it by destination."""
+    if device is None:
+        device = index.device if torch.is_tensor(index) else None
     index = check_edge_index(index, num_nodes, device)
     return EdgeCSR(index, *csr_by_destination(index, num_nodes), num_nodes, {})

@@ -28,8 +28,14 @@ class _GINEAggregate(torch.autograd.Function):
 def _attr_groups(csr, attr_row, rows: int):
     """(ptr, entries): the edges grouped by the attr row they read (built once per graph and row map)."""
     if attr_row is None:  # one edge per row
-        return csr.derived("one_row_per_edge", lambda: (torch.arange(rows + 1, device=csr.src.device),) * 2)
+        return csr.derived("one_row_per_edge", lambda: _one_row_each(rows, csr.src.device))
     return csr.derived(("attr_groups", rows), lambda: group_by_key(attr_row, rows), pinned=attr_row)
+
+
+def _one_row_each(rows: int, device):
+    """(ptr 0..rows, entries 0..rows-1): group r holds entry r alone."""
+    ptr = torch.arange(rows + 1, device=device)
+    return ptr, ptr[:-1]
 
 
 class _GINEAggregateBackward(torch.autograd.Function):
@@ -47,7 +53,7 @@ class _GINEAggregateBackward(torch.autograd.Function):
         grad_attr = None
         if need_attr:
             ptr, entries = _attr_groups(csr, attr_row, attr.shape[0])
-            grad_attr = grouped(ptr, entries[:-1] if attr_row is None else entries, 0.0)
+            grad_attr = grouped(ptr, entries, 0.0)
         ctx.save_for_backward(h, attr)
         ctx.csr, ctx.attr_row, ctx.eps = csr, attr_row, eps
         return grad_h, grad_attr

@@ -18,8 +18,7 @@ def triplets(index: torch.Tensor | EdgeCSR, num_nodes: int, rotatable: torch.Ten
 
     Not differentiable (an index). Runs on the index's device with vectorised tensor ops.
     """
-    device = index.row_ptr.device if isinstance(index, EdgeCSR) else index.device if torch.is_tensor(index) else None
-    csr = as_csr(index, int(num_nodes), device)
+    csr = as_csr(index, int(num_nodes))
     index, row_ptr, src = csr.index, csr.row_ptr, csr.src
     if rotatable is not None and (not torch.is_tensor(rotatable) or rotatable.shape != (index.shape[1],)):
         raise ValueError(f"rotatable must be a ({index.shape[1]},) bool tensor, one flag per edge")

@@ -115,6 +115,11 @@ def test_edge_ops_validate_inputs():
         ck.vector_aggregation(x, torch.tensor([[0], [1]]), torch.ones(2))
     with pytest.raises(ValueError, match="values must have shape"):
         ck.segment_softmax_aggregate(torch.ones(2, 1), torch.ones(2, 2, 1), torch.tensor([[0, 1], [1, 0]]), 2)
+    meta = torch.tensor([[0, 1], [1, 0]], device="meta")  # an index on another device than x
+    for op in (lambda: ck.vector_aggregation(x, meta, torch.ones(2)), lambda: ck.gine_aggregate(x, meta, torch.ones(2, 3)),
+               lambda: ck.edge_geometry(x, meta, torch.ones(1), 1.0)):
+        with pytest.raises(ValueError, match="index must be on cpu"):
+            op()
 
 
 def test_edge_ops_run_on_the_reference_switch():
