@@ -277,11 +277,15 @@ def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generat
 MIRROR = (1.0, 1.0, -1.0)
 
 
+def mirrored_where(x, ptr, mirror):
+    """x with the molecules where ``mirror`` (B,) is true reflected through the xy plane."""
+    return torch.where(mirror.repeat_interleave(ptr.diff())[:, None], x * x.new_tensor(MIRROR), x)
+
+
 def matching_handedness(x, reference, ptr):
     """x with each molecule mirrored where its mirror image aligns closer to the reference."""
-    mirrored = x * x.new_tensor(MIRROR)
-    closer = ck.rmsd(mirrored, reference, ptr=ptr) < ck.rmsd(x, reference, ptr=ptr)
-    return torch.where(closer.repeat_interleave(ptr.diff())[:, None], mirrored, x)
+    closer = ck.rmsd(x * x.new_tensor(MIRROR), reference, ptr=ptr) < ck.rmsd(x, reference, ptr=ptr)
+    return mirrored_where(x, ptr, closer)
 
 
 class _GuardedHypergradient(torch.autograd.Function):
@@ -387,9 +391,8 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     d = clamped_distances(d_pairs)[graph["pairs"].inverse]
     n_atoms = int(ptr[-1])
     if init == "mds":
-        flip = torch.rand(ptr.numel() - 1, generator=generator) < 0.5
-        start = metric_matrix_embedding(graph["index"], d, ptr)
-        x = torch.where(flip.repeat_interleave(ptr.diff())[:, None], start * start.new_tensor(MIRROR), start)
+        coin = torch.rand(ptr.numel() - 1, generator=generator) < 0.5
+        x = mirrored_where(metric_matrix_embedding(graph["index"], d, ptr), ptr, coin)
     else:
         x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
     x.requires_grad_()
