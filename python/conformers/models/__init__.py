@@ -5,10 +5,10 @@ from .confopt import model as _confopt  # noqa: F401  (registers confopt, confop
 from .dmcg import model as _dmcg  # noqa: F401  (registers dmcg, dmcg-no-lp)
 from .confgf import model as _confgf  # noqa: F401  (registers confgf)
 from .confvae import model as _confvae  # noqa: F401  (registers confvae, confvae-minus)
-from .base import (ConformerModel, DataSpec, available, create_model, load_model, read_checkpoint, register,
-                   save_checkpoint)
+from .base import (ConformerModel, DataSpec, available, create_model, import_plugin, load_model, model_settings,
+                   read_checkpoint, register, save_checkpoint)
 
 DEFAULT_MODEL = "rdkit"  # becomes the best learned model by held-out COV/MAT once one ships
 
-__all__ = ["ConformerModel", "DataSpec", "DEFAULT_MODEL", "available", "create_model", "load_model",
-           "read_checkpoint", "register", "save_checkpoint"]
+__all__ = ["ConformerModel", "DataSpec", "DEFAULT_MODEL", "available", "create_model", "import_plugin", "load_model",
+           "model_settings", "read_checkpoint", "register", "save_checkpoint"]

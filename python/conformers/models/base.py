@@ -9,7 +9,9 @@ they need); the training engine (conformers.train) does the rest.
 from __future__ import annotations
 
 import abc
+import importlib.util
 import os
+import sys
 from dataclasses import dataclass
 
 import torch
@@ -154,13 +156,35 @@ def _is_training_state(payload) -> bool:
 def _model_payload(state: dict) -> dict:
     """The model checkpoint inside a training checkpoint, so the last step's weights load like
     best.pt's."""
-    section = state["config"]["model"]
-    if section.get("import"):
-        from ..train.engine import import_plugin  # the run's model plugins, registered as in training
-        for module in section["import"]:
-            import_plugin(module)
-    return {"format": CHECKPOINT_FORMAT, "model": section["name"], "step": state.get("step"),
-            "config": {k: v for k, v in section.items() if k not in ("name", "import")}, "state_dict": state["model"]}
+    name, settings = model_settings(state["config"]["model"])
+    return {"format": CHECKPOINT_FORMAT, "model": name, "step": state.get("step"), "config": settings,
+            "state_dict": state["model"]}
+
+
+def model_settings(section: dict) -> tuple[str, dict]:
+    """(name, constructor settings) of a run config's model section, its plugins (``import``)
+    imported so that their models are registered: what `conformers train` builds, and what its
+    checkpoints load as."""
+    for module in section.get("import") or []:
+        import_plugin(module)
+    return section["name"], {k: v for k, v in section.items() if k not in ("name", "import")}
+
+
+def import_plugin(module: str) -> None:
+    """Import a module (dotted name, or a .py file path) that registers models on import."""
+    try:
+        if module.endswith(".py"):
+            if not os.path.isfile(module):
+                raise FileNotFoundError(f"no plugin file at {module}")
+            name = "conformers_plugin_" + os.path.splitext(os.path.basename(module))[0]
+            spec = importlib.util.spec_from_file_location(name, module)
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[name] = loaded
+            spec.loader.exec_module(loaded)
+        else:
+            importlib.import_module(module)
+    except ImportError as exc:
+        raise ValueError(f"model.import {module!r} could not be imported: {exc}") from None
 
 
 def load_model(name_or_path: str, **overrides) -> ConformerModel:

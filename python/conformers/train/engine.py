@@ -13,7 +13,6 @@ single-process step for losses that are means over molecules.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import math
 import os
 import random
@@ -26,7 +25,7 @@ import torch.distributed as dist
 
 from conformers._io import atomic_write, write_json
 from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, load_split
-from conformers.models import create_model, save_checkpoint
+from conformers.models import create_model, model_settings, save_checkpoint
 
 from .config import dump_config
 
@@ -73,11 +72,9 @@ class Trainer:
         train = config["train"]
         if train["threads"]:
             torch.set_num_threads(int(train["threads"]))
-        for module in config["model"].get("import") or []:
-            import_plugin(module)
+        name, settings = model_settings(config["model"])  # imports the run's model plugins
         _seed_everything(train["seed"])
-        model_config = {k: v for k, v in config["model"].items() if k not in ("name", "import")}
-        self.model = create_model(config["model"]["name"], **model_config)
+        self.model = create_model(name, **settings)
         if not getattr(self.model, "trainable", False):
             raise ValueError(f"model {config['model']['name']!r} is not trainable")
         self.train_set, self.val_set = self._datasets()
@@ -264,24 +261,6 @@ class Trainer:
         if self.rank == 0:
             write_json(os.path.join(self.out, "final.json"), final)
         return final
-
-
-def import_plugin(module: str) -> None:
-    """Import a module (dotted name, or a .py file path) that registers models on import."""
-    try:
-        if module.endswith(".py"):
-            if not os.path.isfile(module):
-                raise FileNotFoundError(f"no plugin file at {module}")
-            name = "conformers_plugin_" + os.path.splitext(os.path.basename(module))[0]
-            spec = importlib.util.spec_from_file_location(name, module)
-            loaded = importlib.util.module_from_spec(spec)
-            import sys
-            sys.modules[name] = loaded
-            spec.loader.exec_module(loaded)
-        else:
-            importlib.import_module(module)
-    except ImportError as exc:
-        raise ValueError(f"model.import {module!r} could not be imported: {exc}") from None
 
 
 def _seed_everything(seed: int) -> None:
