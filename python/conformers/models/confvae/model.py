@@ -54,12 +54,15 @@ class LatentGIN(nn.Module):
         self.head = mlp(2 * hidden, hidden, 2 * latent)
 
     def forward(self, graph, d=None):
-        e = self.edge(graph["types"])
+        """d: (P,) distances per unordered pair. The edge features are symmetric, so they are
+        computed once per pair and both directions read that row (half the (E, hidden) work)."""
+        pairs = graph["pairs"]
+        e = self.edge(graph["pair_types"])
         if self.distance is not None:
             e = e * self.distance(d[:, None])
         h = self.node(graph["atoms"])
         for conv, norm in zip(self.convs, self.norms):
-            h = norm(h + torch.relu(conv(h, graph["pairs"].csr, e)))
+            h = norm(h + torch.relu(conv(h, pairs.csr, e, pairs.inverse)))
         pooled = segment_mean(h, graph["batch"], graph["B"])[graph["batch"]]
         mu, log_sigma = self.head(torch.cat([h, pooled], 1)).chunk(2, dim=1)
         return mu, log_sigma.clamp(-6, 2)
@@ -162,7 +165,7 @@ class ConfVAECore(nn.Module):
     def graph(batch):
         index = batch.extended_index
         pairs = PairGraph.build(index, batch.atomic_numbers.numel())  # the edge list checked and sorted once
-        return {"index": index, "types": batch.extended_type.long(), "atoms": batch.atomic_numbers.clamp(0, 99),
+        return {"index": index, "atoms": batch.atomic_numbers.clamp(0, 99),
                 "batch": batch.batch, "B": batch.num_graphs, "pairs": pairs,
                 "pair_batch": batch.batch[pairs.i], "pair_types": batch.extended_type.long()[pairs.first]}
 
@@ -208,7 +211,7 @@ class ConfVAECore(nn.Module):
         return u * torch.exp(self.log_scale[types]) + self.shift[types]
 
     def encode(self, graph, d):
-        return self.encoder(graph, d[graph["pairs"].inverse])
+        return self.encoder(graph, d)
 
 
 def kl_normal(mu_q, ls_q, mu_p, ls_p, dims: bool = False):
