@@ -151,6 +151,28 @@ def test_training_step_on_real_molecules(name):
     assert model.core.flow.d_in.weight.grad is not None and model.core.encoder.head[0].weight.grad is not None
 
 
+def test_encoder_reads_one_feature_row_per_pair():
+    """The encoder's edge features, computed once per unordered pair and read by both directions,
+    give what one row per directed edge gives (the edge type and d_ij are symmetric)."""
+    from conformers.models.confvae.model import ConfVAECore
+    from conformers.models.dmcg.layers import segment_mean
+    x0, index, _ = molecule()
+    batch = collate([{**features.featurize(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")).arrays(), "index": 0}],
+                    ("extended",))
+    graph, encoder = ConfVAECore.graph(batch), small_vae().double().core.encoder
+    pairs = graph["pairs"]
+    d = (x0[pairs.i] - x0[pairs.j]).norm(dim=1)
+    mu, log_sigma = encoder(graph, d)
+    e = encoder.edge(batch.extended_type.long()) * encoder.distance(d[pairs.inverse][:, None])  # per edge
+    h = encoder.node(graph["atoms"])
+    for conv, norm in zip(encoder.convs, encoder.norms):
+        h = norm(h + torch.relu(conv(h, index, e)))
+    pooled = segment_mean(h, graph["batch"], graph["B"])[graph["batch"]]
+    mu_edges, log_sigma_edges = encoder.head(torch.cat([h, pooled], 1)).chunk(2, dim=1)
+    torch.testing.assert_close(mu, mu_edges, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(log_sigma, log_sigma_edges.clamp(-6, 2), rtol=1e-12, atol=1e-12)
+
+
 def test_sampling_returns_finite_conformers_in_atom_order():
     model = small_vae()
     mols = [Chem.MolFromSmiles(s) for s in ("OC(=O)c1ccccc1CCO", "CCN")]
