@@ -109,13 +109,18 @@ def test_memory_and_targets(inner, batch):
     rows += [(f"training step, adjoint CNF, {T} steps from N(0, I)", f"confvae_step_fused_adjoint_T{T}",
               f"confvae_step_plain_adjoint_T{T}") for T in (1000, 2000)]
     for what, ours, peer in rows:
-        print(f"{what} {ours}: {MEDIANS[ours] * 1e3:.0f} ms / {MEDIANS['mem_' + ours]:.1f} MB; {peer} "
-              f"{MEDIANS[peer] * 1e3:.0f} ms / {MEDIANS['mem_' + peer]:.1f} MB: {ratio(peer, ours):.2f}x faster, "
-              f"{MEDIANS['mem_' + peer] / max(MEDIANS['mem_' + ours], 1e-9):.2f}x less peak memory")
-    assert ratio("confvae_plain", "confvae_fused") >= 2.0  # the inner loop (met: ~9x, ~24x)
+        memory = MEDIANS["mem_" + peer] / max(MEDIANS["mem_" + ours], 1e-9)
+        line = (f"{what} {ours}: {MEDIANS['mem_' + ours]:.1f} MB; {peer} {MEDIANS['mem_' + peer]:.1f} MB: "
+                f"{memory:.2f}x less peak memory")
+        if ours in MEDIANS and peer in MEDIANS:  # no timings under --benchmark-disable
+            line += (f"; {MEDIANS[ours] * 1e3:.0f} ms vs {MEDIANS[peer] * 1e3:.0f} ms: "
+                     f"{ratio(peer, ours):.2f}x faster")
+        print(line)
+    # the inner loop (met: ~9x, ~24x)
     assert MEDIANS["mem_confvae_plain"] >= 2.0 * MEDIANS["mem_confvae_fused"]
     # issue 8's target, the whole step, where the loop is its hot spot (a long unroll; the paper's
     # adjoint CNF): ~3x time, ~7.5x memory at T = 2000 (T = 1000: 1.8-2.3x, ~4x; benchmarks/README.md).
     # At the config's T = 100 the CNF (the same code in both) dominates: ~1.2x and ~1.06x, reported above.
-    assert ratio("confvae_step_plain_adjoint_T2000", "confvae_step_fused_adjoint_T2000") >= 2.0
     assert MEDIANS["mem_confvae_step_plain_adjoint_T2000"] >= 2.0 * MEDIANS["mem_confvae_step_fused_adjoint_T2000"]
+    assert ratio("confvae_plain", "confvae_fused") >= 2.0
+    assert ratio("confvae_step_plain_adjoint_T2000", "confvae_step_fused_adjoint_T2000") >= 2.0
