@@ -66,6 +66,10 @@ def test_bad_input():
         distance_geometry(x0, index, d, 3, 0.1, mode="adjoint")
     with pytest.raises(ValueError, match="one target distance per edge"):
         distance_geometry(x0, index, d[:-1], 3, 0.1)
+    with pytest.raises(ValueError, match="inner_init must be one of"):  # a typo in --model-set, say
+        small_vae(inner_init="mdss")
+    with pytest.raises(ValueError, match="inner_mode must be one of"):
+        small_vae(inner_mode="adjoint")
 
 
 def test_hypergradient_guard_drops_non_finite_molecules_and_clips():

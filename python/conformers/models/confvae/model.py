@@ -14,7 +14,7 @@ over the interatomic distances of the extended graph, followed by differentiable
 Loss: L_recon (aligned RMSD of R_T to the reference, ck.rmsd) + lambda KL(q || p) + alpha (-log
 p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon). Options
 beyond the paper's text: ``adjoint`` (the CNF by torchdiffeq's adjoint method: the paper's constant
-memory, ~4.6x less per step for ~1.2-1.5x the time), ``inner_init="mds"`` (the inner loop and the
+memory, ~5x less per step for ~1.2-1.5x the time), ``inner_init="mds"`` (the inner loop and the
 sampler start from the metric-matrix embedding of d instead of N(0, I)), ``kl_free_bits`` (free
 bits against posterior collapse). Optional,
 not in the paper: ``velocity_bound`` B, the flow's output as B tanh(f / B), for fixed-step solvers
@@ -35,7 +35,9 @@ import conformer_kernels as ck
 from ..base import ConformerModel, DataSpec, register, sample_copies
 from ..confgf.model import GINEConv, PairGraph, mlp
 from ..dmcg.layers import segment_mean
-from .distance_geometry import distance_geometry, metric_matrix_embedding
+from .distance_geometry import MODES, distance_geometry, metric_matrix_embedding
+
+INNER_INITS = ("random", "mds")  # the inner loop's and the sampler's start: N(0, I) or the embedding of d
 
 
 def segment_sum(values, segment, count):
@@ -272,7 +274,7 @@ def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generat
     elif init == "random":
         x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
     else:
-        raise ValueError(f"init must be 'mds' or 'random', got {init!r}")
+        raise ValueError(f"init must be one of {INNER_INITS}, got {init!r}")
     x = distance_geometry(x0, graph["index"], d_edges, steps, lr, mode=mode)
     return ck.rmsd(x, reference, ptr=ptr)
 
@@ -329,6 +331,10 @@ class ConfVAE(ConformerModel, nn.Module):
         """hidden: the flow's width (the released code: 64); encoder_hidden: the encoder's and the
         prior's (the paper: 256 for every MPNN; default: hidden). latent_in_layers: z also enters
         every flow layer's input, not only its first layer's 8 input channels (the released code)."""
+        if inner_init not in INNER_INITS:  # checked here: the sampler would otherwise fall back silently
+            raise ValueError(f"inner_init must be one of {INNER_INITS}, got {inner_init!r}")
+        if inner_mode not in MODES:
+            raise ValueError(f"inner_mode must be one of {MODES}, got {inner_mode!r}")
         nn.Module.__init__(self)
         ConformerModel.__init__(self, **{k: v for k, v in locals().items() if k not in ("self", "__class__")})
         self.register_buffer("dropped_hypergradients", torch.zeros((), dtype=torch.int64), persistent=False)
@@ -396,8 +402,10 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     if init == "mds":
         coin = torch.rand(ptr.numel() - 1, generator=generator) < 0.5
         x = mirrored_where(metric_matrix_embedding(graph["index"], d, ptr), ptr, coin)
-    else:
+    elif init == "random":
         x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
+    else:
+        raise ValueError(f"init must be one of {INNER_INITS}, got {init!r}")
     x.requires_grad_()
     optimizer = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):  # the pair graph's EdgeCSR: the edge list checked and sorted once, not per step
