@@ -12,8 +12,13 @@ from conformers.models.confvae.distance_geometry import (dg_energy, dg_gradient,
                                                          plain_distance_geometry)
 
 
+def molecule_batch(smiles="CC(=O)Nc1ccc(O)cc1"):
+    """One molecule's graph with its extended edges, as the model's batches carry it."""
+    return collate([{**features.featurize(Chem.MolFromSmiles(smiles)).arrays(), "index": 0}], ("extended",))
+
+
 def molecule(smiles="CC(=O)Nc1ccc(O)cc1"):
-    batch = collate([{**features.featurize(Chem.MolFromSmiles(smiles)).arrays(), "index": 0}], ("extended",))
+    batch = molecule_batch(smiles)
     g = torch.Generator().manual_seed(0)
     n = batch.atomic_numbers.numel()
     x0 = torch.randn(n, 3, dtype=torch.float64, generator=g) * 1.5
@@ -86,7 +91,7 @@ def test_hypergradient_guard_drops_non_finite_molecules_and_clips():
 def test_velocity_bound_bounds_the_flow():
     from conformers.models.confvae.model import ConfVAECore
     model = small_vae(velocity_bound=0.05)
-    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
+    batch = molecule_batch("CCOC=O")
     graph = ConfVAECore.graph(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4)
     d = 100 * torch.randn(graph["pairs"].first.numel())
@@ -107,7 +112,7 @@ def test_flow_round_trips_through_its_inverse():
     model = small_vae().double()
     core = model.core
     core.solver, core.tol, core.options = "dopri5", 1e-9, None
-    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
+    batch = molecule_batch("CCOC=O")
     graph = ConfVAECore.graph(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64)
     noise = torch.randn(graph["pairs"].first.numel(), dtype=torch.float64)
@@ -123,7 +128,7 @@ def test_likelihood_gradient_through_the_trace_equals_plain_ops(trace):
     kernels the parameters' gradients equal those of the same model on plain PyTorch ops."""
     from conformers.models.confvae.model import ConfVAECore
     model = small_vae(trace=trace).double()
-    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC(=O)N")).arrays(), "index": 0}], ("extended",))
+    batch = molecule_batch("CCOC(=O)N")
     graph = ConfVAECore.graph(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     d = 1.0 + torch.rand(graph["pairs"].first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
@@ -161,8 +166,7 @@ def test_encoder_reads_one_feature_row_per_pair():
     from conformers.models.confvae.model import ConfVAECore
     from conformers.models.dmcg.layers import segment_mean
     x0, index, _ = molecule()
-    batch = collate([{**features.featurize(Chem.MolFromSmiles("CC(=O)Nc1ccc(O)cc1")).arrays(), "index": 0}],
-                    ("extended",))
+    batch = molecule_batch()
     graph, encoder = ConfVAECore.graph(batch), small_vae().double().core.encoder
     pairs = graph["pairs"]
     d = (x0[pairs.i] - x0[pairs.j]).norm(dim=1)
@@ -230,7 +234,7 @@ def test_adjoint_gradients_equal_the_direct_ones():
     relative, 1e-10 ~1e-3): the likelihood with its trace, and decoding. Counting the embeddings
     behind the condition twice (as parameters and through it) would be off by 50%."""
     from conformers.models.confvae.model import ConfVAECore
-    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC=O")).arrays(), "index": 0}], ("extended",))
+    batch = molecule_batch("CCOC=O")
     grads = []
     for adjoint in (False, True):
         model = small_vae(adjoint=adjoint).double()
@@ -268,7 +272,7 @@ def test_latent_in_every_flow_layer():
     """latent_in_layers: z reaches every flow layer (its projection gets a gradient, and changing z
     changes the velocity more than through the first layer's inputs alone)."""
     from conformers.models.confvae.model import ConfVAECore
-    batch = collate([{**features.featurize(Chem.MolFromSmiles("CCOC(=O)N")).arrays(), "index": 0}], ("extended",))
+    batch = molecule_batch("CCOC(=O)N")
     graph = ConfVAECore.graph(batch)
     model = small_vae(latent_in_layers=True).double()
     n, p = batch.atomic_numbers.numel(), graph["pairs"].first.numel()

@@ -35,7 +35,7 @@ import conformer_kernels as ck
 from ..base import ConformerModel, DataSpec, register, sample_copies
 from ..confgf.model import GINEConv, PairGraph, mlp
 from ..dmcg.layers import segment_mean
-from .distance_geometry import MODES, distance_geometry, metric_matrix_embedding
+from .distance_geometry import MODES, dg_gradient, distance_geometry, metric_matrix_embedding
 
 INNER_INITS = ("random", "mds")  # the inner loop's and the sampler's start: N(0, I) or the embedding of d
 
@@ -395,8 +395,6 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     gradient by the fused kernel) from N(0, I) (init="random", as released) or from the
     metric-matrix embedding of d, each molecule mirrored at random (distances fix no handedness;
     a coin per sample hedges what a fixed eigenvector sign would get wrong for every sample)."""
-    from .distance_geometry import dg_gradient
-
     d = clamped_distances(d_pairs)[graph["pairs"].inverse]
     n_atoms = int(ptr[-1])
     if init == "mds":
