@@ -21,7 +21,7 @@ from conformers.data import ConformerDataset, MoleculeCache, collate, features, 
 from conformers.models import create_model
 from conformers.models.confgf.model import PairGraph
 from conformers.models.confgf.sampler import LangevinSampler, plain_langevin
-from conformers.models.confgf.tabulated import native_bfloat16
+from conformers._device import native_bfloat16
 
 from .conftest import MEDIANS, peak_memory_mb, ratio
 

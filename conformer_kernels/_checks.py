@@ -80,3 +80,32 @@ def permutations(name: str, perms, n_atoms: int, device: torch.device) -> torch.
     if not bool((perms.sort(dim=1).values == expected).all()):
         raise ValueError(f"every row of {name} must be a permutation of 0..{n_atoms - 1}")
     return perms.to(device).contiguous()
+
+
+_LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def _to_float32(value):
+    if isinstance(value, torch.Tensor) and value.dtype in _LOW_PRECISION:
+        return value.float()
+    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+        return type(value)(_to_float32(v) for v in value)
+    return value
+
+
+def autocast_float32(op):
+    """Run ``op`` in float32 under autocast: where autocast is on for the inputs' device,
+    bfloat16/float16 tensor arguments become float32 and the op runs with autocast off (as torch's
+    own precision-sensitive ops do), so mixed-precision models can call the kernels, which compute
+    in float32/float64 only. Outside autocast a low-precision input is still refused by the checks."""
+    import functools
+
+    @functools.wraps(op)
+    def wrapped(*args, **kwargs):
+        devices = {v.device.type for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)}
+        if not any(torch.is_autocast_enabled(d) for d in devices):
+            return op(*args, **kwargs)
+        with torch.autocast(next(iter(devices)), enabled=False):
+            return op(*[_to_float32(a) for a in args], **{k: _to_float32(v) for k, v in kwargs.items()})
+
+    return wrapped

@@ -27,6 +27,7 @@ class _DistanceDescent(torch.autograd.Function):
         return grad_x, grad_d, None, None, None
 
 
+@_checks.autocast_float32
 def distance_descent(x0: torch.Tensor, index: torch.Tensor | EdgeCSR, d: torch.Tensor, steps: int,
                      lr: float) -> torch.Tensor:
     """x_T after T = ``steps`` steps of x <- x - lr grad_x H(x, d), H = sum over pairs (|x_u - x_v| - d_uv)^2.

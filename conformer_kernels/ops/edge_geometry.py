@@ -31,6 +31,7 @@ class _EdgeGeometry(torch.autograd.Function):
         return gx, None, None, None, None, None, None
 
 
+@_checks.autocast_float32
 def edge_geometry(x: torch.Tensor, index: torch.Tensor | EdgeCSR, centers: torch.Tensor, width: float,
                   cutoff: float | None = None, squared: bool = False):
     """Distances, unit vectors and RBF features of every edge (i, j), from x_j to x_i.

@@ -36,6 +36,7 @@ class _GatherLayerNorm(torch.autograd.Function):
                 None, None)
 
 
+@_checks.autocast_float32
 def gather_layer_norm(table: torch.Tensor, index: torch.Tensor, weight: torch.Tensor | None, gamma: torch.Tensor,
                       beta: torch.Tensor, eps: float = 1e-5, relu: bool = True) -> torch.Tensor:
     """relu(LayerNorm(sum_b weight[m, b] * table[index[m, b]])) for every row m, in one pass.

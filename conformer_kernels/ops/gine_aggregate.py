@@ -88,6 +88,7 @@ class _GINEAggregateTangent(torch.autograd.Function):
         return grad_dh, grad_dattr, None, None, None, None, None
 
 
+@_checks.autocast_float32
 def gine_aggregate(h: torch.Tensor, index: torch.Tensor | EdgeCSR, edge_attr: torch.Tensor,
                    edge_attr_index: torch.Tensor | None = None, eps: float = 0.0) -> torch.Tensor:
     """The neighbourhood sum of a GINE layer (PyG's GINEConv before its MLP), fused.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .. import _backend
+from .. import _backend, _checks
 from ..reference import kabsch as reference
 from ._layout import Pairs, as_pairs, check_finite
 
@@ -64,6 +64,7 @@ def _rmsd_from_sse(sse, wsum):
     return safe_sqrt(sse / torch.where(wsum > 0, wsum, torch.ones_like(wsum)))
 
 
+@_checks.autocast_float32
 def kabsch(P, Q, weights=None, ptr=None):
     """Optimal rotation, translation and aligned RMSD that superpose P onto Q.
 
@@ -89,6 +90,7 @@ def kabsch(P, Q, weights=None, ptr=None):
     return R.reshape(*shape, 3, 3), t.reshape(*shape, 3), rmsd_.reshape(shape)
 
 
+@_checks.autocast_float32
 def rmsd(P, Q, weights=None, ptr=None):
     """Aligned (superposed) RMSD in Angstrom, (B,) (or a scalar for one (N, 3) pair), differentiable.
 
@@ -100,6 +102,7 @@ def rmsd(P, Q, weights=None, ptr=None):
     return _rmsd_from_sse(sse, wsum).reshape(pairs.batch_shape)
 
 
+@_checks.autocast_float32
 def aligned_squared_error(P, Q, weights=None, ptr=None):
     """min over rotations and translations of sum_i w_i |R p_i + t - q_i|^2, in Angstrom^2, (B,).
 

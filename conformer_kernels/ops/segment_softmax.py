@@ -27,6 +27,7 @@ class _SegmentSoftmax(torch.autograd.Function):
         return (gs if need_s else None), (gv if need_v else None), None
 
 
+@_checks.autocast_float32
 def segment_softmax_aggregate(scores: torch.Tensor, values: torch.Tensor, index: torch.Tensor | EdgeCSR,
                               num_nodes: int):
     """out[i, h] = sum over edges e = (i, j) of softmax_{e into i}(scores[:, h])[e] * values[e, h].
@@ -77,6 +78,7 @@ class _SegmentAttention(torch.autograd.Function):
         return (gq if need[0] else None), (gk if need[1] else None), (gv if need[2] else None), None, None
 
 
+@_checks.autocast_float32
 def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tensor, index: torch.Tensor | EdgeCSR,
                       scale: float | None = None):
     """Multi-head attention of every atom over its incoming edges, scores computed in the kernel.

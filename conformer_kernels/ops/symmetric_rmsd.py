@@ -58,6 +58,7 @@ def _best_permutation(pairs, perms, perm_ptr):
     return sse, best, gather
 
 
+@_checks.autocast_float32
 def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = False, graph=None):
     """Symmetry-aware aligned RMSD: min over the given atom permutations and all rotations and
     translations (no mirror images), what RDKit's GetBestRMS computes. Differentiable.
@@ -99,6 +100,7 @@ def _aligned_sse(P, Q, ptr):
     return AlignedSSE.apply(P.contiguous(), Q.contiguous(), None, ptr)[0]
 
 
+@_checks.autocast_float32
 def rtp_loss(pred, ref, perms, ptr=None, perm_ptr=None, *, reduction: str = "none", metric: str = "sse"):
     """DMCG's l_RTP: min over permutations sigma in ``perms`` and roto-translations rho of
     ||ref - rho(sigma(pred))||_F^2 (Angstrom^2), per pair; differentiable w.r.t. pred and ref.
@@ -167,6 +169,7 @@ def guided_sse(X: torch.Tensor, Y: torch.Tensor, graph, start: torch.Tensor, max
     return torch.minimum(best, aligned_squared_error(permuted, Yd))
 
 
+@_checks.autocast_float32
 def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
     """All-pairs aligned RMSD between two conformer sets of one molecule, the COV/MAT workload.
 

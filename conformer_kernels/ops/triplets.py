@@ -87,6 +87,7 @@ def _triplet_layout(x, triplet_index):
     return x.contiguous(), row_ptr, triplet_index[1].contiguous(), triplet_index[2].contiguous()
 
 
+@_checks.autocast_float32
 def triplet_geometry(x: torch.Tensor, triplet_index: torch.Tensor):
     """(d_ij, d_ik, <r_ij, r_ik>) per triplet, r_ij = x_i - x_j; differentiable in x (Angstrom, A^2)."""
     x, row_ptr, j, k = _triplet_layout(x, triplet_index)
@@ -95,6 +96,7 @@ def triplet_geometry(x: torch.Tensor, triplet_index: torch.Tensor):
     return _TripletGeometry.apply(x, row_ptr, j, k)
 
 
+@_checks.autocast_float32
 def triplet_aggregation(x: torch.Tensor, triplet_index: torch.Tensor, f: torch.Tensor, g: torch.Tensor):
     """out_i = sum over triplets (i, j, k) of f_t (x_i - x_j) + g_t (x_i - x_k): (N, 3),
     differentiable in x, f and g, without (T, 3) intermediates."""

@@ -25,6 +25,7 @@ class _VectorAggregation(torch.autograd.Function):
         return (gx if need_x else None), (gw if need_w else None), None, None, None
 
 
+@_checks.autocast_float32
 def vector_aggregation(x: torch.Tensor, index: torch.Tensor | EdgeCSR, weight: torch.Tensor, normalize: bool = False):
     """Sum per destination atom of a per-edge scalar times the edge vector.
 

@@ -121,3 +121,31 @@ def test_shipped_checkpoint_loads_with_its_record():
     refined = model.optimize([Chem.RemoveHs(mol)])[0]
     assert refined.GetNumConformers() == 2
     assert all(np.isfinite(c.GetPositions()).all() for c in refined.GetConformers())
+
+
+def test_bfloat16_autocast_gives_the_float32_loss_and_gradients(batch):
+    """Mixed precision (the engine's precision=bfloat16/auto): GEMMs in bfloat16, the kernels in
+    float32 (conformer_kernels casts under autocast); the loss and gradients agree to tolerance."""
+    model = small()
+    torch.manual_seed(3)
+    full = model(batch)["loss"]
+    grads = torch.autograd.grad(full, list(model.parameters()), allow_unused=True)
+    torch.manual_seed(3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = model(batch)["loss"]
+    mixed_grads = torch.autograd.grad(mixed, list(model.parameters()), allow_unused=True)
+    assert mixed.dtype == torch.float32 and all(p.dtype == torch.float32 for p in model.parameters())
+    assert float(mixed) == pytest.approx(float(full), rel=0.03)
+    flat = torch.cat([g.flatten() for g in grads if g is not None])
+    flat_mixed = torch.cat([g.flatten() for g in mixed_grads if g is not None])
+    assert float(torch.nn.functional.cosine_similarity(flat, flat_mixed, dim=0)) > 0.98
+
+
+def test_kernels_refuse_bfloat16_outside_autocast():
+    x = torch.randn(4, 3, dtype=torch.bfloat16)
+    index = torch.tensor([[0, 1], [1, 0]])
+    with pytest.raises(ValueError, match="float32 or float64"):
+        ck.vector_aggregation(x, index, torch.ones(2, dtype=torch.bfloat16))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = ck.vector_aggregation(x, index, torch.ones(2, dtype=torch.bfloat16))
+    assert out.dtype == torch.float32

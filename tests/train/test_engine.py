@@ -150,3 +150,19 @@ def test_early_stopping(tmp_path):
     final = json.loads(open(os.path.join(run, "final.json")).read())
     assert final["early_stopped"] and final["step"] == 6  # best at step 2, no gain at 4 and 6
     assert final_state(run)["step"] == 6  # the stop is checkpointed
+
+
+def test_precision_setting(tmp_path):
+    """train.precision: float32 and bfloat16 runs of the same seed log close losses; a typo is refused."""
+    losses = {}
+    for precision in ("float32", "bfloat16"):
+        cfg = write_config(tmp_path / f"{precision}.yaml", max_steps=3, log_every=1, val_every=3, checkpoint_every=3,
+                           precision=precision)
+        run = str(tmp_path / precision)
+        assert main(["train", "-c", cfg, "-o", run]) == 0
+        rows = [line.split(",") for line in open(os.path.join(run, "log.csv")).read().splitlines()[1:]]
+        losses[precision] = [float(r[4]) for r in rows if r[2] == "train" and r[3] == "loss"]
+    assert len(losses["float32"]) == 3
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.05)
+    with pytest.raises(ValueError, match="train.precision"):
+        load_config(write_config(tmp_path / "bad.yaml", precision="fp8"))

@@ -21,7 +21,8 @@ class Batch:
     Edge sets (global atom indices, both directions): bond_index (2, Eb) + bond_features, rotatable;
     extended_index (2, Ee) + extended_type; full_index (2, Ef) + full_bond_type, full_path_length,
     full_same_conjugated, full_rotatable (the pair is a rotatable bond). Conformers: pos (A, 3) in conformer mode; ref_pos (sum C_b N_b, 3) with
-    ref_ptr (B+1,) conformer offsets and ref_weights in molecule mode.
+    ref_ptr (B+1,) conformer offsets and ref_weights in molecule mode; from a cache prepared with
+    RDKit+MMFF starts, starts (sum S_b N_b, 3) with start_ptr (B+1,) row offsets (molecule b's S_b starts of N_b atoms).
     """
 
     def __init__(self, **tensors):
@@ -77,7 +78,9 @@ class ConformerDataset(torch.utils.data.Dataset):
     @classmethod
     def from_split(cls, cache, split: dict, name: str, **kwargs) -> "ConformerDataset":
         cache = MoleculeCache(cache) if isinstance(cache, str) else cache
-        missing = [s for s in split[name] if s not in cache._index]
+        # entries are SMILES, or positions in the cache (a merged cache's split: one SMILES may name
+        # a molecule in two of its sources)
+        missing = [s for s in split[name] if not isinstance(s, int) and s not in cache._index]
         if missing:
             raise ValueError(f"{len(missing)} molecules of split '{name}' are not in the cache, e.g. {missing[0]!r}")
         return cls(cache, split[name], **kwargs)
@@ -135,6 +138,10 @@ def collate(items: list[dict], edges=EDGE_SETS, cache: MoleculeCache | None = No
         out["ref_pos"] = np.concatenate([it["ref_pos"].reshape(-1, 3) for it in items]).astype(np.float32)
         out["ref_ptr"] = _offsets([len(it["ref_pos"]) for it in items])
         out["ref_weights"] = np.concatenate([it["ref_weights"] for it in items]).astype(np.float32)
+    if any("starts" in it for it in items):  # stored RDKit+MMFF starts, S_b per molecule (0: none stored)
+        starts = [it["starts"].reshape(-1, 3) if "starts" in it else np.zeros((0, 3), np.float32) for it in items]
+        out["starts"] = np.concatenate(starts).astype(np.float32)
+        out["start_ptr"] = _offsets([len(s) for s in starts])
     out = _pack(out)
     if cache is not None:
         out["smiles"] = [cache.smiles[it["index"]] for it in items]

@@ -98,10 +98,10 @@ def _stereo_from_xyz(mol, conf_id) -> str:
 
 def embed(mol: Chem.Mol, settings: BuildSettings) -> Chem.Mol:
     """ETKDGv3 seeds with hydrogens: the RDKit baseline's embedding (seed shift, random-coordinate fallback)."""
-    from conformers.models.rdkit_baseline import generate
+    from .embedding import etkdg
 
     try:
-        return generate(mol, settings.num_seeds, seed=settings.seed)
+        return etkdg(mol, settings.num_seeds, seed=settings.seed)
     except RuntimeError:
         raise SkippedMolecule("embedding_failed", Chem.MolToSmiles(mol)) from None
 

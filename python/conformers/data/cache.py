@@ -32,13 +32,16 @@ FIELD_GROUPS = {
     "positions": "position_ptr", "weights": "conformer_ptr", "energies": "conformer_ptr",
     "mol_binary": "mol_binary_ptr",
 }
+# Fields a cache may hold or not (a shard writes them when every molecule has them):
+# starts (S*N, 3) float32, S RDKit+MMFF starting conformers per molecule (ConfOpt's pool), heavy atoms.
+OPTIONAL_FIELDS = {"starts": "start_ptr"}
 
 
 def molecule_arrays(mol: Chem.Mol, graph: features.MolGraph, weights, energies, hydrogens: bool) -> dict:
     """The flat per-molecule arrays a shard stores (atom-index arrays stay molecule-local)."""
     keep = [a.GetIdx() for a in mol.GetAtoms() if hydrogens or a.GetAtomicNum() != 1]
     positions = np.stack([c.GetPositions()[keep] for c in mol.GetConformers()]).astype(np.float32)
-    stored = Chem.Mol(mol) if hydrogens else Chem.RemoveHs(mol)
+    stored = Chem.Mol(mol) if hydrogens else features.remove_hs(mol)
     stored.RemoveAllConformers()
     return {
         "atomic_numbers": graph.atomic_numbers, "atom_features": graph.atom_features,
@@ -58,7 +61,8 @@ def write_shard(path: str, molecules: list[dict], info: list[dict]) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     os.makedirs(tmp)
     ptrs = {}
-    for field, group in FIELD_GROUPS.items():
+    optional = {f: g for f, g in OPTIONAL_FIELDS.items() if molecules and all(f in m for m in molecules)}
+    for field, group in {**FIELD_GROUPS, **optional}.items():
         parts = [m[field] for m in molecules]
         if group not in ptrs:
             ptrs[group] = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
@@ -203,7 +207,7 @@ class MoleculeCache:
         self.path, self.hydrogens = path, bool(self.meta["hydrogens"])
         shard_dir = os.path.join(path, "shards")
         names = sorted(d for d in os.listdir(shard_dir) if d.isdigit())
-        expected = -(-self.meta["num_entries"] // self.meta["shard_size"])
+        expected = self.meta.get("num_shards", -(-self.meta["num_entries"] // self.meta["shard_size"]))
         if len(names) != expected:
             raise ValueError(f"{path} is incomplete: {len(names)} of {expected} shards; resume `conformers data prepare`")
         self._shards = [os.path.join(shard_dir, n) for n in names]
@@ -248,6 +252,15 @@ class MoleculeCache:
             out.append(np.diff(self._shard(s)["conformer_ptr"]))
         return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
 
+    def num_starts(self) -> np.ndarray:
+        """(len,) stored RDKit+MMFF starts per molecule (0 everywhere for a cache without them)."""
+        out = []
+        for s in range(len(self._shards)):
+            a = self._shard(s)
+            atoms = np.diff(a["atom_ptr"])
+            out.append(np.diff(a["start_ptr"]) // np.maximum(atoms, 1) if "start_ptr" in a else np.zeros_like(atoms))
+        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+
     def molecule(self, i: int) -> dict:
         """Molecule i as a dict of numpy arrays (views into the mapped shard where possible):
         the MolGraph fields plus positions (C, N, 3) float32, weights (C,), energies (C,)."""
@@ -259,7 +272,7 @@ class MoleculeCache:
             return a[field][ptr[j]:ptr[j + 1]]
 
         n = int(a["atom_ptr"][j + 1] - a["atom_ptr"][j])
-        return {
+        out = {
             "atomic_numbers": part("atomic_numbers"), "atom_features": part("atom_features"),
             "conjugated_system": part("conjugated_system"),
             "bond_index": part("bond_index").T, "bond_features": part("bond_features"), "rotatable": part("rotatable"),
@@ -267,6 +280,10 @@ class MoleculeCache:
             "path_length": part("path_length").reshape(n, n), "permutations": part("permutations").reshape(-1, n),
             "positions": part("positions").reshape(-1, n, 3), "weights": part("weights"), "energies": part("energies"),
         }
+        if "starts" in a:  # (S, N, 3) RDKit+MMFF starts, where the cache was prepared with them
+            ptr = a["start_ptr"]
+            out["starts"] = a["starts"][ptr[j]:ptr[j + 1]].reshape(-1, n, 3)
+        return out
 
     def rdkit_mol(self, i: int, with_conformers: bool = True) -> Chem.Mol:
         """The molecule as RDKit Mol (heavy atoms, or all atoms for a hydrogens cache), with its

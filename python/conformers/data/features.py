@@ -165,6 +165,14 @@ def symmetric_permutations(mol: Chem.Mol, max_permutations: int):
     return perms, any(issubclass(w.category, ck.SymmetryCapWarning) for w in caught)
 
 
+def remove_hs(mol: Chem.Mol) -> Chem.Mol:
+    """``mol`` without hydrogens, those that define a double bond's stereo included (plain RemoveHs
+    keeps the H of an imine =NH with stereo, so its heavy-atom graph would hold one H atom)."""
+    params = Chem.RemoveHsParameters()
+    params.removeDefiningBondStereo = True
+    return Chem.RemoveHs(mol, params)
+
+
 def featurize(mol: Chem.Mol, hydrogens: bool = False, max_permutations: int = DEFAULT_MAX_PERMUTATIONS) -> MolGraph:
     """Features and edge sets of an RDKit molecule: heavy atoms only (default) or with explicit H.
 
@@ -175,7 +183,7 @@ def featurize(mol: Chem.Mol, hydrogens: bool = False, max_permutations: int = DE
     if mol is None or mol.GetNumAtoms() == 0:
         raise ValueError("molecule has no atoms")
     num_hs_source = Chem.AddHs(mol) if hydrogens else mol
-    graph_mol = num_hs_source if hydrogens else Chem.RemoveHs(mol)
+    graph_mol = num_hs_source if hydrogens else remove_hs(mol)
     if graph_mol.GetNumAtoms() == 0 or all(a.GetAtomicNum() == 1 for a in graph_mol.GetAtoms()):
         raise ValueError(f"molecule {Chem.MolToSmiles(mol)} has no heavy atoms")
     num_hs = [a.GetTotalNumHs(includeNeighbors=True) for a in graph_mol.GetAtoms()]

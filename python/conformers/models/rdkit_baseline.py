@@ -4,6 +4,8 @@ from __future__ import annotations
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from conformers.data.embedding import etkdg
+
 from .base import ConformerModel, register
 
 
@@ -18,24 +20,9 @@ def parse_smiles(smiles: str) -> Chem.Mol:
 
 
 def generate(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False) -> Chem.Mol:
-    """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers."""
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-    if n_conformers < 1:
-        raise ValueError(f"n_conformers must be >= 1, got {n_conformers}")
-    mol = Chem.AddHs(mol)
-    params = AllChem.ETKDGv3()
-    # RDKit embeds every conformer identically when randomSeed == 0 (seen with 2026.09): shift by 1.
-    params.randomSeed = seed + 1
-    ids = list(AllChem.EmbedMultipleConfs(mol, n_conformers, params))
-    if not ids:
-        params.useRandomCoords = True  # ETKDG's documented fallback for hard-to-embed molecules
-        ids = list(AllChem.EmbedMultipleConfs(mol, n_conformers, params))
-    if not ids:
-        raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(Chem.RemoveHs(mol))}")
-    if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMoleculeConfs(mol)
-    return mol
+    """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers (MMFF94-relaxed
+    with ``mmff``): conformers.data.embedding.etkdg, the embedding every RDKit path here shares."""
+    return etkdg(mol, n_conformers, seed=seed, mmff=mmff)
 
 
 class RDKitModel(ConformerModel):
@@ -68,6 +55,9 @@ class RDKitMMFFModel(RDKitModel):
         """Per molecule (with its conformers): a copy with explicit H, every conformer MMFF94-relaxed."""
         out = []
         for mol in mols:
+            if mol.GetNumAtoms() == 0 or mol.GetNumConformers() == 0:
+                out.append(ValueError("the record has no atoms or no conformer to optimize"))
+                continue
             mol = Chem.AddHs(mol, addCoords=True)
             if not AllChem.MMFFHasAllMoleculeParams(mol):
                 out.append(ValueError(f"MMFF94 has no parameters for {Chem.MolToSmiles(Chem.RemoveHs(mol))}"))

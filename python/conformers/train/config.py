@@ -12,7 +12,8 @@ DEFAULTS = {
               "clip_grad_norm": None},
     "schedule": {"name": "constant", "warmup_steps": 0, "min_lr_ratio": 0.0, "step_size": 1000, "gamma": 0.5},
     "train": {"max_steps": 1000, "log_every": 10, "val_every": 100, "checkpoint_every": 100,
-              "early_stopping_patience": None, "metric": "loss", "seed": 0, "threads": None, "progress": True},
+              "early_stopping_patience": None, "metric": "loss", "seed": 0, "threads": None, "progress": True,
+              "precision": "auto"},  # auto: bfloat16 autocast where the CPU/GPU runs it natively
 }
 
 
@@ -101,6 +102,10 @@ def check_config(config: dict) -> None:
             raise ValueError(f"config needs data.{key}")
     if config["optim"]["name"] not in ("adam", "adamw"):
         raise ValueError(f"optim.name must be adam or adamw, got {config['optim']['name']!r}")
+    from conformers._device import PRECISIONS
+
+    if config["train"]["precision"] not in PRECISIONS:
+        raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config['train']['precision']!r}")
     if config["schedule"]["name"] not in ("constant", "cosine", "step"):
         raise ValueError(f"schedule.name must be constant, cosine or step, got {config['schedule']['name']!r}")
 

@@ -27,6 +27,8 @@ from conformers._io import atomic_write, write_json
 from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, load_split
 from conformers.models import create_model, model_settings, save_checkpoint
 
+from conformers._device import autocast_dtype
+
 from .config import dump_config
 
 CHECKPOINT_VERSION = 1
@@ -75,6 +77,8 @@ class Trainer:
         name, settings = model_settings(config["model"])  # imports the run's model plugins
         _seed_everything(train["seed"])
         self.model = create_model(name, **settings)
+        # mixed precision: GEMMs in bfloat16 under autocast, float32 master weights and optimizer
+        self.autocast_dtype = autocast_dtype(train["precision"], "cpu")
         if not getattr(self.model, "trainable", False):
             raise ValueError(f"model {config['model']['name']!r} is not trainable")
         self.train_set, self.val_set = self._datasets()
@@ -163,8 +167,9 @@ class Trainer:
         self.model.train()
         if hasattr(self.model, "set_training_progress"):  # schedules inside the model (DMCG's KL weight)
             self.model.set_training_progress(self.step, self.config["train"]["max_steps"])
-        losses = self.ddp(batch)
-        loss = losses["loss"]
+        with self._autocast():
+            losses = self.ddp(batch)
+        loss = losses["loss"].float()
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # a non-finite loss gives non-finite gradients: the step is skipped below
         clip = self.config["optim"]["clip_grad_norm"]
@@ -196,7 +201,9 @@ class Trainer:
         torch.manual_seed(self.config["train"]["seed"] + 7919)  # and draws the same noise every time
         totals, count = {}, 0
         for batch in self._loader(self.val_set, batches):
-            for k, v in self.model.validation_step(batch).items():
+            with self._autocast():
+                step = self.model.validation_step(batch)
+            for k, v in step.items():
                 totals[k] = totals.get(k, 0.0) + float(v) * batch.num_graphs
             count += batch.num_graphs
         torch.set_rng_state(rng)
@@ -212,6 +219,9 @@ class Trainer:
             self.bad_evals += 1
         patience = self.config["train"]["early_stopping_patience"]
         return bool(patience and self.bad_evals >= patience)
+
+    def _autocast(self):
+        return torch.autocast("cpu", dtype=self.autocast_dtype or torch.bfloat16, enabled=self.autocast_dtype is not None)
 
     # --- state ------------------------------------------------------------------------------------
     def _save(self) -> None:

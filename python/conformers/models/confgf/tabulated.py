@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 
 import conformer_kernels as ck
+from conformers._device import native_bfloat16
 
 
 class EdgeFeatureTables:
@@ -50,11 +51,6 @@ class EdgeFeatureTables:
 PRECISIONS = ("auto", "full", "bfloat16")
 
 
-def native_bfloat16(device: torch.device) -> bool:
-    """Whether bfloat16 GEMMs run natively (AVX512-BF16/AMX CPUs through oneDNN, Ampere+ GPUs)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported())
 
 
 class FrozenScoreNetwork:

@@ -22,8 +22,8 @@ from torch import nn
 
 from conformers.data import features
 from conformers.data.batch import collate
+from conformers.data.embedding import rdkit_mmff_starts
 
-from .. import rdkit_baseline
 from ..base import ConformerModel, DataSpec, register, with_conformers
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
@@ -33,12 +33,8 @@ INIT_POOL = 10
 
 
 def rdkit_mmff_pool(mol: Chem.Mol, count: int, seed: int) -> np.ndarray:
-    """(count, N, 3) ETKDG + MMFF heavy-atom conformers of a heavy-atom molecule, in its atom order
-    (random coordinates, MMFF-relaxed where possible, when embedding fails)."""
-    mh = rdkit_baseline.generate(mol, count, seed=seed, mmff=True)  # the RDKit baseline's own conformers
-    heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
-    confs = [c.GetPositions()[heavy] for c in mh.GetConformers()]
-    return np.stack([confs[k % len(confs)] for k in range(count)])
+    """(count, N, 3) ETKDG + MMFF heavy-atom conformers of a heavy-atom molecule, in its atom order."""
+    return rdkit_mmff_starts(mol, count, seed)
 
 
 def distance_matrix_error(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
@@ -52,11 +48,13 @@ class ConfOpt(ConformerModel, nn.Module):
 
     def __init__(self, hidden: int = 256, heads: int = 16, blocks: int = 3, layers: int = 3, cutoff: float = 10.0,
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
-                 fused: bool = True, variant: str = "twoatom"):
+                 fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
-                                fused=fused, variant=variant)
+                                fused=fused, variant=variant, reference_ratio=reference_ratio)
+        if not 0.0 <= reference_ratio <= 1.0:
+            raise ValueError(f"reference_ratio must lie in [0, 1], got {reference_ratio!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if setting not in ("optimization", "generation"):
@@ -70,8 +68,10 @@ class ConfOpt(ConformerModel, nn.Module):
 
     @property
     def data_spec(self) -> DataSpec:
-        if self.config["setting"] == "optimization":  # references: weight >= 0.5 of the best
-            return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=0.5, mols=True)
+        if self.config["setting"] == "optimization":  # references: weight >= ratio x the best (paper: 0.5;
+            # 0 keeps every conformer, so that a start learns its nearest minimum, not the global one)
+            ratio = self.config.get("reference_ratio", 0.5)
+            return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=ratio, mols=True)
         return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95)
 
     # --- the unrolled optimizer -------------------------------------------------------------------
@@ -104,17 +104,29 @@ class ConfOpt(ConformerModel, nn.Module):
         parts = torch.split(batch.ref_pos, (counts * sizes).tolist())
         return [p.view(int(c), int(n), 3) for p, c, n in zip(parts, counts, sizes)]
 
-    def _initial_conformer(self, mol, key, reference):
-        key = int(key)
-        if key not in self._pools:
-            self._pools[key] = torch.from_numpy(rdkit_mmff_pool(mol, INIT_POOL, seed=int(key))).float()
+    def _initial_conformer(self, batch, b: int, reference: torch.Tensor) -> torch.Tensor:
+        """Molecule b's start: one of its RDKit+MMFF starts (stored in the batch where the cache has
+        them, else computed once per molecule), or the reference itself with reference_input_prob
+        and where RDKit cannot embed the molecule."""
         if float(torch.rand(())) < self.config["reference_input_prob"]:
             return reference
-        return self._pools[key][int(torch.randint(INIT_POOL, ()))]
+        n = len(reference)
+        count = int(batch.start_ptr[b + 1] - batch.start_ptr[b]) // n if hasattr(batch, "starts") else 0
+        if count:
+            row = int(batch.start_ptr[b]) + int(torch.randint(count, ())) * n
+            return batch.starts[row:row + n]
+        key = int(batch.index[b])
+        if key not in self._pools:
+            try:
+                self._pools[key] = torch.from_numpy(rdkit_mmff_pool(batch.mols[b], INIT_POOL, seed=key)).float()
+            except RuntimeError:
+                self._pools[key] = reference.new_zeros((0,) + tuple(reference.shape))
+        pool = self._pools[key]
+        return pool[int(torch.randint(len(pool), ()))] if len(pool) else reference
 
     def _optimization_loss(self, batch) -> dict:
         refs = self._references(batch)
-        starts = [self._initial_conformer(batch.mols[b], batch.index[b], refs[b][int(torch.randint(len(refs[b]), ()))])
+        starts = [self._initial_conformer(batch, b, refs[b][int(torch.randint(len(refs[b]), ()))])
                   for b in range(batch.num_graphs)]
         x0 = torch.cat(starts).to(batch.ref_pos)
         x = self.optimize_batch(batch, x0)
@@ -164,17 +176,46 @@ class ConfOpt(ConformerModel, nn.Module):
         return out
 
     @torch.no_grad()
-    def optimize(self, mols) -> list:
-        """Refine given conformers (each molecule's conformers, heavy atoms used) in one batch each."""
-        out = []
-        for mol in mols:
-            heavy = Chem.RemoveHs(mol)
-            x0 = torch.tensor(np.stack([c.GetPositions() for c in heavy.GetConformers()]), dtype=torch.float32)
-            batch = _copies(heavy, len(x0))
-            self.eval()
-            x = self.optimize_batch(batch, x0.reshape(-1, 3)).reshape(len(x0), -1, 3).double().numpy()
-            out.append(Chem.AddHs(with_conformers(heavy, x), addCoords=True))
+    def optimize(self, mols, max_atoms: int = 20000) -> list:
+        """Refine given conformers: per molecule, a copy with explicit H (placed on the refined heavy
+        atoms) carrying its conformers refined, or the exception that stopped it. All molecules'
+        conformers go through the network together, in batches of up to ``max_atoms`` atoms."""
+        out, jobs = [None] * len(mols), []
+        for k, mol in enumerate(mols):
+            try:
+                heavy = features.remove_hs(mol)
+                if heavy.GetNumConformers() == 0:
+                    raise ValueError("molecule has no conformers to optimize")
+                x0 = np.stack([c.GetPositions() for c in heavy.GetConformers()])
+                if not np.isfinite(x0).all():
+                    raise ValueError("conformer coordinates are not finite")
+                jobs.append((k, heavy, x0, features.featurize(heavy).arrays()))
+            except (RuntimeError, ValueError) as exc:
+                out[k] = exc
+        self.eval()
+        group, atoms = [], 0
+        for job in jobs + [None]:
+            size = 0 if job is None else len(job[2]) * job[2].shape[1]
+            if group and (job is None or atoms + size > max_atoms):
+                for k, result in self._optimize_group(group):
+                    out[k] = result
+                group, atoms = [], 0
+            if job is not None:
+                group.append(job)
+                atoms += size
         return out
+
+    def _optimize_group(self, group):
+        items = [{**arrays, "index": k} for k, _, x0, arrays in group for _ in range(len(x0))]
+        batch = collate(items, ("full",))
+        x0 = torch.from_numpy(np.concatenate([x0.reshape(-1, 3) for _, _, x0, _ in group])).float()
+        x = self.optimize_batch(batch, x0).double().numpy()
+        offset = 0
+        for k, heavy, start, _ in group:
+            size = start.size // 3
+            coords = x[offset:offset + size].reshape(start.shape)
+            offset += size
+            yield k, Chem.AddHs(with_conformers(heavy, coords), addCoords=True)
 
 
 def _copies(heavy: Chem.Mol, count: int):

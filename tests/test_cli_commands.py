@@ -1,0 +1,110 @@
+"""Every `conformers` command and subcommand run as a subprocess on a small input, as users run
+them: exit status 0, the files it promises, no traceback. A command that cannot start (an import
+that no longer resolves, a renamed function) fails here."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from rdkit import Chem
+
+from conformers.data import nci_xtb
+
+from .data import fake_geom
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+QM9_SMALL = nci_xtb("qm9")[0]
+
+
+def run(*args, cwd=None):
+    result = subprocess.run([sys.executable, "-m", "conformers.cli.main", *map(str, args)], capture_output=True,
+                            text=True, cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli")
+
+
+@pytest.fixture(scope="module")
+def generated(work):
+    out = work / "gen.sdf"
+    result = run("generate", "CCO", "CC(C)O", "-n", 3, "-o", out, "--seed", 1)
+    assert "wrote 6 conformers of 2/2 molecules" in result.stdout
+    return out
+
+
+def test_models():
+    out = run("models").stdout
+    assert "rdkit" in out and "confopt" in out and "(default)" in out
+
+
+def test_generate(generated):
+    assert len([m for m in Chem.SDMolSupplier(str(generated))]) == 6
+
+
+@pytest.mark.parametrize("model", ["rdkit-mmff", "confopt"])
+def test_optimize(generated, work, model):
+    out = work / f"opt-{model}.sdf"
+    result = run("optimize", generated, "-o", out, "--model", model)
+    assert "wrote 6 optimized conformers" in result.stdout and "0 failed" in result.stdout
+    mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
+    assert len(mols) == 6 and all(m.GetNumAtoms() in (9, 12) for m in mols)  # with hydrogens
+
+
+def test_evaluate(generated, work):
+    out = work / "ev"
+    result = run("evaluate", "-g", generated, "-r", generated, "-d", 0.5, "--out", out, "--quiet", "--no-plot")
+    assert "2 molecules evaluated" in result.stdout
+    assert json.loads((out / "summary.json").read_text())["cov_recall_mean"] == 1.0
+
+
+@pytest.mark.parametrize("model", ["rdkit-mmff", "confopt"])
+def test_evaluate_optimization(work, model):
+    out = work / f"eo-{model}"
+    result = run("evaluate-optimization", "--model", model, "-r", QM9_SMALL, "--limit", 3, "--starts", 2,
+                 "--out", out, "--quiet")
+    assert "RDKit+MMFF" in result.stdout
+    report = json.loads((out / "optimization.json").read_text())
+    assert report["molecules"] == 3 and report["starts"] == 2 and report["conformers"] == 6
+    for row in ("rdkit_mmff", "optimized"):
+        assert set(report[row]) >= {"mean", "mean_std_over_starts", "median", "median_std_over_starts"}
+
+
+def test_data_prepare_geom(work):
+    release = work / "geom"
+    fake_geom.write_release(str(release))
+    result = run("data", "prepare", "--geom", release, "--name", "drugs", "--out", work / "cache", "--workers", 1,
+                 "--quiet")
+    assert "kept" in result.stdout and (work / "cache" / "report.json").exists()
+
+
+def test_data_split(work):
+    out = work / "split.json"
+    result = run("data", "split", "--cache", QM9_SMALL, "--out", out, "--train", 20, "--val", 5, "--test", 5,
+                 "--min-train-conformers", 1)
+    assert "train 20, val 5, test 5" in result.stdout
+    assert len(json.loads(out.read_text())["test"]) == 5
+
+
+def test_data_build(work):
+    out = work / "built"
+    result = run("data", "build", "--smiles", "CCO,CCN", "--out", out, "--seeds", 2, "--workers", 1, "--quiet")
+    assert "built 2 of 2" in result.stdout and (out / "summary_drugs.json").exists()
+
+
+def test_train(work):
+    config = work / "train.yaml"
+    config.write_text(f"""
+model: {{name: confopt, hidden: 16, heads: 2, blocks: 1, layers: 1}}
+data: {{cache: {QM9_SMALL}, split: {QM9_SMALL}/split.json, batch_size: 4, val_max_batches: 1}}
+train: {{max_steps: 2, log_every: 1, val_every: 2, checkpoint_every: 2, progress: false, threads: 1}}
+""")
+    result = run("train", "-c", config, "-o", work / "run")
+    assert "trained to step 2" in result.stdout and (work / "run" / "best.pt").exists()
+    resumed = run("train", "-c", config, "-o", work / "run", "--resume", "--set", "train.max_steps=3")
+    assert "trained to step 3" in resumed.stdout
