@@ -51,7 +51,7 @@ def test_generate(generated):
 def test_optimize(generated, work, model):
     out = work / f"opt-{model}.sdf"
     result = run("optimize", generated, "-o", out, "--model", model)
-    assert "wrote 6 optimized conformers" in result.stdout and "0 failed" in result.stdout
+    assert "wrote 6 optimized conformers of 2 molecules" in result.stdout and "0 failed" in result.stdout
     mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
     assert len(mols) == 6 and all(m.GetNumAtoms() in (9, 12) for m in mols)  # with hydrogens
 

@@ -149,3 +149,43 @@ def test_kernels_refuse_bfloat16_outside_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = ck.vector_aggregation(x, index, torch.ones(2, dtype=torch.bfloat16))
     assert out.dtype == torch.float32
+
+
+def test_optimize_batches_molecules_and_matches_one_at_a_time():
+    """optimize() runs every molecule's conformers through the network together (in atom-budget
+    groups); the result equals refining each molecule alone; a molecule without conformers fails
+    alone."""
+    from rdkit.Chem import AllChem
+
+    model = small()
+    mols = []
+    for smiles, n in (("OC(=O)c1ccccc1CCO", 3), ("CCCN", 2), ("c1ccncc1C", 1)):
+        mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+        AllChem.EmbedMultipleConfs(mol, n, randomSeed=1)
+        mols.append(mol)
+    empty = Chem.MolFromSmiles("CCO")
+    together = model.optimize(mols + [empty], max_atoms=40)  # forces several groups
+    assert isinstance(together[3], ValueError) and "no conformers" in str(together[3])
+    for mol, out in zip(mols, together):
+        alone = model.optimize([mol])[0]
+        assert out.GetNumConformers() == mol.GetNumConformers()
+        for a, b in zip(out.GetConformers(), alone.GetConformers()):
+            np.testing.assert_allclose(a.GetPositions(), b.GetPositions(), atol=1e-4)
+
+
+def test_unseen_elements_are_left_unrefined_with_a_warning():
+    from rdkit.Chem import AllChem
+
+    from conformers.models.confopt.model import UnseenElementWarning
+
+    model = small(elements=[6, 7, 8])
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCP(C)C"))
+    AllChem.EmbedMultipleConfs(mol, 2, randomSeed=1)
+    with pytest.warns(UnseenElementWarning, match="not trained on P"):
+        out = model.optimize([mol])[0]
+    heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() > 1]
+    for a, b in zip(mol.GetConformers(), out.GetConformers()):
+        np.testing.assert_allclose(a.GetPositions()[heavy], b.GetPositions()[heavy])  # as given
+    with pytest.warns(UnseenElementWarning):
+        assert model.sample([Chem.MolFromSmiles("CCP(C)C")], 2)[0].GetNumConformers() == 2
+    assert model.unseen_elements(Chem.MolFromSmiles("CCO")) == []

@@ -166,12 +166,12 @@ def _single_thread():
     torch.set_num_threads(1)  # parallelism is over shards; threads inside a worker only contend
 
 
-def _check_settings(out, settings):
+def _check_settings(out, settings, ignore=("source",)):
     path = os.path.join(out, "meta.json")
     if os.path.isfile(path):
         with open(path) as handle:
             old = json.load(handle)
-        differing = [k for k in settings if k != "source" and old.get(k) != settings[k]]
+        differing = [k for k in settings if k not in ignore and old.get(k) != settings[k]]
         if differing:
             raise ValueError(f"{out} holds a cache made with other settings ({', '.join(differing)}); "
                              "use a new --out directory or delete it")

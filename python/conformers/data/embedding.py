@@ -7,8 +7,10 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 
-def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False) -> Chem.Mol:
-    """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers."""
+def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
+          timeout: float | None = None) -> Chem.Mol:
+    """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers; ``timeout``
+    (seconds) bounds each embedding attempt (strained stereo-specified cages can take minutes)."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     if n_conformers < 1:
@@ -17,6 +19,8 @@ def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False) -
     params = AllChem.ETKDGv3()
     # RDKit embeds every conformer identically when randomSeed == 0 (seen with 2026.09): shift by 1.
     params.randomSeed = seed + 1
+    if timeout:
+        params.timeout = max(1, int(round(timeout)))  # RDKit takes whole seconds
     ids = list(AllChem.EmbedMultipleConfs(mol, n_conformers, params))
     if not ids:
         params.useRandomCoords = True  # ETKDG's documented fallback for hard-to-embed molecules
@@ -28,10 +32,10 @@ def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False) -
     return mol
 
 
-def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int) -> np.ndarray:
+def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int, timeout: float | None = None) -> np.ndarray:
     """(count, N, 3) float64 ETKDG + MMFF94 heavy-atom conformers of ``mol`` in its heavy-atom order
     (ConfOpt's optimization-setting starts; conformers repeat when ETKDG returns fewer than count)."""
-    mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=True)
+    mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=True, timeout=timeout)
     heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
     confs = [c.GetPositions()[heavy] for c in mh.GetConformers()]
     return np.stack([confs[k % len(confs)] for k in range(count)])

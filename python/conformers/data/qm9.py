@@ -34,6 +34,7 @@ ENERGY = "InternalEnergy_0K_au"
 # bridgeheads of strained bicycles (1.8-1.9 A apart in bicyclo[1.1.1]pentane), so tighter factors
 # are tried when 1.3 does not reproduce the SMILES graph; a bond longer than 1.1x never counts.
 COVALENT_FACTORS = (1.3, 1.2, 1.1)
+START_TIMEOUT = 1.0  # seconds per ETKDG attempt: a start that takes longer is left out (no_rdkit_start)
 
 
 def qm9pack_folder() -> str:
@@ -190,7 +191,7 @@ def _starts(mh: Chem.Mol, count: int, seed: int, report: dict) -> np.ndarray:
     """(count * N, 3) float32 RDKit+MMFF heavy-atom starts (seed = the QM9 index); none (0 rows)
     where ETKDG cannot embed the molecule, counted as a quirk."""
     try:
-        return rdkit_mmff_starts(mh, count, seed).astype(np.float32).reshape(-1, 3)
+        return rdkit_mmff_starts(mh, count, seed, timeout=START_TIMEOUT).astype(np.float32).reshape(-1, 3)
     except RuntimeError:
         report["quirks"]["no_rdkit_start"] += 1
         return np.zeros((0, 3), dtype=np.float32)
@@ -221,7 +222,9 @@ def prepare_qm9(folder: str | None, out: str, *, workers: int = 2, hydrogens: bo
                 "atom_features": features.ATOM_FEATURES, "bond_features": features.BOND_FEATURES,
                 "starts": starts, "starts_sample": starts_sample, "source": "qm9pack CSV (QM9, B3LYP/6-31G(2df,p))"}
     os.makedirs(os.path.join(out, "shards"), exist_ok=True)
-    _check_settings(out, settings)
+    # a changed starts sample keeps the finished shards: split.json's *_with_starts lists count the
+    # starts actually stored, and the report says how many
+    _check_settings(out, settings, ignore=("source", "starts_sample"))
     tasks = []
     for k in range(0, len(rows), shard_size):
         path = os.path.join(out, "shards", f"{k // shard_size:05d}")

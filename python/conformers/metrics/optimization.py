@@ -21,20 +21,24 @@ from conformers._io import write_json
 from conformers.data.embedding import rdkit_mmff_starts
 from conformers.models.base import with_conformers
 
+START_TIMEOUT = 30.0  # seconds per ETKDG attempt; a molecule past it is reported, not evaluated
+
 
 def _starts_task(task):
-    binary, count, seed = task
+    binary, count, seed, timeout = task
     RDLogger.DisableLog("rdApp.*")
     try:
-        return rdkit_mmff_starts(Chem.Mol(binary), count, seed)
+        return rdkit_mmff_starts(Chem.Mol(binary), count, seed, timeout=timeout)
     except (RuntimeError, ValueError) as exc:
         return exc
 
 
-def rdkit_mmff_start_sets(mols: list[Chem.Mol], count: int, seed: int, workers: int = 1) -> list:
+def rdkit_mmff_start_sets(mols: list[Chem.Mol], count: int, seed: int, workers: int = 1,
+                          timeout: float | None = START_TIMEOUT) -> list:
     """Per molecule: (count, N, 3) ETKDG+MMFF heavy-atom starts (seed + the molecule's position), or
-    the exception RDKit raised. Parallel over molecules with ``workers`` processes."""
-    tasks = [(m.ToBinary(), count, seed + k) for k, m in enumerate(mols)]
+    the exception RDKit raised (also when an embedding attempt passes ``timeout`` seconds).
+    Parallel over molecules with ``workers`` processes."""
+    tasks = [(m.ToBinary(), count, seed + k, timeout) for k, m in enumerate(mols)]
     if workers <= 1:
         return [_starts_task(t) for t in tasks]
     with ProcessPoolExecutor(workers) as pool:

@@ -14,6 +14,7 @@ the block's weights shared across blocks. Two settings:
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -26,6 +27,10 @@ from conformers.data.embedding import rdkit_mmff_starts
 
 from ..base import ConformerModel, DataSpec, register, with_conformers
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
+
+class UnseenElementWarning(UserWarning):
+    """A molecule holds an element the refiner never saw in training; it was left unrefined."""
+
 
 VARIANTS = {"twoatom": TwoAtomLayer, "extv": ExtVLayer, "threeatom": ThreeAtomLayer}
 
@@ -48,11 +53,13 @@ class ConfOpt(ConformerModel, nn.Module):
 
     def __init__(self, hidden: int = 256, heads: int = 16, blocks: int = 3, layers: int = 3, cutoff: float = 10.0,
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
-                 fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5):
+                 fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
+                 elements: list | None = None):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
-                                fused=fused, variant=variant, reference_ratio=reference_ratio)
+                                fused=fused, variant=variant, reference_ratio=reference_ratio,
+                                elements=None if elements is None else sorted(int(z) for z in elements))
         if not 0.0 <= reference_ratio <= 1.0:
             raise ValueError(f"reference_ratio must lie in [0, 1], got {reference_ratio!r}")
         if variant not in VARIANTS:
@@ -73,6 +80,19 @@ class ConfOpt(ConformerModel, nn.Module):
             ratio = self.config.get("reference_ratio", 0.5)
             return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=ratio, mols=True)
         return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95)
+
+    def unseen_elements(self, mol: Chem.Mol) -> list:
+        """Heavy elements of ``mol`` outside ``elements`` (those of the training data, where the
+        config records them): the refiner leaves such molecules as RDKit+MMFF made them."""
+        known = self.config.get("elements")
+        if known is None:
+            return []
+        return sorted({a.GetAtomicNum() for a in mol.GetAtoms() if a.GetAtomicNum() > 1} - set(known))
+
+    def _warn_unseen(self, mol, unseen) -> None:
+        symbols = ", ".join(Chem.GetPeriodicTable().GetElementSymbol(z) for z in unseen)
+        warnings.warn(f"{Chem.MolToSmiles(mol)}: {self.name} was not trained on {symbols}; its conformers are "
+                      "returned as given (RDKit+MMFF), not refined", UnseenElementWarning, stacklevel=3)
 
     # --- the unrolled optimizer -------------------------------------------------------------------
     def optimize_batch(self, batch, x: torch.Tensor) -> torch.Tensor:
@@ -164,12 +184,19 @@ class ConfOpt(ConformerModel, nn.Module):
             try:
                 heavy = Chem.RemoveHs(mol)
                 batch = _copies(heavy, count)
+                unseen = self.unseen_elements(heavy)
                 if self.config["setting"] == "generation":
+                    if unseen:
+                        raise ValueError(f"{self.name} was not trained on elements {unseen}")
                     x0 = _random_start(batch, generator)
                 else:
                     x0 = torch.from_numpy(rdkit_mmff_pool(heavy, count, seed)).float().reshape(-1, 3)
                 self.eval()
-                x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().numpy()
+                if unseen:
+                    self._warn_unseen(heavy, unseen)
+                    x = x0.reshape(count, -1, 3).double().numpy()
+                else:
+                    x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().numpy()
                 out.append(with_conformers(heavy, x))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
@@ -189,6 +216,11 @@ class ConfOpt(ConformerModel, nn.Module):
                 x0 = np.stack([c.GetPositions() for c in heavy.GetConformers()])
                 if not np.isfinite(x0).all():
                     raise ValueError("conformer coordinates are not finite")
+                unseen = self.unseen_elements(heavy)
+                if unseen:  # returned as given, with a warning
+                    self._warn_unseen(heavy, unseen)
+                    out[k] = Chem.AddHs(with_conformers(heavy, x0), addCoords=True)
+                    continue
                 jobs.append((k, heavy, x0, features.featurize(heavy).arrays()))
             except (RuntimeError, ValueError) as exc:
                 out[k] = exc
