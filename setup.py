@@ -84,6 +84,6 @@ setup(
     ],
     cmdclass={"build_ext": BuildWithNvcc},
     install_requires=["torch==2.13.0", "numpy", "scipy", "rdkit", "tqdm", "pyyaml", "matplotlib", "torchdiffeq"],
-    extras_require={"test": ["pytest", "hypothesis", "pytest-benchmark", "networkx"], "xtb": ["tblite"]},
+    extras_require={"test": ["pytest", "hypothesis", "pytest-benchmark", "networkx"], "xtb": ["tblite"], "qm9": ["qm9pack==1.0.3"]},
     entry_points={"console_scripts": ["conformers=conformers.cli.main:main"]},
 )

@@ -131,8 +131,7 @@ def prepare(geom_root: str, name: str, out: str, *, workers: int = 2, hydrogens:
             (geom_root, entries[k:k + shard_size], path, hydrogens, max_heavy_atoms, max_permutations))
     start = time.perf_counter()
     todo_molecules = sum(len(t[1]) for t in tasks)
-    if tasks:
-        _run_tasks(tasks, workers, progress, todo_molecules)
+    run_shard_tasks(_process_shard, tasks, [len(t[1]) for t in tasks], workers, progress)
     elapsed = time.perf_counter() - start
     report = _merge_reports(out, len(entries), shard_size)
     report["throughput"] = {"molecules_processed_this_run": todo_molecules, "seconds": round(elapsed, 2),
@@ -142,18 +141,21 @@ def prepare(geom_root: str, name: str, out: str, *, workers: int = 2, hydrogens:
     return report
 
 
-def _run_tasks(tasks, workers, progress, total):
+def run_shard_tasks(worker, tasks, sizes, workers, progress, desc="prepare"):
+    """``worker(task)`` for every task, in ``workers`` single-threaded processes (or inline for 1),
+    with a progress bar counting ``sizes`` (molecules per task)."""
+    from concurrent.futures import as_completed
+
     from tqdm import tqdm
 
-    bar = tqdm(total=total, unit="mol", desc="prepare", disable=not progress)
+    bar = tqdm(total=sum(sizes), unit="mol", desc=desc, disable=not progress)
     if workers <= 1:
-        for task in tasks:
-            _process_shard(task)
-            bar.update(len(task[1]))
-    else:
+        for task, size in zip(tasks, sizes):
+            worker(task)
+            bar.update(size)
+    elif tasks:
         with ProcessPoolExecutor(workers, initializer=_single_thread) as pool:
-            futures = {pool.submit(_process_shard, t): len(t[1]) for t in tasks}
-            from concurrent.futures import as_completed
+            futures = {pool.submit(worker, t): size for t, size in zip(tasks, sizes)}
             for future in as_completed(futures):
                 future.result()
                 bar.update(futures[future])

@@ -19,7 +19,8 @@ import numpy as np
 from rdkit import Chem, RDLogger
 
 from .._io import write_json
-from .cache import CACHE_VERSION, SHARD_SIZE, _check_settings, _merge_reports, molecule_arrays, write_shard
+from .cache import (CACHE_VERSION, SHARD_SIZE, _check_settings, _merge_reports, molecule_arrays, run_shard_tasks,
+                    write_shard)
 from .geom import SkippedMolecule
 from . import features
 from .embedding import rdkit_mmff_starts
@@ -232,7 +233,7 @@ def prepare_qm9(folder: str | None, out: str, *, workers: int = 2, hydrogens: bo
             tasks.append((rows[k:k + shard_size], path, hydrogens, max_permutations, starts, starts_for))
     start = time.perf_counter()
     todo = sum(len(t[0]) for t in tasks)
-    _run(tasks, workers, progress, todo)
+    run_shard_tasks(_process_shard, tasks, [len(t[0]) for t in tasks], workers, progress, "prepare qm9")
     elapsed = time.perf_counter() - start
     report = {"source": folder, "rows_read": len(rows), **_merge_reports(out, len(rows), shard_size)}
     report["throughput"] = {"molecules_processed_this_run": todo, "seconds": round(elapsed, 2),
@@ -259,27 +260,6 @@ def _sample_indices(split_path: str | None, sample: dict) -> set:
         rng = np.random.default_rng(0)
         chosen.update(int(i) for i in rng.permutation(members)[:int(count)])
     return chosen
-
-
-def _run(tasks, workers, progress, total):
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-
-    from tqdm import tqdm
-
-    from .cache import _single_thread
-
-    bar = tqdm(total=total, unit="mol", desc="prepare qm9", disable=not progress)
-    if workers <= 1:
-        for task in tasks:
-            _process_shard(task)
-            bar.update(len(task[0]))
-    elif tasks:
-        with ProcessPoolExecutor(workers, initializer=_single_thread) as pool:
-            futures = {pool.submit(_process_shard, t): len(t[0]) for t in tasks}
-            for future in as_completed(futures):
-                future.result()
-                bar.update(futures[future])
-    bar.close()
 
 
 def write_cache_split(out: str, split_path: str, with_starts: bool = False) -> dict:
