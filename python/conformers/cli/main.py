@@ -184,7 +184,7 @@ def _evaluate_optimization(args) -> int:
             return _error(f"model {model.name} cannot optimize conformers")
         report = optimization_rmsd(model, args.reference, split=args.split, starts=args.starts, seed=args.seed,
                                    limit=args.limit, workers=args.workers, mirror=args.mirror,
-                                   progress=not args.quiet)
+                                   progress=not args.quiet, starts_cache=args.starts_cache)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         return _error(str(exc))
     write_optimization_report(report, args.out)
@@ -281,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     evo.add_argument("--workers", type=int, default=1, help="processes embedding the RDKit+MMFF starts")
     evo.add_argument("--mirror", action="store_true",
                      help="also report the released code's variant (minimum with a z-mirrored copy)")
+    evo.add_argument("--starts-cache", metavar="PREFIX",
+                     help="keep the RDKit+MMFF starts in PREFIX.npz/.json and reuse them (e.g. to score several "
+                          "checkpoints on the same starts)")
     evo.add_argument("--quiet", action="store_true")
     evo.add_argument("--out", required=True)
     evo.set_defaults(func=_evaluate_optimization)

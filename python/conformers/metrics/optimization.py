@@ -45,6 +45,32 @@ def rdkit_mmff_start_sets(mols: list[Chem.Mol], count: int, seed: int, workers: 
         return list(pool.map(_starts_task, tasks, chunksize=16))
 
 
+def cached_start_sets(path: str | None, names: list[str], mols: list, count: int, seed: int, workers: int,
+                      timeout: float | None) -> list:
+    """rdkit_mmff_start_sets, kept in ``path`` (.npz + .json) when given: a later evaluation of the
+    same molecules, count and seed (another checkpoint: a learning curve) reuses the same starts."""
+    import json
+
+    key = {"names": names, "count": count, "seed": seed}
+    if path and os.path.isfile(path + ".json") and os.path.isfile(path + ".npz"):
+        with open(path + ".json") as handle:
+            meta = json.load(handle)
+        if {k: meta.get(k) for k in key} == key:
+            data = np.load(path + ".npz")
+            coords, ptr = data["coords"], data["ptr"]
+            failed = meta["failed"]
+            return [RuntimeError(failed[str(k)]) if str(k) in failed else
+                    coords[ptr[k]:ptr[k + 1]].reshape(count, -1, 3) for k in range(len(names))]
+    sets = rdkit_mmff_start_sets(mols, count, seed, workers, timeout)
+    if path:
+        parts = [np.zeros((0, 3)) if isinstance(s, Exception) else s.reshape(-1, 3) for s in sets]
+        ptr = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+        np.savez(path + ".npz", coords=np.concatenate(parts) if parts else np.zeros((0, 3)), ptr=ptr)
+        write_json(path + ".json", {**key, "failed": {str(k): str(s) for k, s in enumerate(sets)
+                                                      if isinstance(s, Exception)}})
+    return sets
+
+
 def _best_rmsd(X: np.ndarray, refs: torch.Tensor, perms: torch.Tensor, mirror: bool) -> np.ndarray:
     """(S,) RMSD of each conformer to its closest reference; with mirror, also against z-mirrored copies."""
     x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64))
@@ -65,11 +91,13 @@ def table1_statistics(rmsd: np.ndarray) -> dict:
 
 def optimization_rmsd(model, cache_dir: str, split: str = "test", starts: int = 10, seed: int = 0,
                       ratio: float = 0.5, limit: int | None = None, workers: int = 1, mirror: bool = False,
-                      chunk: int = 256, progress: bool = False) -> dict:
+                      chunk: int = 256, progress: bool = False, starts_cache: str | None = None,
+                      timeout: float | None = START_TIMEOUT) -> dict:
     """Per molecule of ``split``: ``starts`` ETKDG+MMFF conformers refined by ``model.optimize``
     (molecules batched ``chunk`` at a time); RMSD of each start and each result to the closest
     reference among those with Boltzmann weight >= ratio x the best (QM9: its one DFT conformer).
-    Molecules RDKit cannot embed, or the model refuses, are counted in ``not_evaluated``."""
+    Molecules RDKit cannot embed, or the model refuses, are counted in ``not_evaluated``.
+    ``starts_cache``: a file prefix where the starts are kept and reused (cached_start_sets)."""
     from tqdm import tqdm
 
     from conformers.data import MoleculeCache, Selection, load_split
@@ -83,7 +111,7 @@ def optimization_rmsd(model, cache_dir: str, split: str = "test", starts: int = 
     index = [cache.index_of(s) for s in names]
     mols = [cache.rdkit_mol(i, with_conformers=False) for i in index]
     t0 = time.perf_counter()
-    start_sets = rdkit_mmff_start_sets(mols, starts, seed, workers)
+    start_sets = cached_start_sets(starts_cache, [cache.names[i] for i in index], mols, starts, seed, workers, timeout)
     start_seconds = time.perf_counter() - t0
     rows, failures, model_seconds = [], [], 0.0
     ok = [k for k, s in enumerate(start_sets) if not isinstance(s, Exception)]
