@@ -108,3 +108,15 @@ train: {{max_steps: 2, log_every: 1, val_every: 2, checkpoint_every: 2, progress
     assert "trained to step 2" in result.stdout and (work / "run" / "best.pt").exists()
     resumed = run("train", "-c", config, "-o", work / "run", "--resume", "--set", "train.max_steps=3")
     assert "trained to step 3" in resumed.stdout
+
+
+def test_evaluate_optimization_reuses_cached_starts(work):
+    prefix = work / "starts"
+    reports = []
+    for k in range(2):
+        out = work / f"eo-cached-{k}"
+        run("evaluate-optimization", "--model", "confopt", "-r", QM9_SMALL, "--limit", 2, "--starts", 2,
+            "--seed", 7, "--out", out, "--quiet", "--starts-cache", prefix)
+        reports.append(json.loads((out / "optimization.json").read_text()))
+    assert (work / "starts.npz").exists() and json.loads((work / "starts.json").read_text())["seed"] == 7
+    assert [r["rmsd_start"] for r in reports[0]["per_molecule"]] == [r["rmsd_start"] for r in reports[1]["per_molecule"]]
