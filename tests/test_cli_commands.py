@@ -120,3 +120,11 @@ def test_evaluate_optimization_reuses_cached_starts(work):
         reports.append(json.loads((out / "optimization.json").read_text()))
     assert (work / "starts.npz").exists() and json.loads((work / "starts.json").read_text())["seed"] == 7
     assert [r["rmsd_start"] for r in reports[0]["per_molecule"]] == [r["rmsd_start"] for r in reports[1]["per_molecule"]]
+
+
+def test_data_merge(work):
+    out = work / "merged"
+    result = run("data", "merge", QM9_SMALL, nci_xtb("drugs")[0], "--out", out, "--repeat", "1,2")
+    assert "molecules in" in result.stdout
+    split = json.loads((out / "split.json").read_text())
+    assert split["key"] == "position" and len(split["test"]) > 0

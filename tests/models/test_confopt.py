@@ -111,8 +111,9 @@ def test_shipped_checkpoint_loads_with_its_record():
     from conformers.models import load_model
     from conformers.models.confopt.model import SHIPPED
 
-    record = json.load(open(os.path.join(SHIPPED, "confopt_qm9_small.json")))
-    assert {"config", "command", "training_data", "steps", "held_out"} <= set(record)
+    record = json.load(open(os.path.join(SHIPPED, "confopt_qm9.json")))
+    assert {"config", "command", "training_data", "split", "steps", "wall_time_s", "held_out"} <= set(record)
+    assert os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "..", record["config"]))
     assert os.path.getsize(os.path.join(SHIPPED, record["weights"])) < 10 * 2 ** 20
     model = load_model("confopt")
     mol = Chem.AddHs(Chem.MolFromSmiles("OC(=O)c1ccccc1CCO"))

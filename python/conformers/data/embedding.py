@@ -21,11 +21,12 @@ def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
     params.randomSeed = seed + 1
     if timeout:
         params.timeout = max(1, int(round(timeout)))  # RDKit takes whole seconds
-    ids = list(AllChem.EmbedMultipleConfs(mol, n_conformers, params))
-    if not ids:
+    # a timed-out embedding can return ids without conformers: count what the molecule holds
+    AllChem.EmbedMultipleConfs(mol, n_conformers, params)
+    if mol.GetNumConformers() == 0:
         params.useRandomCoords = True  # ETKDG's documented fallback for hard-to-embed molecules
-        ids = list(AllChem.EmbedMultipleConfs(mol, n_conformers, params))
-    if not ids:
+        AllChem.EmbedMultipleConfs(mol, n_conformers, params)
+    if mol.GetNumConformers() == 0:
         raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(Chem.RemoveHs(mol))}")
     if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
         AllChem.MMFFOptimizeMoleculeConfs(mol)

@@ -4,7 +4,8 @@ the sources' shards linked into one cache, and their splits united without leaka
 The merged split.json lists molecules by their position in the merged cache (integers): the same
 SMILES can name a molecule in two sources (a QM9 molecule and its xTB ensemble), and each entry
 must keep its own conformers. A molecule whose connectivity identity is in any source's test or validation split is dropped from
-every other source's train split (counted), so that a model trained on the union never sees a
+every other source's train split, and one in any test split from the other validation splits
+(counted), so that a model trained on the union never sees a
 held-out molecule of any source: QM9 and the NCI molecules share small molecules.
 """
 from __future__ import annotations
@@ -55,21 +56,24 @@ def merge_caches(sources: list[str], out: str, repeat: list[int] | None = None,
             _link_tree(src, os.path.join(out, "shards", f"{shard:05d}"))
             shard += 1
     held_out = {leakage_key(s) for split in splits for name in ("val", "test") for s in split.get(name, [])}
+    tests = {leakage_key(s) for split in splits for s in split.get("test", [])}
     offsets = [sum(len(c) for c in caches[:k]) for k in range(len(caches))]
     merged, indexed = {name: [] for name in SPLITS}, {name: [] for name in SPLITS}
     report = {"sources": [os.path.abspath(s) for s in sources], "repeat": repeat, "use": use, "per_source": []}
     for path, cache, split, times, mapping, offset in zip(sources, caches, splits, repeat, use, offsets):
         elsewhere = held_out - {leakage_key(s) for name in ("val", "test") for s in split.get(name, [])}
+        tests_elsewhere = tests - {leakage_key(s) for s in split.get("test", [])}
         row = {"cache": path}
         for name in SPLITS:
             members = split.get(mapping.get(name, name), [])
-            kept = members if name != "train" else [s for s in members if leakage_key(s) not in elsewhere]
+            drop = {"train": elsewhere, "val": tests_elsewhere}.get(name, set())  # a test molecule is never
+            kept = [s for s in members if leakage_key(s) not in drop]                # trained or tuned on
             copies = int(times) if name == "train" else 1
             merged[name] += kept * copies
             indexed[name] += [offset + cache.index_of(s) for s in kept] * copies
             row[name] = len(kept)
-            if name == "train":
-                row["train_dropped_held_out_elsewhere"] = len(members) - len(kept)
+            if name in ("train", "val"):
+                row[f"{name}_dropped_held_out_elsewhere"] = len(members) - len(kept)
         report["per_source"].append(row)
     check_leakage(merged)  # on SMILES, across sources
     entries = sum(c.meta["num_entries"] for c in caches)

@@ -289,9 +289,9 @@ def _repeat_batch(batch, K: int):
 
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
 
-register("confopt", ConfOpt, "ConfOpt TwoAtom, optimization setting (RDKit+MMFF start, 3 blocks x 3 layers); "
-         "shipped weights trained on nci-xtb QM9 (checkpoints/confopt_qm9_small.json)",
-         checkpoint=os.path.join(SHIPPED, "confopt_qm9_small.pt"))
+register("confopt", ConfOpt, "ConfOpt TwoAtom refiner of RDKit ETKDG+MMFF conformers (9 unrolled steps); "
+         "shipped weights trained on QM9 DFT geometries + GFN2-xTB ensembles (checkpoints/confopt_qm9.json)",
+         checkpoint=os.path.join(SHIPPED, "confopt_qm9.pt"))
 register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
          setting="generation")
 register("confopt-extv", ConfOpt, "ConfOpt Ext_v (cosine proximity of atom states), optimization setting",
