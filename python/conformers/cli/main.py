@@ -184,7 +184,7 @@ def _evaluate_optimization(args) -> int:
             return _error(f"model {model.name} cannot optimize conformers")
         report = optimization_rmsd(model, args.reference, split=args.split, starts=args.starts, seed=args.seed,
                                    limit=args.limit, workers=args.workers, mirror=args.mirror,
-                                   progress=not args.quiet, starts_cache=args.starts_cache)
+                                   progress=not args.quiet, starts_cache=args.starts_cache, timeout=args.timeout)
     except (FileNotFoundError, KeyError, ValueError) as exc:
         return _error(str(exc))
     write_optimization_report(report, args.out)
@@ -281,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     evo.add_argument("--workers", type=int, default=1, help="processes embedding the RDKit+MMFF starts")
     evo.add_argument("--mirror", action="store_true",
                      help="also report the released code's variant (minimum with a z-mirrored copy)")
+    evo.add_argument("--timeout", type=float, default=5.0,
+                     help="seconds per ETKDG attempt (default 5); a molecule past it is reported, not evaluated")
     evo.add_argument("--starts-cache", metavar="PREFIX",
                      help="keep the RDKit+MMFF starts in PREFIX.npz/.json and reuse them (e.g. to score several "
                           "checkpoints on the same starts)")
