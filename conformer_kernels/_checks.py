@@ -103,6 +103,7 @@ def autocast_float32(op):
     @functools.wraps(op)
     def wrapped(*args, **kwargs):
         devices = {v.device.type for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor)}
+        devices &= {"cpu", "cuda"}  # autocast exists for these; other devices (meta) meet the checks
         if not any(torch.is_autocast_enabled(d) for d in devices):
             return op(*args, **kwargs)
         with torch.autocast(next(iter(devices)), enabled=False):

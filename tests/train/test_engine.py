@@ -121,7 +121,8 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
 
 
 def test_two_process_ddp_matches_single_process(tmp_path):
-    cfg = write_config(tmp_path / "c.yaml", max_steps=12, checkpoint_every=12, val_every=6)
+    # float32: bfloat16 GEMMs round differently on half batches, which is not what this test checks
+    cfg = write_config(tmp_path / "c.yaml", max_steps=12, checkpoint_every=12, val_every=6, precision="float32")
     single = str(tmp_path / "single")
     subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", single], check=True, cwd=ROOT)
     ddp = str(tmp_path / "ddp")
