@@ -62,18 +62,17 @@ def _group_records(mols: list) -> list[tuple[str, list, object]]:
     with molecule None."""
     from rdkit import Chem
 
-    def signature(m):
-        return (m.GetProp("_Name") if m.HasProp("_Name") else "", Chem.MolToSmiles(m, canonical=False),
-                tuple(a.GetAtomicNum() for a in m.GetAtoms()))
-
     groups = []
     for number, mol in enumerate(mols, 1):
-        if mol is not None and groups and groups[-1][2] is not None and groups[-1][3] == signature(mol):
+        signature = None if mol is None else (mol.GetProp("_Name") if mol.HasProp("_Name") else "",
+                                              Chem.MolToSmiles(mol, canonical=False),
+                                              tuple(a.GetAtomicNum() for a in mol.GetAtoms()))
+        if signature is not None and groups and groups[-1][3] == signature:
             groups[-1][2].AddConformer(Chem.Conformer(mol.GetConformer()), assignId=True)
             groups[-1][1].append(number)
             continue
-        name = (mol.GetProp("_Name") if mol is not None and mol.HasProp("_Name") else "") or f"record {number}"
-        groups.append([name, [number], None if mol is None else Chem.Mol(mol), None if mol is None else signature(mol)])
+        name = (signature[0] if signature else "") or f"record {number}"
+        groups.append([name, [number], None if mol is None else Chem.Mol(mol), signature])
     return [(name, numbers, mol) for name, numbers, mol, _ in groups]
 
 
@@ -224,6 +223,7 @@ def _add_model_set(parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from conformers.metrics.optimization import START_TIMEOUT
     from conformers.models import DEFAULT_MODEL
 
     parser = argparse.ArgumentParser(prog="conformers", description=__doc__)
@@ -281,8 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     evo.add_argument("--workers", type=int, default=1, help="processes embedding the RDKit+MMFF starts")
     evo.add_argument("--mirror", action="store_true",
                      help="also report the released code's variant (minimum with a z-mirrored copy)")
-    evo.add_argument("--timeout", type=float, default=5.0,
-                     help="seconds per ETKDG attempt (default 5); a molecule past it is reported, not evaluated")
+    evo.add_argument("--timeout", type=float, default=START_TIMEOUT,
+                     help=f"seconds per ETKDG attempt (default {START_TIMEOUT:g}); a molecule past it is reported, "
+                          "not evaluated")
     evo.add_argument("--starts-cache", metavar="PREFIX",
                      help="keep the RDKit+MMFF starts in PREFIX.npz/.json and reuse them (e.g. to score several "
                           "checkpoints on the same starts)")

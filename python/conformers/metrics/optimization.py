@@ -72,14 +72,15 @@ def cached_start_sets(path: str | None, names: list[str], mols: list, count: int
     return sets
 
 
-def _best_rmsd(X: np.ndarray, refs: torch.Tensor, perms: torch.Tensor, mirror: bool) -> np.ndarray:
-    """(S,) RMSD of each conformer to its closest reference; with mirror, also against z-mirrored copies."""
+def _best_rmsd(X: np.ndarray, refs: torch.Tensor, perms: torch.Tensor, mirror: bool):
+    """(S,) RMSD of each conformer to its closest reference, and with ``mirror`` also the (S,)
+    minimum with z-mirrored copies (else None); the plain matrix is computed once for both."""
     x = torch.from_numpy(np.ascontiguousarray(X, dtype=np.float64))
     best = ck.rmsd_matrix(x, refs, perms).min(1).values
-    if mirror:
-        flipped = x * x.new_tensor([1.0, 1.0, -1.0])
-        best = torch.minimum(best, ck.rmsd_matrix(flipped, refs, perms).min(1).values)
-    return best.numpy()
+    if not mirror:
+        return best.numpy(), None
+    flipped = ck.rmsd_matrix(x * x.new_tensor([1.0, 1.0, -1.0]), refs, perms).min(1).values
+    return best.numpy(), torch.minimum(best, flipped).numpy()
 
 
 def table1_statistics(rmsd: np.ndarray) -> dict:
@@ -134,12 +135,12 @@ def optimization_rmsd(model, cache_dir: str, split: str = "test", starts: int = 
             refs = torch.from_numpy(np.asarray(item["positions"][:keep], dtype=np.float64))
             perms = ck.automorphisms(mols[k])
             after = np.stack([c_.GetPositions() for c_ in Chem.RemoveHs(out).GetConformers()])
+            start_rmsd, start_mirror = _best_rmsd(start_sets[k], refs, perms, mirror)
+            after_rmsd, after_mirror = _best_rmsd(after, refs, perms, mirror)
             rows.append({"molecule": name, "smiles": names[k], "n_references": int(keep),
-                         "rmsd_start": _best_rmsd(start_sets[k], refs, perms, False).tolist(),
-                         "rmsd_optimized": _best_rmsd(after, refs, perms, False).tolist()})
+                         "rmsd_start": start_rmsd.tolist(), "rmsd_optimized": after_rmsd.tolist()})
             if mirror:
-                rows[-1]["rmsd_start_mirror"] = _best_rmsd(start_sets[k], refs, perms, True).tolist()
-                rows[-1]["rmsd_optimized_mirror"] = _best_rmsd(after, refs, perms, True).tolist()
+                rows[-1].update(rmsd_start_mirror=start_mirror.tolist(), rmsd_optimized_mirror=after_mirror.tolist())
         bar.update(len(part))
     bar.close()
     if not rows:
