@@ -95,6 +95,35 @@ def test_sample_and_optimize(setting):
     assert refined.GetNumConformers() == 3 and refined.GetNumAtoms() > mol.GetNumAtoms()  # with H
 
 
+def test_relaxed_starts_are_the_mmff_minima_of_the_references(batch):
+    """relaxed_start_prob = 1: every start is the MMFF94 relaxation of the reference drawn for it (its
+    basin's MMFF minimum: near the reference, not equal to it, stereo kept); the logged start_loss
+    is the unrefined starts' loss; probabilities outside [0, 1] are refused."""
+    from rdkit.Chem import AllChem
+
+    from conformers.data.embedding import mmff_relaxed
+    from conformers.metrics.stereo import stereo_matches
+
+    model = small(relaxed_start_prob=1.0, reference_input_prob=0.0)
+    losses = model(batch)
+    assert float(losses["start_loss"]) > 0 and torch.isfinite(losses["loss"])
+    refs = model._references(batch)
+    assert len(model._relaxed) == batch.num_graphs
+    for (index, row), start in model._relaxed.items():
+        b = [int(i) for i in batch.index].index(index)
+        ref = refs[b][row]
+        rmsd = float(ck.rmsd(start[None].double(), ref[None].double()))
+        assert 0.005 < rmsd < 0.5  # relaxed in place: the same basin
+    mol = Chem.AddHs(Chem.MolFromSmiles("C[C@H](N)C(=O)O"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    heavy = Chem.RemoveHs(mol)
+    relaxed = mmff_relaxed(heavy, heavy.GetConformer().GetPositions())
+    assert relaxed.shape == (heavy.GetNumAtoms(), 3) and stereo_matches(heavy, relaxed[None]).all()
+    for bad in (-0.1, 1.5, "x"):
+        with pytest.raises(ValueError, match="relaxed_start_prob"):
+            small(relaxed_start_prob=bad)
+
+
 def test_reference_switch_gives_the_same_model(batch):
     model = small()
     x0 = batch.ref_pos[:batch.ptr[-1]]

@@ -167,3 +167,25 @@ def test_precision_setting(tmp_path):
     assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.05)
     with pytest.raises(ValueError, match="train.precision"):
         load_config(write_config(tmp_path / "bad.yaml", precision="fp8"))
+
+
+def test_init_from_starts_a_run_from_given_weights(tmp_path, capsys):
+    """train.init_from (fine-tuning): the run starts from a checkpoint's weights, with a fresh
+    optimizer and schedule; a checkpoint of another architecture is refused naming the mismatch."""
+    cfg = write_config(tmp_path / "c.yaml", max_steps=10)
+    first = str(tmp_path / "first")
+    assert main(["train", "-c", cfg, "-o", first]) == 0
+    from conformers.train.engine import Trainer
+    source = os.path.join(first, "checkpoints", "last.pt")
+    config = load_config(cfg, [f"train.init_from={source}"])
+    trainer = Trainer(config, str(tmp_path / "tuned"))
+    weights = final_state(first)["model"]
+    assert all(torch.equal(trainer.model.state_dict()[k], v) for k, v in weights.items())
+    assert trainer.step == 0 and not trainer.optimizer.state  # fresh optimizer
+    fresh = Trainer(load_config(cfg), str(tmp_path / "fresh"))
+    assert not all(torch.equal(fresh.model.state_dict()[k], v) for k, v in weights.items())
+    assert main(["train", "-c", cfg, "-o", str(tmp_path / "wide"), "--set", f"train.init_from={source}",
+                 "--set", "model.hidden=48"]) == 2
+    assert "does not fit this model's architecture" in capsys.readouterr().err
+    assert main(["train", "-c", cfg, "-o", str(tmp_path / "none"), "--set", "train.init_from=nosuch.pt"]) == 2
+    assert "no checkpoint at nosuch.pt" in capsys.readouterr().err

@@ -40,3 +40,23 @@ def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int, timeout: float | Non
     heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
     confs = [c.GetPositions()[heavy] for c in mh.GetConformers()]
     return np.stack([confs[k % len(confs)] for k in range(count)])
+
+
+def mmff_relaxed(mol: Chem.Mol, coords: np.ndarray, max_iters: int = 200) -> np.ndarray:
+    """(N, 3) float64 heavy-atom positions after MMFF94 relaxation from ``coords`` (N, 3), the
+    heavy-atom conformer of ``mol`` (hydrogens are placed on it first): the MMFF minimum in the
+    basin of a given conformer, what ETKDG+MMFF returns when it lands there. RuntimeError when
+    MMFF94 has no parameters for the molecule."""
+    heavy = Chem.RemoveHs(mol)
+    if coords.shape != (heavy.GetNumAtoms(), 3):
+        raise ValueError(f"coords must be ({heavy.GetNumAtoms()}, 3), got {coords.shape}")
+    conformer = Chem.Conformer(heavy.GetNumAtoms())
+    for k, p in enumerate(np.asarray(coords, dtype=np.float64)):
+        conformer.SetAtomPosition(k, p.tolist())
+    heavy.RemoveAllConformers()
+    heavy.AddConformer(conformer, assignId=True)
+    mh = Chem.AddHs(heavy, addCoords=True)  # hydrogens follow the heavy atoms; heavy indices unchanged
+    if not AllChem.MMFFHasAllMoleculeParams(mh):
+        raise RuntimeError(f"MMFF94 has no parameters for {Chem.MolToSmiles(heavy)}")
+    AllChem.MMFFOptimizeMolecule(mh, maxIters=max_iters)
+    return mh.GetConformer().GetPositions()[:heavy.GetNumAtoms()]

@@ -114,6 +114,11 @@ def available() -> dict[str, str]:
     return {name: entry[1] for name, entry in sorted(_REGISTRY.items())}
 
 
+def available_checkpoints() -> dict[str, str]:
+    """Registered model name -> its shipped checkpoint file, for the models that ship weights."""
+    return {name: entry[3] for name, entry in _REGISTRY.items() if entry[3]}
+
+
 def create_model(name: str, **config) -> ConformerModel:
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")

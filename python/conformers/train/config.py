@@ -13,7 +13,8 @@ DEFAULTS = {
     "schedule": {"name": "constant", "warmup_steps": 0, "min_lr_ratio": 0.0, "step_size": 1000, "gamma": 0.5},
     "train": {"max_steps": 1000, "log_every": 10, "val_every": 100, "checkpoint_every": 100,
               "early_stopping_patience": None, "metric": "loss", "seed": 0, "threads": None, "progress": True,
-              "precision": "auto"},  # auto: bfloat16 autocast where the CPU/GPU runs it natively
+              "precision": "auto", "init_from": None},  # auto: bfloat16 autocast where the CPU/GPU runs it natively;
+    # init_from: a checkpoint file or registered model name whose weights start the run (fine-tuning)
 }
 
 

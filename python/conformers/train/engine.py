@@ -26,6 +26,7 @@ import torch.distributed as dist
 from conformers._io import atomic_write, write_json
 from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, load_split
 from conformers.models import create_model, model_settings, save_checkpoint
+from conformers.models.base import available_checkpoints, read_checkpoint
 
 from conformers._device import autocast_dtype
 
@@ -77,6 +78,8 @@ class Trainer:
         name, settings = model_settings(config["model"])  # imports the run's model plugins
         _seed_everything(train["seed"])
         self.model = create_model(name, **settings)
+        if train["init_from"] and not resume:
+            _initialize_from(self.model, train["init_from"])
         # mixed precision: GEMMs in bfloat16 under autocast, float32 master weights and optimizer
         self.autocast_dtype = autocast_dtype(train["precision"], "cpu")
         if not getattr(self.model, "trainable", False):
@@ -271,6 +274,26 @@ class Trainer:
         if self.rank == 0:
             write_json(os.path.join(self.out, "final.json"), final)
         return final
+
+
+def _initialize_from(model, source: str) -> None:
+    """Fine-tuning: the run starts from the weights of ``source`` (a checkpoint file, RUN/best.pt or
+    RUN/checkpoints/last.pt, or a registered model's shipped checkpoint) with a fresh optimizer and
+    schedule. The architecture must match: a clear error names the keys that do not."""
+    if source in available_checkpoints():
+        source = available_checkpoints()[source]
+    payload = read_checkpoint(source)
+    if payload["model"] != model.name:
+        raise ValueError(f"train.init_from {source!r} holds a {payload['model']!r} model, not {model.name!r}")
+    own = model.state_dict()
+    missing = sorted(set(own) - set(payload["state_dict"]))
+    unexpected = sorted(set(payload["state_dict"]) - set(own))
+    shapes = sorted(k for k in set(own) & set(payload["state_dict"]) if own[k].shape != payload["state_dict"][k].shape)
+    if missing or unexpected or shapes:
+        raise ValueError(f"train.init_from {source!r} does not fit this model's architecture (config "
+                         f"{payload['config']}): missing {missing[:5]}, unexpected {unexpected[:5]}, "
+                         f"other shapes {shapes[:5]}")
+    model.load_state_dict(payload["state_dict"])
 
 
 def _seed_everything(seed: int) -> None:

@@ -6,7 +6,12 @@ the block's weights shared across blocks. Two settings:
 - optimization: start from an RDKit+MMFF conformer (one of a pool of 10 per molecule, drawn each
   step; the reference itself with probability 0.05, to be left in place), loss = MSE between
   the predicted and reference distance matrices, the closest of the molecule's references
-  (those with Boltzmann weight >= 0.5 of the best).
+  (those with Boltzmann weight >= 0.5 of the best). With ``relaxed_start_prob`` p, a start is
+  instead, with probability p, the MMFF94 minimum in the basin of one of the references (MMFF
+  relaxation from it): such a start's nearest minimum is known, so the refiner learns to move
+  each start to the reference minimum of its own basin (MMFF -> DFT/xTB geometry), never to
+  another basin; what a refiner of ensembles needs (a start whose basin holds no reference
+  teaches a jump, and jumps collapse ensembles).
 - generation: K = 5 random starts N(0, (1 + 0.028 N)^2) per molecule, matched to K references drawn
   uniformly by minimum-weight bipartite matching (scipy's linear_sum_assignment) on the
   distance-matrix cost; loss = mean over matched pairs of the RMS distance-matrix error.
@@ -23,7 +28,7 @@ from torch import nn
 
 from conformers.data import features
 from conformers.data.batch import collate
-from conformers.data.embedding import rdkit_mmff_starts
+from conformers.data.embedding import mmff_relaxed, rdkit_mmff_starts
 
 from ..base import ConformerModel, DataSpec, register, with_conformers
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
@@ -54,14 +59,16 @@ class ConfOpt(ConformerModel, nn.Module):
     def __init__(self, hidden: int = 256, heads: int = 16, blocks: int = 3, layers: int = 3, cutoff: float = 10.0,
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
                  fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
-                 elements: list | None = None):
+                 elements: list | None = None, relaxed_start_prob: float = 0.0):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
                                 fused=fused, variant=variant, reference_ratio=reference_ratio,
-                                elements=None if elements is None else sorted(int(z) for z in elements))
-        if not 0.0 <= reference_ratio <= 1.0:
-            raise ValueError(f"reference_ratio must lie in [0, 1], got {reference_ratio!r}")
+                                elements=None if elements is None else sorted(int(z) for z in elements),
+                                relaxed_start_prob=relaxed_start_prob)
+        for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob)):
+            if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
+                raise ValueError(f"{key} must lie in [0, 1], got {value!r}")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if setting not in ("optimization", "generation"):
@@ -72,6 +79,7 @@ class ConfOpt(ConformerModel, nn.Module):
         layer = VARIANTS[variant]
         self.block = nn.ModuleList(layer(hidden, heads, hidden) for _ in range(layers))  # shared by all blocks
         self._pools: dict = {}
+        self._relaxed: dict = {}
 
     @property
     def data_spec(self) -> DataSpec:
@@ -124,12 +132,16 @@ class ConfOpt(ConformerModel, nn.Module):
         parts = torch.split(batch.ref_pos, (counts * sizes).tolist())
         return [p.view(int(c), int(n), 3) for p, c, n in zip(parts, counts, sizes)]
 
-    def _initial_conformer(self, batch, b: int, reference: torch.Tensor) -> torch.Tensor:
+    def _initial_conformer(self, batch, b: int, reference: torch.Tensor, row: int) -> torch.Tensor:
         """Molecule b's start: one of its RDKit+MMFF starts (stored in the batch where the cache has
         them, else computed once per molecule), or the reference itself with reference_input_prob
-        and where RDKit cannot embed the molecule."""
+        and where RDKit cannot embed the molecule; with relaxed_start_prob, the MMFF relaxation of
+        reference ``row`` (the reference drawn for this step)."""
         if float(torch.rand(())) < self.config["reference_input_prob"]:
             return reference
+        relaxed = self.config.get("relaxed_start_prob", 0.0)
+        if relaxed and float(torch.rand(())) < relaxed:
+            return self._relaxed_start(batch, b, reference, row)
         n = len(reference)
         count = int(batch.start_ptr[b + 1] - batch.start_ptr[b]) // n if hasattr(batch, "starts") else 0
         if count:
@@ -144,17 +156,34 @@ class ConfOpt(ConformerModel, nn.Module):
         pool = self._pools[key]
         return pool[int(torch.randint(len(pool), ()))] if len(pool) else reference
 
+    def _relaxed_start(self, batch, b: int, reference: torch.Tensor, row: int) -> torch.Tensor:
+        """MMFF94 relaxation of molecule b's reference ``row`` (computed once per molecule and row);
+        the reference itself where MMFF94 has no parameters for the molecule."""
+        key = (int(batch.index[b]), row)
+        if key not in self._relaxed:
+            try:
+                coords = mmff_relaxed(batch.mols[b], reference.detach().double().cpu().numpy())
+                self._relaxed[key] = torch.from_numpy(coords).float()
+            except RuntimeError:
+                self._relaxed[key] = None
+        start = self._relaxed[key]
+        return reference if start is None else start.to(reference)
+
     def _optimization_loss(self, batch) -> dict:
         refs = self._references(batch)
-        starts = [self._initial_conformer(batch, b, refs[b][int(torch.randint(len(refs[b]), ()))])
-                  for b in range(batch.num_graphs)]
+        starts = []
+        for b in range(batch.num_graphs):  # the reference draw, then the start's (one random stream)
+            row = int(torch.randint(len(refs[b]), ()))
+            starts.append(self._initial_conformer(batch, b, refs[b][row], row))
         x0 = torch.cat(starts).to(batch.ref_pos)
         x = self.optimize_batch(batch, x0)
-        losses = []
+        losses, unrefined = [], []
         for b in range(batch.num_graphs):
-            pred = x[batch.ptr[b]:batch.ptr[b + 1]]
+            pred, start = x[batch.ptr[b]:batch.ptr[b + 1]], x0[batch.ptr[b]:batch.ptr[b + 1]]
             losses.append(distance_matrix_error(pred[None], refs[b]).min())  # the closest reference
-        return {"loss": torch.stack(losses).mean()}
+            unrefined.append(distance_matrix_error(start[None], refs[b]).min().detach())
+        # start_loss: the same loss of the unrefined starts, the baseline the refiner must beat
+        return {"loss": torch.stack(losses).mean(), "start_loss": torch.stack(unrefined).mean()}
 
     def _generation_loss(self, batch) -> dict:
         from scipy.optimize import linear_sum_assignment
