@@ -83,7 +83,7 @@ def _data_merge(args) -> int:
         use = [dict(p.split("=", 1) for p in item.split(",") if p) if item else {} for item in
                (args.use.split(";") if args.use else [""] * len(args.caches))]
         repeat = [int(r) for r in args.repeat.split(",")] if args.repeat else None
-        report = merge_caches(args.caches, args.out, repeat=repeat, use=use)
+        report = merge_caches(args.caches, args.out, repeat=repeat, use=use, held_out=args.held_out or [])
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -142,6 +142,9 @@ def add_data_commands(sub):
     merge.add_argument("--repeat", help="comma-separated train oversampling per cache, e.g. 1,4,4")
     merge.add_argument("--use", help="per cache (';'-separated) the split lists that fill the merged ones, "
                                      "e.g. 'train=train_with_starts,val=val_with_starts;;'")
+    merge.add_argument("--held-out", nargs="+", metavar="CACHE",
+                       help="caches that contribute no molecules, only held-out ones: their val/test "
+                            "molecules leave the merged train split, their test molecules its val split")
     merge.set_defaults(func=_data_merge)
     split = dsub.add_parser("split", help="seeded train/val/test split by molecule, leakage-checked")
     split.add_argument("--cache", required=True)

@@ -23,15 +23,17 @@ COMPATIBLE = ("version", "hydrogens", "max_permutations", "atom_features", "bond
 
 
 def merge_caches(sources: list[str], out: str, repeat: list[int] | None = None,
-                 use: list[dict] | None = None) -> dict:
+                 use: list[dict] | None = None, held_out: list[str] = ()) -> dict:
     """Merge prepared caches (each with its split.json) into ``out``; returns the report written to
     out/report.json. ``repeat[k]``: source k's train molecules are listed that many times in the
     merged train split (oversampling a small source). ``use[k]`` maps a merged split name to the
     list of source k's split file that fills it (default the same name; e.g. {"train":
     "train_with_starts"} for QM9's molecules with stored starts). Shards are hard-linked where
-    possible, else copied."""
-    if len(sources) < 2:
-        raise ValueError("merge needs at least two caches")
+    possible, else copied. ``held_out``: caches (each with its split.json) that contribute no
+    molecules, only their val and test lists, held out as the sources' are (QM9's test split, when
+    training on ensembles of QM9 molecules without QM9's own conformers)."""
+    if len(sources) + len(held_out) < 2:
+        raise ValueError("merge needs at least two caches (sources and held-out caches together)")
     repeat = list(repeat or [1] * len(sources))
     use = list(use or [{}] * len(sources))
     if len(repeat) != len(sources) or any(int(r) < 1 for r in repeat) or len(use) != len(sources):
@@ -55,13 +57,17 @@ def merge_caches(sources: list[str], out: str, repeat: list[int] | None = None,
         for src in cache._shards:
             _link_tree(src, os.path.join(out, "shards", f"{shard:05d}"))
             shard += 1
-    held_out = {leakage_key(s) for split in splits for name in ("val", "test") for s in split.get(name, [])}
-    tests = {leakage_key(s) for split in splits for s in split.get("test", [])}
+    others = [load_split(os.path.join(h, "split.json")) for h in held_out]
+    if any(o.get("key") == "position" for o in others):
+        raise ValueError("a held-out cache must list molecules by SMILES (a prepared cache, not a merged one)")
+    held = {leakage_key(s) for split in splits + others for name in ("val", "test") for s in split.get(name, [])}
+    tests = {leakage_key(s) for split in splits + others for s in split.get("test", [])}
     offsets = [sum(len(c) for c in caches[:k]) for k in range(len(caches))]
     merged, indexed = {name: [] for name in SPLITS}, {name: [] for name in SPLITS}
-    report = {"sources": [os.path.abspath(s) for s in sources], "repeat": repeat, "use": use, "per_source": []}
+    report = {"sources": [os.path.abspath(s) for s in sources], "repeat": repeat, "use": use,
+              "held_out": [os.path.abspath(h) for h in held_out], "per_source": []}
     for path, cache, split, times, mapping, offset in zip(sources, caches, splits, repeat, use, offsets):
-        elsewhere = held_out - {leakage_key(s) for name in ("val", "test") for s in split.get(name, [])}
+        elsewhere = held - {leakage_key(s) for name in ("val", "test") for s in split.get(name, [])}
         tests_elsewhere = tests - {leakage_key(s) for s in split.get("test", [])}
         row = {"cache": path}
         for name in SPLITS:
