@@ -128,3 +128,6 @@ def test_data_merge(work):
     assert "molecules in" in result.stdout
     split = json.loads((out / "split.json").read_text())
     assert split["key"] == "position" and len(split["test"]) > 0
+    held = run("data", "merge", nci_xtb("drugs")[0], "--out", work / "held", "--held-out", QM9_SMALL)
+    assert "molecules in" in held.stdout
+    assert json.loads((work / "held" / "report.json").read_text())["held_out"]
