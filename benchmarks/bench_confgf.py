@@ -19,7 +19,7 @@ import conformer_kernels as ck
 from conformer_kernels.reference import gine_aggregate as reference
 from conformers.data import ConformerDataset, MoleculeCache, collate, features, load_split, nci_xtb
 from conformers.models import create_model
-from conformers.models.confgf.model import PairGraph
+from conformers.models.common import PairGraph
 from conformers.models.confgf.sampler import LangevinSampler, plain_langevin
 from conformers._device import native_bfloat16
 

@@ -20,6 +20,7 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     gine_aggregate(h, index, edge_attr) -> (N, C)             h_i + sum_j relu(h_j + e_ij) (GINEConv), fused
     edge_csr(index, N)                                        a checked, sorted edge list to reuse across calls
     distance_descent(x0, index, d, steps, lr) -> (N, 3)       unrolled descent on sum (|r_uv| - d_uv)^2, exact backward
+    random_rotations(n) -> (n, 3, 3)                          uniform proper rotations (augmentation)
     cuda_compiled() -> bool
     use_reference()                                           run every op on its reference
 """
@@ -31,6 +32,7 @@ from .ops.gather_layer_norm import gather_layer_norm
 from .ops._edges import EdgeCSR, edge_csr
 from .ops.gine_aggregate import gine_aggregate
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
+from .ops.rotations import random_rotations
 from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
 from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
 from .ops.triplets import triplet_aggregation, triplet_geometry, triplets
@@ -49,6 +51,7 @@ __all__ = [
     "gaussian_centers",
     "gine_aggregate",
     "kabsch",
+    "random_rotations",
     "rmsd",
     "rmsd_matrix",
     "rtp_loss",

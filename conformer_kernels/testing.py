@@ -5,6 +5,8 @@ import math
 
 import torch
 
+from .ops.rotations import random_rotations  # noqa: F401  (public: conformer_kernels.random_rotations)
+
 from ._backend import cuda_compiled
 
 DTYPES = (torch.float32, torch.float64)
@@ -18,18 +20,6 @@ def devices() -> list[str]:
     if torch.cuda.is_available() and cuda_compiled():
         out.append("cuda")
     return out
-
-
-def random_rotations(n: int, dtype=torch.float64, generator=None) -> torch.Tensor:
-    """(n, 3, 3) uniformly random proper rotations (from normalised Gaussian quaternions)."""
-    q = torch.randn(n, 4, dtype=dtype, generator=generator)
-    q = q / q.norm(dim=-1, keepdim=True)
-    w, x, y, z = q.unbind(-1)
-    return torch.stack([
-        w * w + x * x - y * y - z * z, 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), w * w - x * x + y * y - z * z, 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), w * w - x * x - y * y + z * z,
-    ], -1).reshape(n, 3, 3)
 
 
 def random_conformers(batch: int, atoms: int, dtype=torch.float64, scale: float | None = None, generator=None):

@@ -135,7 +135,7 @@ def test_tabulated_edge_features_equal_the_network():
 def test_frozen_network_equals_the_model(precision):
     """The sampler's network (tables, fused GIN sums, pair-shared work) computes edge_scores; with
     bfloat16 GEMMs within the format's rounding (8-bit mantissa)."""
-    from conformers.models.confgf.model import PairGraph
+    from conformers.models.common import PairGraph
     from conformers.models.confgf.tabulated import FrozenScoreNetwork
 
     model = small().double().eval()

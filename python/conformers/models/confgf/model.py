@@ -18,31 +18,12 @@ all-atom setting.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 from torch import nn
 
-import conformer_kernels as ck
-
 from ..base import ConformerModel, DataSpec, register, sample_copies
-
-
-def mlp(*sizes: int) -> nn.Sequential:
-    layers = []
-    for a, b in zip(sizes, sizes[1:]):
-        layers += [nn.Linear(a, b), nn.ReLU()]
-    return nn.Sequential(*layers[:-1])
-
-
-class GINEConv(nn.Module):
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.mlp = mlp(hidden, hidden, hidden)
-
-    def forward(self, h, index, e, e_index=None):
-        """MLP(h_i + sum_j relu(h_j + e[e_index_ij])); index a (2, E) tensor or a ck.edge_csr of it."""
-        return self.mlp(ck.gine_aggregate(h, index, e, e_index))
+from ..common import GINEConv, PairGraph, mlp, undirected_pairs
 
 
 class ConfGF(ConformerModel, nn.Module):
@@ -120,44 +101,6 @@ class ConfGF(ConformerModel, nn.Module):
         generator = torch.Generator().manual_seed(seed)
         return sample_copies(mols, n, ("extended",), lambda batch: LangevinSampler(
             self, batch, steps_per_level=steps_per_level).run(generator))
-
-
-class PairGraph(NamedTuple):
-    """The extended graph as the score network reads it: its directed edges (a ck.edge_csr, for
-    the GIN) and one representative per unordered pair (first, with ends i, j), inverse mapping
-    every edge to its pair."""
-    csr: ck.EdgeCSR
-    first: torch.Tensor
-    inverse: torch.Tensor
-    i: torch.Tensor
-    j: torch.Tensor
-
-    @classmethod
-    def build(cls, index, n_atoms: int, pairs=None) -> "PairGraph":
-        """pairs: None (found here), (first, inverse) from undirected_pairs, or False (every
-        directed edge its own pair, as the released code computes)."""
-        if isinstance(pairs, PairGraph):
-            return pairs
-        if pairs is False:
-            first = inverse = torch.arange(index.shape[1], device=index.device)
-        else:
-            first, inverse = undirected_pairs(index, n_atoms) if pairs is None else pairs
-        ends = index.index_select(1, first)
-        return cls(ck.edge_csr(index, n_atoms), first, inverse, ends[0].contiguous(), ends[1].contiguous())
-
-    def product(self, h):
-        """h_i * h_j per pair (P, C)."""
-        return h.index_select(0, self.i).mul_(h.index_select(0, self.j))
-
-
-def undirected_pairs(index: torch.Tensor, n_atoms: int):
-    """(first (P,), inverse (E,)): one directed edge standing for each unordered pair, and the pair
-    of every edge."""
-    key = torch.minimum(index[0], index[1]) * n_atoms + torch.maximum(index[0], index[1])
-    unique, inverse = torch.unique(key, return_inverse=True)
-    first = torch.empty(unique.numel(), dtype=torch.int64, device=index.device)
-    first.scatter_(0, inverse, torch.arange(index.shape[1], device=index.device))
-    return first, inverse
 
 
 def symmetric_noise(index: torch.Tensor, n_atoms: int, generator=None) -> torch.Tensor:

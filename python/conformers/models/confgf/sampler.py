@@ -23,7 +23,7 @@ import torch
 
 import conformer_kernels as ck
 
-from .model import PairGraph
+from ..common import PairGraph
 from .tabulated import FrozenScoreNetwork
 
 

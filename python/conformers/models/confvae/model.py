@@ -33,8 +33,7 @@ from torch import nn
 import conformer_kernels as ck
 
 from ..base import ConformerModel, DataSpec, register, sample_copies
-from ..confgf.model import GINEConv, PairGraph, mlp
-from ..dmcg.layers import segment_mean
+from ..common import GINEConv, PairGraph, mlp, segment_mean
 from .distance_geometry import MODES, dg_gradient, distance_geometry, metric_matrix_embedding
 
 INNER_INITS = ("random", "mds")  # the inner loop's and the sampler's start: N(0, I) or the embedding of d

@@ -15,18 +15,12 @@ from torch import nn
 
 import conformer_kernels as ck
 
+from ..common import segment_mean
+
 
 class MLP(nn.Sequential):
     def __init__(self, n_in: int, hidden: int, n_out: int):
         super().__init__(nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, n_out))
-
-
-def segment_mean(values: torch.Tensor, segment: torch.Tensor, count: int) -> torch.Tensor:
-    """Mean of the rows of ``values`` per segment id (count segments; empty ones give 0)."""
-    total = torch.zeros(count, values.shape[1], dtype=values.dtype, device=values.device).index_add(0, segment, values)
-    size = torch.zeros(count, dtype=values.dtype, device=values.device).index_add(
-        0, segment, torch.ones_like(values[:, 0]))
-    return total / size.clamp_min(1.0)[:, None]
 
 
 class GNBlock(nn.Module):

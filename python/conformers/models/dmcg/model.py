@@ -26,11 +26,11 @@ import torch
 from torch import nn
 
 import conformer_kernels as ck
-from conformer_kernels.testing import random_rotations
 from conformers.data import features
 
 from ..base import ConformerModel, DataSpec, register, sample_copies
-from .layers import MLP, GNBlock, recentred_update, segment_mean
+from ..common import segment_mean
+from .layers import MLP, GNBlock, recentred_update
 
 MAX_ATOMS_PER_BATCH = 4096  # sampling: copies of molecules are batched up to this many atoms
 
@@ -111,7 +111,7 @@ class DMCG(ConformerModel, nn.Module):
         """mu, log sigma of q(z | R, G) from the reference, centred and (in training) randomly rotated."""
         ref = batch.pos - segment_mean(batch.pos, batch.batch, graph["B"])[batch.batch]
         if self.training:
-            R = random_rotations(graph["B"], dtype=ref.dtype).to(ref.device)[batch.batch]
+            R = ck.random_rotations(graph["B"], dtype=ref.dtype, device=ref.device)[batch.batch]
             ref = torch.einsum("aij,aj->ai", R, ref)
         h, e, u = self.encoder.embed(batch, graph["B"])
         h, _, u, _ = self.encoder.run(graph, h, e, u, ref)

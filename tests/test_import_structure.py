@@ -1,0 +1,58 @@
+"""The package's floors (DESIGN.md): cli -> generation/metrics/train -> models -> models/common ->
+data -> conformer_kernels. A lower floor never imports a higher one, two models never import each
+other, and no product code reaches into conformer_kernels' test helpers."""
+import ast
+import os
+
+import pytest
+
+ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "python")
+MODELS = ("confopt", "dmcg", "confgf", "confvae")
+
+
+def _imports():
+    """(module, imported module) for every import under python/conformers, relative ones resolved."""
+    for folder, _, files in os.walk(os.path.join(ROOT, "conformers")):
+        for name in files:
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
+            package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+            module = ".".join(parts if parts[-1] != "__init__" else parts[:-1])
+            for node in ast.walk(ast.parse(open(path).read())):
+                if isinstance(node, ast.Import):
+                    for alias in node.names:
+                        yield module, alias.name
+                elif isinstance(node, ast.ImportFrom):
+                    base = package[:len(package) - node.level + 1] if node.level else []
+                    target = ".".join(base + ([node.module] if node.module else []))
+                    yield module, target
+                    for alias in node.names:  # `from . import x` imports a module x
+                        yield module, f"{target}.{alias.name}"
+
+
+EDGES = list(_imports())
+
+
+def test_the_walk_sees_the_package():
+    assert ("conformers.models.confvae.model", "conformers.models.common") in EDGES
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_no_model_imports_another(model):
+    mine = f"conformers.models.{model}"
+    bad = [(a, b) for a, b in EDGES if a.startswith(mine) and any(
+        b.startswith(f"conformers.models.{other}") for other in MODELS if other != model)]
+    assert not bad, bad
+
+
+def test_data_and_the_floor_import_nothing_above_them():
+    bad = [(a, b) for a, b in EDGES if a.startswith("conformers.data") and b.startswith("conformers.models")]
+    bad += [(a, b) for a, b in EDGES if a.startswith("conformers.models.common") and (
+        any(b.startswith(f"conformers.models.{m}") for m in MODELS) or b.startswith("conformers.models.base"))]
+    assert not bad, bad
+
+
+def test_product_code_never_imports_the_kernel_test_helpers():
+    assert not [(a, b) for a, b in EDGES if b.startswith("conformer_kernels.testing")]
