@@ -29,7 +29,7 @@ def test_generate_smiles_and_smi_file(tmp_path, capsys):
     assert "failed broken" in captured.err and "invalid SMILES" in captured.err
     mols = _records(out)
     assert [m.GetProp("_Name") for m in mols] == [ASPIRIN] * 3 + ["ethanol"] * 3 + ["pyridine"] * 3
-    assert all(m.GetProp("model") == "rdkit" and m.GetProp("seed") == "5" for m in mols)
+    assert all(m.GetProp("model") == "confopt" and m.GetProp("seed") == "5" for m in mols)  # the default
     assert all(float(m.GetProp("seconds_per_molecule")) >= 0 for m in mols)
     assert mols[3].GetNumAtoms() == 9  # hydrogens included
     assert "wrote 9 conformers of 3/4 molecules" in captured.out

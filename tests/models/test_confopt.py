@@ -132,19 +132,21 @@ def test_reference_switch_gives_the_same_model(batch):
         torch.testing.assert_close(model.optimize_batch(batch, x0), out, rtol=1e-4, atol=1e-4)
 
 
-def test_shipped_checkpoint_loads_with_its_record():
-    """`confopt` ships weights with the record of how they were made and what they scored held out."""
+@pytest.mark.parametrize("name, record_file", [("confopt", "confopt_refiner.json"), ("confopt-qm9", "confopt_qm9.json")])
+def test_shipped_checkpoint_loads_with_its_record(name, record_file):
+    """`confopt` (the refiner) and `confopt-qm9` (Table 1) ship weights with the record of how they
+    were made and what they scored held out."""
     import json
     import os
 
     from conformers.models import load_model
     from conformers.models.confopt.model import SHIPPED
 
-    record = json.load(open(os.path.join(SHIPPED, "confopt_qm9.json")))
+    record = json.load(open(os.path.join(SHIPPED, record_file)))
     assert {"config", "command", "training_data", "split", "steps", "wall_time_s", "held_out"} <= set(record)
     assert os.path.isfile(os.path.join(os.path.dirname(__file__), "..", "..", record["config"]))
     assert os.path.getsize(os.path.join(SHIPPED, record["weights"])) < 10 * 2 ** 20
-    model = load_model("confopt")
+    model = load_model(name)
     mol = Chem.AddHs(Chem.MolFromSmiles("OC(=O)c1ccccc1CCO"))
     from rdkit.Chem import AllChem
     AllChem.EmbedMultipleConfs(mol, 2, randomSeed=0)

@@ -318,9 +318,12 @@ def _repeat_batch(batch, K: int):
 
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
 
-register("confopt", ConfOpt, "ConfOpt TwoAtom refiner of RDKit ETKDG+MMFF conformers (9 unrolled steps); "
-         "shipped weights trained on QM9 DFT geometries + GFN2-xTB ensembles (checkpoints/confopt_qm9.json)",
-         checkpoint=os.path.join(SHIPPED, "confopt_qm9.pt"))
+register("confopt", ConfOpt, "ConfOpt TwoAtom refiner of RDKit ETKDG+MMFF conformers (9 unrolled steps): moves each "
+         "conformer to its own basin's GFN2-xTB minimum; shipped weights trained on GFN2-xTB ensembles "
+         "(checkpoints/confopt_refiner.json)", checkpoint=os.path.join(SHIPPED, "confopt_refiner.pt"))
+register("confopt-qm9", ConfOpt, "ConfOpt TwoAtom in the paper's Table 1 setting: RDKit+MMFF starts sent to the QM9 DFT "
+         "conformer (trained on QM9 only; one target per molecule, so it collapses ensembles: use confopt for "
+         "those; checkpoints/confopt_qm9.json)", checkpoint=os.path.join(SHIPPED, "confopt_qm9.pt"))
 register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
          setting="generation")
 register("confopt-extv", ConfOpt, "ConfOpt Ext_v (cosine proximity of atom states), optimization setting",
