@@ -189,3 +189,18 @@ def test_init_from_starts_a_run_from_given_weights(tmp_path, capsys):
     assert "does not fit this model's architecture" in capsys.readouterr().err
     assert main(["train", "-c", cfg, "-o", str(tmp_path / "none"), "--set", "train.init_from=nosuch.pt"]) == 2
     assert "no checkpoint at nosuch.pt" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("override, named", [
+    ("data.batch_size=-4", "data.batch_size"), ("data.batch_size=2.5", "data.batch_size"),
+    ("train.checkpoint_every=0", "train.checkpoint_every"), ("train.max_steps=banana", "train.max_steps"),
+    ("train.seed=99999999999", "train.seed"), ("optim.lr=0", "optim.lr"), ("optim.lr=.nan", "optim.lr"),
+    ("schedule.min_lr_ratio=2", "schedule.min_lr_ratio"), ("train.threads=0", "train.threads"),
+    ("optim.betas=[0.9]", "optim.betas"), ("train.val_every=true", "train.val_every")])
+def test_numeric_settings_are_checked(tmp_path, override, named):
+    """A nonsense number is refused naming its key (a negative batch size looped forever, a zero
+    checkpoint interval divided by zero)."""
+    cfg = write_config(tmp_path / "c.yaml")
+    with pytest.raises(ValueError, match=named.replace(".", "\\.")):
+        load_config(cfg, [override])
+    assert load_config(cfg, ["train.threads=null", "optim.clip_grad_norm=null"])["train"]["threads"] is None

@@ -18,6 +18,47 @@ DEFAULTS = {
 }
 
 
+# Numeric settings: (type, lowest allowed, highest allowed or None, None allowed). A float range's
+# lowest value is excluded where 0 would make no sense (a learning rate, a clip norm).
+NUMBERS = {
+    "data": {"batch_size": (int, 1, None, False), "workers": (int, 0, None, False),
+             "val_max_batches": (int, 1, None, True)},
+    "optim": {"lr": (float, 0.0, None, False), "weight_decay": (float, 0.0, None, False),
+              "eps": (float, 0.0, None, False), "clip_grad_norm": (float, 0.0, None, True)},
+    "schedule": {"warmup_steps": (int, 0, None, False), "min_lr_ratio": (float, 0.0, 1.0, False),
+                 "step_size": (int, 1, None, False), "gamma": (float, 0.0, None, False)},
+    "train": {"max_steps": (int, 1, None, False), "log_every": (int, 1, None, False),
+              "val_every": (int, 1, None, False), "checkpoint_every": (int, 1, None, False),
+              "early_stopping_patience": (int, 1, None, True), "seed": (int, 0, 2 ** 32 - 1, False),
+              "threads": (int, 1, None, True)},
+}
+POSITIVE = {("optim", "lr"), ("optim", "eps"), ("optim", "clip_grad_norm"), ("schedule", "gamma")}
+
+
+def _check_numbers(config: dict) -> None:
+    """Every numeric setting has its type and range, or a ValueError names it (a negative batch
+    size looped forever, checkpoint_every 0 divided by zero)."""
+    for section, rules in NUMBERS.items():
+        for key, (kind, low, high, optional) in rules.items():
+            value = config[section][key]
+            if value is None and optional:
+                continue
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            ok = number and (kind is float or float(value).is_integer()) and value >= low
+            ok = ok and (high is None or value <= high) and ((section, key) not in POSITIVE or value > 0)
+            if not ok or (number and value != value):
+                kind_name = "an integer" if kind is int else "a number"
+                bounds = f"> {low}" if (section, key) in POSITIVE else f">= {low}"
+                bounds += f" and <= {high}" if high is not None else ""
+                raise ValueError(f"{section}.{key} must be {kind_name} {bounds}{' (or null)' if optional else ''}, "
+                                 f"got {value!r}")
+            config[section][key] = kind(value)
+    betas = config["optim"]["betas"]
+    if not (isinstance(betas, (list, tuple)) and len(betas) == 2
+            and all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas)):
+        raise ValueError(f"optim.betas must be two numbers in [0, 1), got {betas!r}")
+
+
 def _merge(base: dict, update: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
@@ -96,6 +137,7 @@ def check_config(config: dict) -> None:
         extra = set(config[section]) - set(DEFAULTS[section])
         if extra:
             raise ValueError(f"unknown keys in [{section}]: {sorted(extra)}; expected {sorted(DEFAULTS[section])}")
+    _check_numbers(config)
     if not config["model"].get("name"):
         raise ValueError("config needs model.name (a registered model, see `conformers models`)")
     for key in ("cache", "split"):
