@@ -194,7 +194,7 @@ def test_init_from_starts_a_run_from_given_weights(tmp_path, capsys):
 @pytest.mark.parametrize("override, named", [
     ("data.batch_size=-4", "data.batch_size"), ("data.batch_size=2.5", "data.batch_size"),
     ("train.checkpoint_every=0", "train.checkpoint_every"), ("train.max_steps=banana", "train.max_steps"),
-    ("train.seed=99999999999", "train.seed"), ("optim.lr=0", "optim.lr"), ("optim.lr=.nan", "optim.lr"),
+    ("train.seed=99999999999", "train.seed"), ("optim.lr=-1", "optim.lr"), ("optim.lr=.nan", "optim.lr"),
     ("schedule.min_lr_ratio=2", "schedule.min_lr_ratio"), ("train.threads=0", "train.threads"),
     ("optim.betas=[0.9]", "optim.betas"), ("train.val_every=true", "train.val_every")])
 def test_numeric_settings_are_checked(tmp_path, override, named):

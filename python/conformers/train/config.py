@@ -32,7 +32,7 @@ NUMBERS = {
               "early_stopping_patience": (int, 1, None, True), "seed": (int, 0, 2 ** 32 - 1, False),
               "threads": (int, 1, None, True)},
 }
-POSITIVE = {("optim", "lr"), ("optim", "eps"), ("optim", "clip_grad_norm"), ("schedule", "gamma")}
+POSITIVE = {("optim", "eps"), ("optim", "clip_grad_norm"), ("schedule", "gamma")}  # lr 0 freezes (tests)
 
 
 def _check_numbers(config: dict) -> None:
