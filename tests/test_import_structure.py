@@ -18,7 +18,7 @@ def _imports():
                 continue
             path = os.path.join(folder, name)
             parts = os.path.relpath(path, ROOT)[:-3].split(os.sep)
-            package = parts[:-1] if parts[-1] != "__init__" else parts[:-1]
+            package = parts[:-1]  # what a relative import of level 1 names, for a module and an __init__
             module = ".".join(parts if parts[-1] != "__init__" else parts[:-1])
             for node in ast.walk(ast.parse(open(path).read())):
                 if isinstance(node, ast.Import):

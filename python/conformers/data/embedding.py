@@ -7,6 +7,17 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 
+def with_conformers(mol: Chem.Mol, coords) -> Chem.Mol:
+    """A copy of ``mol`` carrying the conformers coords (C, N, 3), in its atom order."""
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    for xyz in coords:
+        conf = Chem.Conformer(out.GetNumAtoms())
+        conf.SetPositions(xyz)
+        out.AddConformer(conf, assignId=True)
+    return out
+
+
 def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
           timeout: float | None = None) -> Chem.Mol:
     """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers; ``timeout``
@@ -50,12 +61,7 @@ def mmff_relaxed(mol: Chem.Mol, coords: np.ndarray, max_iters: int = 200) -> np.
     heavy = Chem.RemoveHs(mol)
     if coords.shape != (heavy.GetNumAtoms(), 3):
         raise ValueError(f"coords must be ({heavy.GetNumAtoms()}, 3), got {coords.shape}")
-    conformer = Chem.Conformer(heavy.GetNumAtoms())
-    for k, p in enumerate(np.asarray(coords, dtype=np.float64)):
-        conformer.SetAtomPosition(k, p.tolist())
-    heavy.RemoveAllConformers()
-    heavy.AddConformer(conformer, assignId=True)
-    mh = Chem.AddHs(heavy, addCoords=True)  # hydrogens follow the heavy atoms; heavy indices unchanged
+    mh = Chem.AddHs(with_conformers(heavy, np.asarray(coords, dtype=np.float64)[None]), addCoords=True)  # hydrogens follow the heavy atoms; heavy indices unchanged
     if not AllChem.MMFFHasAllMoleculeParams(mh):
         raise RuntimeError(f"MMFF94 has no parameters for {Chem.MolToSmiles(heavy)}")
     AllChem.MMFFOptimizeMolecule(mh, maxIters=max_iters)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 from rdkit import Chem
 
+from conformers.data.embedding import with_conformers  # noqa: F401  (models' public helper)
+
 CHECKPOINT_FORMAT = 1
 
 
@@ -47,17 +49,6 @@ class DataSpec:
     ratio: float = 0.5               # for selection "relative"
     mass: float = 0.95               # for selection "cumulative"
     mols: bool = False               # the batch carries RDKit molecules (costly: only when used)
-
-
-def with_conformers(mol: Chem.Mol, coords) -> Chem.Mol:
-    """A copy of ``mol`` carrying the conformers coords (C, N, 3), in its atom order."""
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    for xyz in coords:
-        conf = Chem.Conformer(out.GetNumAtoms())
-        conf.SetPositions(xyz)
-        out.AddConformer(conf, assignId=True)
-    return out
 
 
 def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None) -> list:

@@ -18,8 +18,8 @@ DEFAULTS = {
 }
 
 
-# Numeric settings: (type, lowest allowed, highest allowed or None, None allowed). A float range's
-# lowest value is excluded where 0 would make no sense (a learning rate, a clip norm).
+# Numeric settings: (type, lowest allowed, highest allowed or None, None allowed). POSITIVE: the
+# lowest value itself is excluded where 0 would make no sense (eps, a clip norm, a decay factor).
 NUMBERS = {
     "data": {"batch_size": (int, 1, None, False), "workers": (int, 0, None, False),
              "val_max_batches": (int, 1, None, True)},
@@ -46,7 +46,7 @@ def _check_numbers(config: dict) -> None:
             number = isinstance(value, (int, float)) and not isinstance(value, bool)
             ok = number and (kind is float or float(value).is_integer()) and value >= low
             ok = ok and (high is None or value <= high) and ((section, key) not in POSITIVE or value > 0)
-            if not ok or (number and value != value):
+            if not ok:  # NaN fails value >= low
                 kind_name = "an integer" if kind is int else "a number"
                 bounds = f"> {low}" if (section, key) in POSITIVE else f">= {low}"
                 bounds += f" and <= {high}" if high is not None else ""

@@ -280,8 +280,7 @@ def _initialize_from(model, source: str) -> None:
     """Fine-tuning: the run starts from the weights of ``source`` (a checkpoint file, RUN/best.pt or
     RUN/checkpoints/last.pt, or a registered model's shipped checkpoint) with a fresh optimizer and
     schedule. The architecture must match: a clear error names the keys that do not."""
-    if source in available_checkpoints():
-        source = available_checkpoints()[source]
+    source = available_checkpoints().get(source, source)
     payload = read_checkpoint(source)
     if payload["model"] != model.name:
         raise ValueError(f"train.init_from {source!r} holds a {payload['model']!r} model, not {model.name!r}")
