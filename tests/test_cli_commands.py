@@ -108,6 +108,9 @@ train: {{max_steps: 2, log_every: 1, val_every: 2, checkpoint_every: 2, progress
     assert "trained to step 2" in result.stdout and (work / "run" / "best.pt").exists()
     resumed = run("train", "-c", config, "-o", work / "run", "--resume", "--set", "train.max_steps=3")
     assert "trained to step 3" in resumed.stdout
+    tuned = run("train", "-c", config, "-o", work / "tuned", "--set", f"train.init_from={work / 'run' / 'best.pt'}",
+                "--set", "model.relaxed_start_prob=1.0")  # fine-tuning from relaxed-reference starts
+    assert "trained to step 2" in tuned.stdout
 
 
 def test_evaluate_optimization_reuses_cached_starts(work):
