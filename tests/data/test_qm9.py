@@ -112,6 +112,30 @@ def test_split_and_stored_starts(cache_dir):
     assert batch.starts.shape[0] == 2 * 3 * len(item["atomic_numbers"]) and batch.start_ptr.tolist()[-1] == batch.starts.shape[0]
 
 
+def test_a_grown_starts_sample_adds_starts_and_keeps_the_others(folder, tmp_path):
+    split_path = os.path.join(folder, "split.json")
+    out = str(tmp_path / "grow")
+    qm9.prepare_qm9(folder, out, workers=1, shard_size=4, starts=2, split=split_path,
+                    starts_sample={"val": 1}, progress=False)
+    before = MoleculeCache(out)
+    first = {before.names[k]: before.molecule(k)["starts"] for k in np.nonzero(before.num_starts())[0]}
+    assert len(first) == 1
+    report = qm9.prepare_qm9(folder, out, workers=1, shard_size=4, starts=2, split=split_path,
+                             starts_sample={"train": 7, "val": 1}, progress=False)
+    after = MoleculeCache(out)
+    started = {after.names[k] for k in np.nonzero(after.num_starts())[0]}
+    # every kept train molecule and val's, but the bicycle ETKDG cannot embed, counted as a quirk
+    assert started == {"qm9_1", "qm9_2", "qm9_4", "qm9_5"}
+    name, starts = next(iter(first.items()))
+    assert np.array_equal(after.molecule(after.names.index(name))["starts"], starts)  # kept, not recomputed
+    assert report["molecules_kept"] == 6 and report["split"]["train"]["with_starts"] == 3
+    assert report["quirks_handled"]["no_rdkit_start"] == 1
+    assert json.load(open(os.path.join(out, "meta.json")))["starts_sample"] == {"train": 7, "val": 1}
+    # the positions and graphs of the grown shards are the ones written first
+    for k, name in enumerate(before.names):
+        assert np.array_equal(after.molecule(after.names.index(name))["positions"], before.molecule(k)["positions"])
+
+
 def test_cli_prepare_qm9_and_bad_folder(folder, tmp_path):
     import subprocess
     import sys

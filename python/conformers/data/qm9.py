@@ -217,30 +217,95 @@ def prepare_qm9(folder: str | None, out: str, *, workers: int = 2, hydrogens: bo
         raise ValueError("RDKit+MMFF starts are stored for heavy-atom caches only: pass starts=0 with hydrogens")
     folder = folder or qm9pack_folder()
     starts_for = _sample_indices(split, starts_sample) if starts and starts_sample else None
+    previous_sample = _previous_starts_sample(out) if starts else None
+    tried_before = _sample_indices(split, previous_sample) if starts_for is not None and previous_sample else None
     rows = sorted(read_rows(folder, limit), key=lambda r: int(r["Index"]) if r.get("Index", "").isdigit() else -1)
     settings = {"version": CACHE_VERSION, "name": "qm9", "hydrogens": hydrogens, "max_heavy_atoms": None,
                 "max_permutations": max_permutations, "shard_size": shard_size, "num_entries": len(rows),
                 "atom_features": features.ATOM_FEATURES, "bond_features": features.BOND_FEATURES,
                 "starts": starts, "starts_sample": starts_sample, "source": "qm9pack CSV (QM9, B3LYP/6-31G(2df,p))"}
     os.makedirs(os.path.join(out, "shards"), exist_ok=True)
-    # a changed starts sample keeps the finished shards: split.json's *_with_starts lists count the
-    # starts actually stored, and the report says how many
-    _check_settings(out, settings, ignore=("source", "starts_sample"))
-    tasks = []
+    # a changed starts sample keeps the finished shards (a grown one adds the new molecules' starts):
+    # split.json's *_with_starts lists count the starts actually stored. The meta keeps the previous
+    # sample until the run ends, so a killed run resumes the growth.
+    _check_settings(out, {**settings, "starts_sample": previous_sample or starts_sample},
+                    ignore=("source", "starts_sample"))
+    tasks, growing = [], []
     for k in range(0, len(rows), shard_size):
         path = os.path.join(out, "shards", f"{k // shard_size:05d}")
+        shard_rows = rows[k:k + shard_size]
         if not (os.path.isfile(path + ".report.json") and os.path.isdir(path)):
-            tasks.append((rows[k:k + shard_size], path, hydrogens, max_permutations, starts, starts_for))
+            tasks.append((shard_rows, path, hydrogens, max_permutations, starts, starts_for))
+        elif starts_for is not None and tried_before is not None:
+            new = [r for r in shard_rows if _row_index(r) in starts_for and _row_index(r) not in tried_before]
+            if new:  # a finished shard of a grown sample: add the new molecules' starts, keep the rest
+                growing.append((new, path, starts))
     start = time.perf_counter()
-    todo = sum(len(t[0]) for t in tasks)
+    todo = sum(len(t[0]) for t in tasks) + sum(len(t[0]) for t in growing)
     run_shard_tasks(_process_shard, tasks, [len(t[0]) for t in tasks], workers, progress, "prepare qm9")
+    run_shard_tasks(_add_starts, growing, [len(t[0]) for t in growing], workers, progress, "add starts")
     elapsed = time.perf_counter() - start
+    write_json(os.path.join(out, "meta.json"), settings)
     report = {"source": folder, "rows_read": len(rows), **_merge_reports(out, len(rows), shard_size)}
     report["throughput"] = {"molecules_processed_this_run": todo, "seconds": round(elapsed, 2),
                             "molecules_per_second": round(todo / elapsed, 1) if todo else None, "workers": workers}
     if split is not None:
         report["split"] = write_cache_split(out, split, with_starts=bool(starts))
     write_json(os.path.join(out, "report.json"), report)
+    return report
+
+
+def _row_index(row: dict) -> int | None:
+    return int(row["Index"]) if str(row.get("Index", "")).isdigit() else None
+
+
+def _previous_starts_sample(out: str) -> dict | None:
+    """The starts sample of an existing cache at ``out`` (None: no cache, or starts for every molecule)."""
+    import json
+
+    path = os.path.join(out, "meta.json")
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        old = json.load(handle)
+    return old.get("starts_sample") if old.get("starts") else None
+
+
+def _add_starts(task) -> dict:
+    """Worker: store RDKit+MMFF starts for ``rows`` (molecules of a finished shard that have none),
+    keeping every other array of the shard; rewrites the shard atomically, as write_shard does."""
+    import json
+    import shutil
+
+    rows, shard_path, count = task
+    RDLogger.DisableLog("rdApp.*")
+    with open(os.path.join(shard_path, "molecules.json")) as handle:
+        info = json.load(handle)
+    with open(shard_path + ".report.json") as handle:
+        report = json.load(handle)
+    if not info:  # every row of the shard was skipped when it was made
+        return report
+    ptr = np.load(os.path.join(shard_path, "start_ptr.npy"))
+    stored = np.load(os.path.join(shard_path, "starts.npy"))
+    parts = [stored[ptr[i]:ptr[i + 1]] for i in range(len(info))]
+    position = {m["properties"]["qm9_index"]: i for i, m in enumerate(info)}
+    counted = {"quirks": Counter(report.get("quirks", {}))}
+    for row in rows:
+        i = position.get(_row_index(row))
+        if i is None or len(parts[i]):  # skipped when the shard was made, or already started
+            continue
+        mh, _ = molecule_from_row(row)
+        parts[i] = _starts(mh, count, _row_index(row), counted)
+    report["quirks"] = dict(counted["quirks"])
+    tmp = shard_path + ".tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(shard_path, tmp)
+    np.save(os.path.join(tmp, "starts.npy"), np.concatenate(parts).astype(np.float32))
+    np.save(os.path.join(tmp, "start_ptr.npy"),
+            np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64))
+    shutil.rmtree(shard_path)
+    os.replace(tmp, shard_path)
+    write_json(shard_path + ".report.json", report, indent=None)
     return report
 
 
