@@ -7,7 +7,7 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     rmsd(P, Q, weights=None, ptr=None) -> (B,)                differentiable
     aligned_squared_error(P, Q, weights=None, ptr=None) -> (B,)
     rmsd_matrix(X, Y, perms=None) -> (G, R)                   the COV/MAT workload
-    automorphisms(mol_or_graph, max_count=...) -> (P, N)      symmetric-atom permutations
+    automorphisms(mol_or_graph, max_count=DEFAULT_MAX_AUTOMORPHISMS) -> (P, N)  symmetric-atom permutations
     symmetry_classes(mol_or_graph) -> (N,)
     symmetric_rmsd(P, Q, perms) -> (B,)                       what RDKit's GetBestRMS computes
     rtp_loss(pred, ref, perms) -> (B,)                        DMCG's l_RTP
@@ -25,6 +25,7 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     use_reference()                                           run every op on its reference
 """
 from ._backend import cuda_compiled, use_reference
+from .ops.automorphisms import DEFAULT_MAX_COUNT as DEFAULT_MAX_AUTOMORPHISMS
 from .ops.automorphisms import SymmetryCapWarning, automorphisms, symmetry_classes
 from .ops.distance_descent import distance_descent
 from .ops.edge_geometry import edge_geometry, gaussian_centers
@@ -39,6 +40,7 @@ from .ops.triplets import triplet_aggregation, triplet_geometry, triplets
 from .ops.vector_aggregation import vector_aggregation
 
 __all__ = [
+    "DEFAULT_MAX_AUTOMORPHISMS",
     "EdgeCSR",
     "SymmetryCapWarning",
     "aligned_squared_error",

@@ -54,5 +54,29 @@ def test_data_and_the_floor_import_nothing_above_them():
     assert not bad, bad
 
 
-def test_product_code_never_imports_the_kernel_test_helpers():
-    assert not [(a, b) for a, b in EDGES if b.startswith("conformer_kernels.testing")]
+def test_product_code_reaches_the_kernels_through_their_public_api():
+    """Not the test helpers, not the references (use_reference() switches to them), not ops internals."""
+    assert not [(a, b) for a, b in EDGES if b.startswith("conformer_kernels.")]
+
+
+def test_no_import_loop():
+    """The module graph under python/conformers has no cycle (a package importing its own modules aside)."""
+    graph = {}
+    modules = {a for a, _ in EDGES}
+    for a, b in EDGES:
+        if b in modules and a != b and not b.startswith(a + "."):
+            graph.setdefault(a, set()).add(b)
+    state = {}
+
+    def visit(node, path):
+        state[node] = "open"
+        for nxt in graph.get(node, ()):
+            if state.get(nxt) == "open":
+                raise AssertionError(" -> ".join(path + [node, nxt]))
+            if nxt not in state:
+                visit(nxt, path + [node])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])

@@ -8,8 +8,7 @@ from rdkit import Chem
 import conformer_kernels as ck
 from conformers.data import features
 from conformers.data.batch import collate
-from conformers.models.confvae.distance_geometry import (dg_energy, dg_gradient, distance_geometry,
-                                                         plain_distance_geometry)
+from conformers.models.confvae.distance_geometry import dg_energy, dg_gradient, distance_geometry
 
 
 def molecule_batch(smiles="CC(=O)Nc1ccc(O)cc1"):
@@ -55,8 +54,7 @@ def test_unrolls_agree_and_the_last_step_variant_differs():
     grads = {}
     for mode in ("fused", "checkpoint", "autograd", "plain", "last"):
         dd = d.clone().requires_grad_()
-        x = plain_distance_geometry(x0, index, dd, 8, 0.05) if mode == "plain" else \
-            distance_geometry(x0, index, dd, 8, 0.05, mode=mode)
+        x = distance_geometry(x0, index, dd, 8, 0.05, mode=mode)
         x.square().sum().backward()
         grads[mode] = dd.grad
     torch.testing.assert_close(grads["fused"], grads["plain"], rtol=1e-9, atol=1e-9)

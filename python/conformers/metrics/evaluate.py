@@ -17,7 +17,6 @@ import torch
 from rdkit import Chem
 
 import conformer_kernels as ck
-from conformer_kernels.ops.automorphisms import DEFAULT_MAX_COUNT
 from conformers._io import atomic_write, write_json
 from conformers.data.features import symmetric_permutations
 
@@ -83,7 +82,7 @@ def evaluate_pair(gen: Ensemble, ref: Ensemble, threshold: float, stereo: bool =
     if not np.isfinite(coords).all():
         raise ValueError("nonfinite_coordinates: generated conformers hold NaN/Inf")
     X, Y = torch.from_numpy(np.ascontiguousarray(coords)), torch.from_numpy(np.ascontiguousarray(ref.coordinates))
-    perms, capped = symmetric_permutations(ref.mol, DEFAULT_MAX_COUNT)
+    perms, capped = symmetric_permutations(ref.mol, ck.DEFAULT_MAX_AUTOMORPHISMS)
     rmsd = ck.rmsd_matrix(X, Y, perms, graph=ref.mol if capped else None).numpy()
     metrics = coverage_metrics(rmsd, threshold)
     metrics["symmetry_capped"] = capped

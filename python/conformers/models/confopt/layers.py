@@ -28,7 +28,6 @@ import torch
 from torch import nn
 
 import conformer_kernels as ck
-from conformer_kernels.reference import segment_softmax as plain_softmax
 
 ELEMENT_CLASSES = {6: 1, 7: 2, 8: 3, 9: 4, 16: 5, 17: 6, 35: 7}  # UNK, C, N, O, F, S, Cl, Br
 N_CLASSES, N_GAUSSIANS, R2_MAX = 8, 4, 100.0
@@ -179,7 +178,8 @@ class TwoAtomLayer(nn.Module):
             return ck.segment_attention(U, a[:, None, :], value, index, scale=1.0 / math.sqrt(dh))
         key = edges["apply"](key_mlp, h, extra)
         scores = (query[index[0]].view(-1, H, dh) * key.view(-1, H, dh)).sum(-1) / math.sqrt(dh)
-        return plain_softmax.segment_softmax_aggregate(scores, value, index, n)
+        with ck.use_reference():  # the plain path is the op's pure-PyTorch reference
+            return ck.segment_softmax_aggregate(scores, value, index, n)
 
 
 class ExtVLayer(TwoAtomLayer):

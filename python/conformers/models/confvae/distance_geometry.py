@@ -15,15 +15,14 @@ H over unordered pairs). Backpropagating through T steps is the memory and time 
   (E-sized: distances and weights) until the backward;
 - mode="last": the released code's approximation -- the first T - 1 steps without gradient, only
   the last step differentiable;
-- mode="plain": ``plain_distance_geometry``, the loop in plain PyTorch ops under autograd (an (E, 3)
-  edge-vector tensor per step; conformer_kernels' reference for distance_descent): the peer.
+- mode="plain": conformer_kernels' reference for distance_descent (``ck.use_reference()``), the loop
+  in plain PyTorch ops under autograd (an (E, 3) edge-vector tensor per step): the peer.
 """
 from __future__ import annotations
 
 import torch
 
 import conformer_kernels as ck
-from conformer_kernels.reference.distance_descent import distance_descent as plain_distance_geometry
 
 MODES = ("fused", "checkpoint", "autograd", "last", "plain")
 
@@ -130,7 +129,8 @@ def distance_geometry(x0: torch.Tensor, index: torch.Tensor, d: torch.Tensor, st
     if mode == "fused":
         return ck.distance_descent(x0, index, d, int(steps), float(lr))
     if mode == "plain":
-        return plain_distance_geometry(x0, index, d, int(steps), float(lr))
+        with ck.use_reference():
+            return ck.distance_descent(x0, index, d, int(steps), float(lr))
     if mode == "checkpoint":
         return _CheckpointedDescent.apply(x0, d, index, int(steps), float(lr))
     x = x0
