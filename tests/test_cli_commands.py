@@ -134,3 +134,45 @@ def test_data_merge(work):
     held = run("data", "merge", nci_xtb("drugs")[0], "--out", work / "held", "--held-out", QM9_SMALL)
     assert "molecules in" in held.stdout
     assert json.loads((work / "held" / "report.json").read_text())["held_out"]
+
+
+def _coordinates(path):
+    return [m.GetConformer().GetPositions().round(5).tolist() for m in Chem.SDMolSupplier(str(path), removeHs=False)]
+
+
+def test_device_cpu_changes_no_result(work):
+    """--device cpu is what the default (auto) gives on this CPU machine, bit for bit: generation of
+    a learned model and training alike."""
+    outs = []
+    for k, extra in enumerate(([], ["--device", "cpu"])):
+        outs.append(work / f"dev-{k}.sdf")
+        run("generate", "CCO", "CC(=O)N", "-n", 2, "--seed", 3, "--model", "confopt", "-o", outs[-1], *extra)
+    assert _coordinates(outs[0]) == _coordinates(outs[1])
+    config = work / "train-device.yaml"
+    config.write_text(f"""
+model: {{name: confopt, hidden: 16, heads: 2, blocks: 1, layers: 1}}
+data: {{cache: {QM9_SMALL}, split: {QM9_SMALL}/split.json, batch_size: 4, val_max_batches: 1}}
+train: {{max_steps: 2, log_every: 1, val_every: 2, checkpoint_every: 2, progress: false, threads: 1}}
+""")
+    logs = []
+    for k, extra in enumerate(([], ["--device", "cpu"])):
+        run("train", "-c", config, "-o", work / f"dev-run-{k}", *extra)
+        logs.append((work / f"dev-run-{k}" / "log.csv").read_text())
+        assert json.loads((work / f"dev-run-{k}" / "final.json").read_text())["device"] == "cpu"
+    assert logs[0] == logs[1]
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the message of a machine without CUDA")
+@pytest.mark.parametrize("command", [["generate", "CCO", "--model", "confopt"], ["generate", "CCO", "--model", "rdkit"],
+                                     ["train", "-c", "tiny.yaml", "-o", "tiny-run"]])
+def test_a_device_this_machine_lacks_is_refused_clearly(work, command):
+    (work / "tiny.yaml").write_text(f"""
+model: {{name: confopt, hidden: 16, heads: 2, blocks: 1, layers: 1}}
+data: {{cache: {QM9_SMALL}, split: {QM9_SMALL}/split.json, batch_size: 4}}
+train: {{max_steps: 1, progress: false, threads: 1}}
+""")
+    for device, message in (("cuda", "no usable CUDA device"), ("tpu", "device must be auto, cpu, cuda or cuda:N")):
+        result = subprocess.run([sys.executable, "-m", "conformers.cli.main", *command, "--device", device],
+                                capture_output=True, text=True, cwd=work)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert message in result.stderr, result.stderr

@@ -1,9 +1,38 @@
 """Hardware facts the package's precision choices depend on (no imports from the package)."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 PRECISIONS = ("auto", "float32", "bfloat16")
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """The torch device a ``--device`` value names: "auto" (CUDA when available, else CPU), "cpu",
+    "cuda" or "cuda:N". Under torchrun (LOCAL_RANK set) "auto" and "cuda" take the rank's own GPU.
+    A clear ValueError for a device this machine does not have."""
+    text = str(spec if spec is not None else "auto").strip().lower()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if text == "auto":
+        text = "cuda" if torch.cuda.is_available() else "cpu"
+    if text == "cpu":
+        return torch.device("cpu")
+    if text == "cuda" or text.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {spec!r}: this torch has no usable CUDA device (torch.cuda.is_available() "
+                             "is False); use --device cpu or auto")
+        index = local_rank if text == "cuda" else text.split(":", 1)[1]
+        if not str(index).isdigit() or int(index) >= torch.cuda.device_count():
+            raise ValueError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+        return torch.device("cuda", int(index))
+    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+
+
+def module_device(module: torch.nn.Module) -> torch.device:
+    """Where a model's parameters live (CPU for a model without parameters)."""
+    first = next(module.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
 
 
 def native_bfloat16(device: torch.device | str = "cpu") -> bool:

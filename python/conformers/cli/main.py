@@ -13,11 +13,16 @@ def _error(message: str) -> int:
     return 2
 
 
-def _load(name: str, settings=None):
-    """A model by name or checkpoint, with ``--model-set KEY=VALUE`` config overrides (YAML values)."""
+def _load(args):
+    """``--model`` by name or checkpoint, with ``--model-set KEY=VALUE`` config overrides (YAML
+    values), on ``--device``; ValueError naming a bad setting or device."""
     import yaml
 
+    from conformers._device import resolve_device
     from conformers.models import load_model
+
+    name, settings = args.model, args.model_set
+    device = resolve_device(args.device)  # a bad or absent device fails before the model loads
 
     overrides = {}
     for item in settings or []:
@@ -25,7 +30,12 @@ def _load(name: str, settings=None):
         if not sep or not key.strip():
             raise ValueError(f"--model-set takes KEY=VALUE, got {item!r}")
         overrides[key.strip()] = yaml.safe_load(value)
-    return load_model(name, **overrides)
+    model = load_model(name, **overrides)
+    if hasattr(model, "to"):  # the graph models: weights moved once; batches follow them
+        model.to(device)
+    elif args.device not in ("auto", "cpu"):
+        raise ValueError(f"model {model.name} runs on the CPU only (RDKit), not on {args.device}")
+    return model
 
 
 def _generate(args) -> int:
@@ -35,7 +45,7 @@ def _generate(args) -> int:
         return _error("give SMILES arguments or --input FILE.smi|FILE.sdf")
     try:
         inputs = read_inputs(args.smiles, args.input)
-        model = _load(args.model, args.model_set)
+        model = _load(args)
     except (FileNotFoundError, ValueError) as exc:
         return _error(str(exc))
     if args.num < 1:
@@ -82,7 +92,7 @@ def _optimize(args) -> int:
     from conformers.generation import Generated, InputMolecule, write_sdf
 
     try:
-        model = _load(args.model, args.model_set)
+        model = _load(args)
     except ValueError as exc:
         return _error(str(exc))
     if not hasattr(model, "optimize"):
@@ -154,7 +164,7 @@ def _generate_for(references: dict, args):
 
     from conformers.generation import InputMolecule, generate, heavy_ensembles, write_sdf
 
-    model = _load(args.model, args.model_set)
+    model = _load(args)
     inputs = [InputMolecule(key, Chem.MolToSmiles(e.mol), e.mol) for key, e in references.items()]
     counts = [args.ratio * len(e.coordinates) for e in references.values()]
     start = time.perf_counter()
@@ -178,7 +188,7 @@ def _evaluate_optimization(args) -> int:
     if args.starts < 1:
         return _error(f"--starts must be >= 1, got {args.starts}")
     try:
-        model = _load(args.model, args.model_set)
+        model = _load(args)
         if not hasattr(model, "optimize"):
             return _error(f"model {model.name} cannot optimize conformers")
         report = optimization_rmsd(model, args.reference, split=args.split, starts=args.starts, seed=args.seed,
@@ -217,9 +227,11 @@ def _models(args) -> int:
     return 0
 
 
-def _add_model_set(parser) -> None:
+def _add_model_options(parser) -> None:
     parser.add_argument("--model-set", action="append", metavar="KEY=VALUE",
                         help="override a model setting, e.g. steps_per_level=10 for confgf (repeatable)")
+    parser.add_argument("--device", default="auto",
+                        help="auto (CUDA when available), cpu, cuda or cuda:N; the RDKit models run on the CPU")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -235,7 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("-o", "--output", default="conformers.sdf", help="output SDF path")
     gen.add_argument("--model", default=DEFAULT_MODEL, help=f"registered model name or checkpoint (default {DEFAULT_MODEL}; "
                                                              "`conformers models` lists them)")
-    _add_model_set(gen)
+    _add_model_options(gen)
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["keep", "fix", "drop"], default="keep",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
@@ -247,13 +259,13 @@ def build_parser() -> argparse.ArgumentParser:
     opt.add_argument("input", help="SDF with conformers")
     opt.add_argument("-o", "--output", default="optimized.sdf")
     opt.add_argument("--model", default="rdkit-mmff", help="optimization model (default rdkit-mmff)")
-    _add_model_set(opt)
+    _add_model_options(opt)
     opt.set_defaults(func=_optimize)
 
     ev = sub.add_parser("evaluate", help="COV/MAT/MIS of generated conformers against reference ensembles")
     ev.add_argument("--generated", "-g", help="SDF, GEOM rdkit_folder or prepared cache")
     ev.add_argument("--model", "-m", help="instead of --generated: generate with this model, --ratio x references")
-    _add_model_set(ev)
+    _add_model_options(ev)
     ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
@@ -271,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     evo = sub.add_parser("evaluate-optimization",
                          help="RMSD to the references before and after an optimization model refines RDKit+MMFF starts")
     evo.add_argument("--model", "-m", required=True, help="optimization model name or checkpoint")
-    _add_model_set(evo)
+    _add_model_options(evo)
     evo.add_argument("--reference", "-r", required=True, help="prepared cache with split.json")
     evo.add_argument("--split", default="test")
     evo.add_argument("--starts", type=int, default=10, help="RDKit+MMFF starting conformers per molecule "

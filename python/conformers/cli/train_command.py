@@ -15,7 +15,8 @@ def _train(args) -> int:
     from conformers.train import load_config, train
 
     try:
-        config = load_config(args.config, args.set or [])
+        overrides = (args.set or []) + ([f"train.device={args.device}"] if args.device else [])
+        config = load_config(args.config, overrides)
         final = train(config, args.out, resume=args.resume)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -34,4 +35,6 @@ def add_train_command(sub) -> None:
     p.add_argument("--out", "-o", required=True, help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    p.add_argument("--device", help="auto, cpu, cuda or cuda:N (the config's train.device, default auto: CUDA "
+                                    "when available; under torchrun each rank takes its LOCAL_RANK's GPU)")
     p.set_defaults(func=_train)

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 from rdkit import Chem
 
-from conformers.data.embedding import with_conformers  # noqa: F401  (models' public helper)
+from conformers._device import module_device  # noqa: F401  (models' public helpers)
+from conformers.data.embedding import with_conformers  # noqa: F401
 
 CHECKPOINT_FORMAT = 1
 
@@ -51,11 +52,12 @@ class DataSpec:
     mols: bool = False               # the batch carries RDKit molecules (costly: only when used)
 
 
-def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None) -> list:
+def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None, device=None) -> list:
     """The sampling skeleton the graph models share: each molecule's heavy-atom graph featurized
     once (a molecule that cannot be gives its exception in its place), its n copies batched with the
-    others' (at most max_atoms atoms per batch, a larger molecule alone; None: one batch),
-    ``run(batch)`` -> (A, 3) coordinates, split back into each molecule with its conformers."""
+    others' (at most max_atoms atoms per batch, a larger molecule alone; None: one batch) and moved
+    to ``device`` (the model's) once, ``run(batch)`` -> (A, 3) coordinates, split back into each
+    molecule with its conformers."""
     from conformers.data import features
     from conformers.data.batch import collate
 
@@ -69,7 +71,7 @@ def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None) -> l
             out[k] = exc
     for chunk in _atom_chunks(pending, max_atoms):
         items = [{**arrays, "index": k} for k, _, arrays, count in chunk for _ in range(count)]
-        x = run(collate(items, edges)).double().cpu().numpy()
+        x = run(collate(items, edges).to(device or "cpu")).double().cpu().numpy()
         offset = 0
         for k, heavy, _, count in chunk:
             size = heavy.GetNumAtoms() * count

@@ -13,8 +13,10 @@ DEFAULTS = {
     "schedule": {"name": "constant", "warmup_steps": 0, "min_lr_ratio": 0.0, "step_size": 1000, "gamma": 0.5},
     "train": {"max_steps": 1000, "log_every": 10, "val_every": 100, "checkpoint_every": 100,
               "early_stopping_patience": None, "metric": "loss", "seed": 0, "threads": None, "progress": True,
-              "precision": "auto", "init_from": None},  # auto: bfloat16 autocast where the CPU/GPU runs it natively;
-    # init_from: a checkpoint file or registered model name whose weights start the run (fine-tuning)
+              "precision": "auto", "init_from": None, "device": "auto"},
+    # precision auto: bfloat16 autocast where the CPU/GPU runs it natively; init_from: a checkpoint
+    # file or registered model name whose weights start the run (fine-tuning); device: auto (CUDA
+    # when available; under torchrun each rank's own GPU), cpu, cuda or cuda:N
 }
 
 
@@ -149,6 +151,9 @@ def check_config(config: dict) -> None:
 
     if config["train"]["precision"] not in PRECISIONS:
         raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config['train']['precision']!r}")
+    if not isinstance(config["train"]["device"], str) or not (
+            config["train"]["device"] in ("auto", "cpu", "cuda") or config["train"]["device"].startswith("cuda:")):
+        raise ValueError(f"train.device must be auto, cpu, cuda or cuda:N, got {config['train']['device']!r}")
     if config["schedule"]["name"] not in ("constant", "cosine", "step"):
         raise ValueError(f"schedule.name must be constant, cosine or step, got {config['schedule']['name']!r}")
 

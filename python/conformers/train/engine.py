@@ -28,7 +28,7 @@ from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection
 from conformers.models import create_model, model_settings, save_checkpoint
 from conformers.models.base import available_checkpoints, read_checkpoint
 
-from conformers._device import autocast_dtype
+from conformers._device import autocast_dtype, resolve_device
 
 from .config import dump_config
 
@@ -71,8 +71,10 @@ MAX_SKIPPED_STEPS = 20  # steps with non-finite gradients skipped before a run g
 class Trainer:
     def __init__(self, config: dict, out: str, resume: bool = False):
         self.config, self.out = config, out
-        self.rank, self.world = _distributed_setup()
         train = config["train"]
+        # the device first: under torchrun it picks the process group's backend (NCCL on CUDA)
+        self.device = resolve_device(train["device"])
+        self.rank, self.world = _distributed_setup(self.device)
         if train["threads"]:
             torch.set_num_threads(int(train["threads"]))
         name, settings = model_settings(config["model"])  # imports the run's model plugins
@@ -80,8 +82,9 @@ class Trainer:
         self.model = create_model(name, **settings)
         if train["init_from"] and not resume:
             _initialize_from(self.model, train["init_from"])
+        self.model.to(self.device)  # once: batches follow it, the optimizer is built on its parameters
         # mixed precision: GEMMs in bfloat16 under autocast, float32 master weights and optimizer
-        self.autocast_dtype = autocast_dtype(train["precision"], "cpu")
+        self.autocast_dtype = autocast_dtype(train["precision"], self.device)
         if not getattr(self.model, "trainable", False):
             raise ValueError(f"model {config['model']['name']!r} is not trainable")
         self.train_set, self.val_set = self._datasets()
@@ -100,7 +103,9 @@ class Trainer:
                 raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or use a new folder")
             dump_config(config, os.path.join(out, "config.yaml"))
             _reset_log(os.path.join(out, "log.csv"), 0)
-        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model) if self.world > 1 else self.model)
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, device_ids=ids) if self.world > 1
+                    else self.model)
 
     # --- data -------------------------------------------------------------------------------------
     def _datasets(self):
@@ -129,8 +134,11 @@ class Trainer:
     def _loader(self, dataset, batches):
         spec = self.model.data_spec
         workers = self.config["data"]["workers"]
-        return torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(batches), num_workers=workers,
-                                           collate_fn=Collater(dataset, spec.edges, spec.mols))
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(batches), num_workers=workers,
+                                             collate_fn=Collater(dataset, spec.edges, spec.mols),
+                                             pin_memory=self.device.type == "cuda")
+        # one host-to-device copy per batch, overlapped with compute from pinned memory
+        return (batch.to(self.device, non_blocking=True) for batch in loader)
 
     def _optimizer(self):
         o = self.config["optim"]
@@ -210,7 +218,7 @@ class Trainer:
                 totals[k] = totals.get(k, 0.0) + float(v) * batch.num_graphs
             count += batch.num_graphs
         torch.set_rng_state(rng)
-        metrics = _all_reduce_means(totals, count, self.world)
+        metrics = _all_reduce_means(totals, count, self.world, self.device)
         self._log("val", metrics)
         metric = metrics[self.config["train"]["metric"]]
         if metric < self.best:
@@ -224,7 +232,7 @@ class Trainer:
         return bool(patience and self.bad_evals >= patience)
 
     def _autocast(self):
-        return torch.autocast("cpu", dtype=self.autocast_dtype or torch.bfloat16, enabled=self.autocast_dtype is not None)
+        return torch.autocast(self.device.type, dtype=self.autocast_dtype or torch.bfloat16, enabled=self.autocast_dtype is not None)
 
     # --- state ------------------------------------------------------------------------------------
     def _save(self) -> None:
@@ -233,7 +241,8 @@ class Trainer:
         state = {"version": CHECKPOINT_VERSION, "step": self.step, "epoch": self.epoch, "position": self.position,
                  "best": self.best, "bad_evals": self.bad_evals, "skipped_steps": self.skipped_steps, "model": self.model.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
-                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()},
+                 "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                         "cuda": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None},
                  "config": self.config}
         atomic_write(self.last_path, lambda handle: torch.save(state, handle), "wb")
 
@@ -255,6 +264,8 @@ class Trainer:
         torch.set_rng_state(state["rng"]["torch"])
         np.random.set_state(state["rng"]["numpy"])
         random.setstate(state["rng"]["python"])
+        if self.device.type == "cuda" and state["rng"].get("cuda") is not None:  # else: written on another device
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
         if self.rank == 0:
             _reset_log(os.path.join(self.out, "log.csv"), self.step)  # drop rows the killed run logged later
 
@@ -267,9 +278,10 @@ class Trainer:
                 writer.writerow([self.step, self.epoch, split, name, repr(float(value))])
 
     def _finish(self, seconds: float, stopped: bool) -> dict:
-        in_sync = _ranks_in_sync(self.model, self.world)
+        in_sync = _ranks_in_sync(self.model, self.world, self.device)
         final = {"step": self.step, "epoch": self.epoch, "best_val": None if math.isinf(self.best) else self.best,
                  "early_stopped": stopped, "world_size": self.world, "ranks_in_sync": in_sync,
+                 "device": str(self.device),
                  "seconds_this_run": round(seconds, 2)}
         if self.rank == 0:
             write_json(os.path.join(self.out, "final.json"), final)
@@ -301,32 +313,35 @@ def _seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _distributed_setup() -> tuple[int, int]:
-    """(rank, world size) under torchrun (WORLD_SIZE > 1), else (0, 1). gloo on CPU, nccl on GPU."""
+def _distributed_setup(device: torch.device) -> tuple[int, int]:
+    """(rank, world size) under torchrun (WORLD_SIZE > 1), else (0, 1). gloo on CPU, NCCL on CUDA
+    (each rank on its own GPU: resolve_device reads LOCAL_RANK)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return dist.get_rank(), dist.get_world_size()
 
 
-def _all_reduce_means(totals: dict, count: int, world: int) -> dict:
-    keys = sorted(totals)
-    values = torch.tensor([totals[k] for k in keys] + [count], dtype=torch.float64)
+def _all_reduce_means(totals: dict, count: int, world: int, device: torch.device) -> dict:
+    keys = sorted(totals)  # on the run's device: NCCL reduces CUDA tensors only
+    values = torch.tensor([totals[k] for k in keys] + [count], dtype=torch.float64, device=device)
     if world > 1:
         dist.all_reduce(values)
     return {k: float(values[i] / values[-1]) for i, k in enumerate(keys)}
 
 
-def _ranks_in_sync(model, world: int) -> bool:
+def _ranks_in_sync(model, world: int, device: torch.device) -> bool:
     """Every rank holds rank 0's parameters, bit for bit."""
     if world <= 1:
         return True
     flat = torch.cat([p.detach().reshape(-1).double() for p in model.parameters()])
     reference = flat.clone()
     dist.broadcast(reference, 0)
-    same = torch.tensor([float(torch.equal(flat, reference))])
+    same = torch.tensor([float(torch.equal(flat, reference))], device=device)
     dist.all_reduce(same, op=dist.ReduceOp.MIN)
     return bool(same.item())
 

@@ -22,7 +22,7 @@ import math
 import torch
 from torch import nn
 
-from ..base import ConformerModel, DataSpec, register, sample_copies
+from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
 from ..common import GINEConv, PairGraph, mlp, undirected_pairs
 
 
@@ -98,9 +98,10 @@ class ConfGF(ConformerModel, nn.Module):
         from .sampler import LangevinSampler
 
         self.eval()
-        generator = torch.Generator().manual_seed(seed)
+        device = module_device(self)
+        generator = torch.Generator(device=device).manual_seed(seed)  # Langevin noise is drawn where x lives
         return sample_copies(mols, n, ("extended",), lambda batch: LangevinSampler(
-            self, batch, steps_per_level=steps_per_level).run(generator))
+            self, batch, steps_per_level=steps_per_level).run(generator), device=device)
 
 
 def symmetric_noise(index: torch.Tensor, n_atoms: int, generator=None) -> torch.Tensor:

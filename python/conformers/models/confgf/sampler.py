@@ -76,10 +76,10 @@ class LangevinSampler:
     def run(self, generator=None, x=None) -> torch.Tensor:
         """Coordinates (A, 3) after L x T steps, from N(0, I) (or the given x)."""
         self.model.eval()
-        dtype = self.model.sigmas.dtype
-        x = torch.randn(self.n_atoms, 3, generator=generator, dtype=dtype) if x is None else x.clone()
-        noise, norm = torch.empty_like(x), torch.empty(self.n_atoms, 1, dtype=x.dtype)
-        scores, clip = torch.empty(self.n_edges, dtype=x.dtype), self.model.config["clip"]
+        dtype, device = self.model.sigmas.dtype, self.index.device  # generator: one on this device
+        x = torch.randn(self.n_atoms, 3, generator=generator, dtype=dtype, device=device) if x is None else x.clone()
+        noise, norm = torch.empty_like(x), torch.empty(self.n_atoms, 1, dtype=x.dtype, device=device)
+        scores, clip = torch.empty(self.n_edges, dtype=x.dtype, device=device), self.model.config["clip"]
         for inv_sigma, alpha in self.schedule():
             for _ in range(self.steps):
                 score = ck.vector_aggregation(x, self.csr, self.edge_scores(x, inv_sigma, scores), normalize=True)
@@ -118,7 +118,7 @@ def plain_langevin(model, batch, steps_per_level: int, generator=None) -> torch.
         keep = (batch.extended_index[0] >= lo) & (batch.extended_index[0] < hi)
         index, types = batch.extended_index[:, keep] - lo, batch.extended_type[keep]
         numbers = batch.atomic_numbers[lo:hi]
-        x = torch.randn(hi - lo, 3, generator=generator, dtype=sigmas.dtype)
+        x = torch.randn(hi - lo, 3, generator=generator, dtype=sigmas.dtype, device=sigmas.device)
         for sigma in sigmas:
             alpha = c["step_lr"] * float(sigma / sigmas[-1]) ** 2
             for _ in range(steps_per_level):
@@ -128,6 +128,7 @@ def plain_langevin(model, batch, steps_per_level: int, generator=None) -> torch.
                 score = torch.zeros_like(x).index_add_(0, index[0], scores[:, None] * r / d[:, None])
                 norm = score.norm(dim=1, keepdim=True)
                 score = torch.where(norm > c["clip"], score / norm * c["clip"], score)
-                x = x + alpha * score + math.sqrt(2 * alpha) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+                x = x + alpha * score + math.sqrt(2 * alpha) * torch.randn(x.shape, generator=generator, dtype=x.dtype,
+                                                                          device=x.device)
         out.append(x)
     return torch.cat(out)

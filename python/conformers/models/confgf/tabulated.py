@@ -26,7 +26,7 @@ class EdgeFeatureTables:
         moving = w1 != 0
         self.kinks = torch.sort(-b1[moving] / w1[moving]).values.contiguous()
         k = self.kinks
-        inside = torch.cat([k[:1] - 1, (k[1:] + k[:-1]) / 2, k[-1:] + 1]) if k.numel() else torch.zeros(1, dtype=w1.dtype)
+        inside = torch.cat([k[:1] - 1, (k[1:] + k[:-1]) / 2, k[-1:] + 1]) if k.numel() else torch.zeros(1, dtype=w1.dtype, device=w1.device)
         active = (inside[:, None] * w1 + b1 > 0).to(w1.dtype)                           # (K + 1, H)
         slope, offset = (active * w1) @ second.weight.T, (active * b1) @ second.weight.T + second.bias
         types, self.compact = torch.unique(edge_types.long().clamp(0, 99), return_inverse=True)

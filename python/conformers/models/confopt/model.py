@@ -30,7 +30,7 @@ from conformers.data import features
 from conformers.data.batch import collate
 from conformers.data.embedding import mmff_relaxed, rdkit_mmff_starts
 
-from ..base import ConformerModel, DataSpec, register, with_conformers
+from ..base import ConformerModel, DataSpec, module_device, register, with_conformers
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
 class UnseenElementWarning(UserWarning):
@@ -154,7 +154,7 @@ class ConfOpt(ConformerModel, nn.Module):
             except RuntimeError:
                 self._pools[key] = reference.new_zeros((0,) + tuple(reference.shape))
         pool = self._pools[key]
-        return pool[int(torch.randint(len(pool), ()))] if len(pool) else reference
+        return pool[int(torch.randint(len(pool), ()))].to(reference) if len(pool) else reference
 
     def _relaxed_start(self, batch, b: int, reference: torch.Tensor, row: int) -> torch.Tensor:
         """MMFF94 relaxation of molecule b's reference ``row`` (computed once per molecule and row);
@@ -207,25 +207,25 @@ class ConfOpt(ConformerModel, nn.Module):
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
         counts = [n] * len(mols) if isinstance(n, int) else list(n)
-        generator = torch.Generator().manual_seed(seed)
-        out = []
+        generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on every device
+        device, out = module_device(self), []
         for mol, count in zip(mols, counts):
             try:
                 heavy = Chem.RemoveHs(mol)
-                batch = _copies(heavy, count)
+                batch = _copies(heavy, count).to(device)
                 unseen = self.unseen_elements(heavy)
                 if self.config["setting"] == "generation":
                     if unseen:
                         raise ValueError(f"{self.name} was not trained on elements {unseen}")
                     x0 = _random_start(batch, generator)
                 else:
-                    x0 = torch.from_numpy(rdkit_mmff_pool(heavy, count, seed)).float().reshape(-1, 3)
+                    x0 = torch.from_numpy(rdkit_mmff_pool(heavy, count, seed)).float().reshape(-1, 3).to(device)
                 self.eval()
                 if unseen:
                     self._warn_unseen(heavy, unseen)
-                    x = x0.reshape(count, -1, 3).double().numpy()
+                    x = x0.reshape(count, -1, 3).double().cpu().numpy()
                 else:
-                    x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().numpy()
+                    x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().cpu().numpy()
                 out.append(with_conformers(heavy, x))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
@@ -267,10 +267,11 @@ class ConfOpt(ConformerModel, nn.Module):
         return out
 
     def _optimize_group(self, group):
+        device = module_device(self)
         items = [{**arrays, "index": k} for k, _, x0, arrays in group for _ in range(len(x0))]
-        batch = collate(items, ("full",))
-        x0 = torch.from_numpy(np.concatenate([x0.reshape(-1, 3) for _, _, x0, _ in group])).float()
-        x = self.optimize_batch(batch, x0).double().numpy()
+        batch = collate(items, ("full",)).to(device)
+        x0 = torch.from_numpy(np.concatenate([x0.reshape(-1, 3) for _, _, x0, _ in group])).float().to(device)
+        x = self.optimize_batch(batch, x0).double().cpu().numpy()
         offset = 0
         for k, heavy, start, _ in group:
             size = start.size // 3
@@ -286,30 +287,31 @@ def _copies(heavy: Chem.Mol, count: int):
 
 
 def _random_start(batch, generator=None) -> torch.Tensor:
-    """ConfOpt's random initial coordinates: N(0, (1 + 0.028 N)^2) per molecule of N atoms."""
+    """ConfOpt's random initial coordinates: N(0, (1 + 0.028 N)^2) per molecule of N atoms, drawn
+    on the CPU (a CPU generator gives the same starts on every device), on the batch's device."""
     sizes = torch.diff(batch.ptr)
     scale = (1.0 + 0.028 * sizes.float()).repeat_interleave(sizes)[:, None]
-    return torch.randn(int(sizes.sum()), 3, generator=generator) * scale
+    return torch.randn(int(sizes.sum()), 3, generator=generator).to(scale.device) * scale
 
 
 def _repeat_batch(batch, K: int):
     """The batch with every molecule repeated K times (molecule b's copies are b*K .. b*K+K-1)."""
-    sizes = torch.diff(batch.ptr)
-    order = torch.arange(batch.num_graphs).repeat_interleave(K)
+    sizes, device = torch.diff(batch.ptr), batch.ptr.device
+    order = torch.arange(batch.num_graphs, device=device).repeat_interleave(K)
     from conformers.data.batch import Batch
 
     new_sizes = sizes[order]
-    ptr = torch.zeros(len(order) + 1, dtype=torch.int64)
+    ptr = torch.zeros(len(order) + 1, dtype=torch.int64, device=device)
     ptr[1:] = torch.cumsum(new_sizes, 0)
-    atom_src = torch.cat([torch.arange(batch.ptr[b], batch.ptr[b + 1]) for b in order.tolist()])
+    atom_src = torch.cat([torch.arange(batch.ptr[b], batch.ptr[b + 1], device=device) for b in order.tolist()])
     edge_graph = batch.batch[batch.full_index[0]]
     edges, shift = [], []
     for copy, b in enumerate(order.tolist()):
         sel = torch.nonzero(edge_graph == b).flatten()
         edges.append(sel)
-        shift.append(torch.full((sel.numel(),), int(ptr[copy] - batch.ptr[b])))
+        shift.append(torch.full((sel.numel(),), int(ptr[copy] - batch.ptr[b]), device=device))
     sel, shift = torch.cat(edges), torch.cat(shift)
-    return Batch(ptr=ptr, batch=torch.arange(len(order)).repeat_interleave(new_sizes),
+    return Batch(ptr=ptr, batch=torch.arange(len(order), device=device).repeat_interleave(new_sizes),
                  atomic_numbers=batch.atomic_numbers[atom_src], atom_features=batch.atom_features[atom_src],
                  full_index=batch.full_index[:, sel] + shift, full_bond_type=batch.full_bond_type[sel],
                  full_path_length=batch.full_path_length[sel], full_same_conjugated=batch.full_same_conjugated[sel],

@@ -32,7 +32,7 @@ from torch import nn
 
 import conformer_kernels as ck
 
-from ..base import ConformerModel, DataSpec, register, sample_copies
+from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
 from ..common import GINEConv, PairGraph, mlp, segment_mean
 from .distance_geometry import MODES, dg_gradient, distance_geometry, metric_matrix_embedding
 
@@ -172,13 +172,13 @@ class ConfVAECore(nn.Module):
 
     def _integrate(self, graph, z, start, backward: bool, with_logp: bool):
         condition = self.flow.condition(graph, z)
-        times = torch.tensor([0.0, self.time_length], dtype=start.dtype)
+        times = torch.tensor([0.0, self.time_length], dtype=start.dtype, device=start.device)
         if backward:
             times = times.flip(0)
         if not with_logp:
             return self._odeint(_Velocity(self.flow, graph, condition), start, times, condition)[-1], None
         probe = torch.randn_like(start) if self.trace == "hutchinson" else None
-        state = (start, torch.zeros(graph["B"], dtype=start.dtype))
+        state = (start, torch.zeros(graph["B"], dtype=start.dtype, device=start.device))
         d, logp = self._odeint(_Augmented(self.flow, graph, condition, self.trace, probe), state, times, condition)
         return d[-1], logp[-1]
 
@@ -207,7 +207,7 @@ class ConfVAECore(nn.Module):
         """Distances per unordered pair from base noise (drawn if not given)."""
         types = graph["pair_types"]
         if noise is None:
-            noise = torch.randn(types.numel(), generator=generator, dtype=z.dtype)
+            noise = torch.randn(types.numel(), generator=generator, dtype=z.dtype, device=z.device)
         u, _ = self._integrate(graph, z, noise, backward=False, with_logp=False)
         return u * torch.exp(self.log_scale[types]) + self.shift[types]
 
@@ -271,7 +271,7 @@ def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generat
     if init == "mds":
         x0 = matching_handedness(metric_matrix_embedding(graph["index"], d_edges.detach(), ptr), reference, ptr)
     elif init == "random":
-        x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype)
+        x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype, device=reference.device)
     else:
         raise ValueError(f"init must be one of {INNER_INITS}, got {init!r}")
     x = distance_geometry(x0, graph["index"], d_edges, steps, lr, mode=mode)
@@ -375,15 +375,17 @@ class ConfVAE(ConformerModel, nn.Module):
 
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
-        generator = torch.Generator().manual_seed(seed)
+        device = module_device(self)
+        generator = torch.Generator(device=device).manual_seed(seed)  # draws happen where the batch lives
         self.eval()
-        return sample_copies(mols, n, ("extended",), lambda batch: self._generate_batch(batch, generator))
+        return sample_copies(mols, n, ("extended",), lambda batch: self._generate_batch(batch, generator),
+                             device=device)
 
     def _generate_batch(self, batch, generator):
         """z ~ p(z | G), distances from the flow, coordinates by distance geometry."""
         graph = ConfVAECore.graph(batch)
         mu, ls = self.core.prior(graph)
-        z = mu + torch.exp(ls) * torch.randn(mu.shape, generator=generator)
+        z = mu + torch.exp(ls) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         d = self.core.decode(graph, z, generator=generator)
         return embed(graph, d, batch.ptr, self.config["sample_steps"], self.config["sample_lr"], generator,
                      self.config["inner_init"])
@@ -397,10 +399,10 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     d = clamped_distances(d_pairs)[graph["pairs"].inverse]
     n_atoms = int(ptr[-1])
     if init == "mds":
-        coin = torch.rand(ptr.numel() - 1, generator=generator) < 0.5
+        coin = torch.rand(ptr.numel() - 1, generator=generator, device=ptr.device) < 0.5
         x = mirrored_where(metric_matrix_embedding(graph["index"], d, ptr), ptr, coin)
     elif init == "random":
-        x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype)
+        x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype, device=d.device)
     else:
         raise ValueError(f"init must be one of {INNER_INITS}, got {init!r}")
     x.requires_grad_()

@@ -28,7 +28,7 @@ from torch import nn
 import conformer_kernels as ck
 from conformers.data import features
 
-from ..base import ConformerModel, DataSpec, register, sample_copies
+from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
 from ..common import segment_mean
 from .layers import MLP, GNBlock, recentred_update
 
@@ -104,6 +104,7 @@ class DMCG(ConformerModel, nn.Module):
 
     def _prior(self, batch, graph, generator=None):
         h, e, u = self.prior.embed(batch, graph["B"])
+        # drawn on the CPU (its generator gives the same samples on every device), then moved once
         x = torch.rand(batch.atomic_numbers.numel(), 3, generator=generator) * 2 - 1
         return self.prior.run(graph, h, e, u, x.to(h))
 
@@ -130,7 +131,8 @@ class DMCG(ConformerModel, nn.Module):
         if self.config["permutation_loss"]:
             return batch.permutations, batch.perm_ptr
         sizes = torch.diff(batch.ptr)  # identity only: the "No l_P" ablation
-        return torch.arange(int(sizes.sum())) - torch.repeat_interleave(batch.ptr[:-1], sizes), batch.ptr
+        return (torch.arange(int(sizes.sum()), device=sizes.device) - torch.repeat_interleave(batch.ptr[:-1], sizes),
+                batch.ptr)
 
     def forward(self, batch) -> dict:
         graph, perms = self._graph(batch), self._permutations(batch)
@@ -161,7 +163,7 @@ class DMCG(ConformerModel, nn.Module):
         generator = torch.Generator().manual_seed(seed)
         self.eval()
         return sample_copies(mols, n, ("bond",), lambda batch: self.generate_batch(batch, generator),
-                             MAX_ATOMS_PER_BATCH)
+                             MAX_ATOMS_PER_BATCH, module_device(self))
 
 
 register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations)")
