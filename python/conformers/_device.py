@@ -10,12 +10,14 @@ PRECISIONS = ("auto", "float32", "bfloat16")
 
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """The torch device a ``--device`` value names: "auto" (CUDA when available, else CPU), "cpu",
-    "cuda" or "cuda:N". Under torchrun (LOCAL_RANK set) "auto" and "cuda" take the rank's own GPU.
-    A clear ValueError for a device this machine does not have."""
+    "cuda" or "cuda:N". Under torchrun (LOCAL_RANK set) "auto" and "cuda" take the rank's own GPU;
+    "auto" takes the CPU on every rank where the node has fewer GPUs than processes (ranks must
+    agree: NCCL or gloo). A clear ValueError for a device this machine does not have."""
     text = str(spec if spec is not None else "auto").strip().lower()
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if text == "auto":
-        text = "cuda" if torch.cuda.is_available() else "cpu"
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        text = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= per_node else "cpu"
     if text == "cpu":
         return torch.device("cpu")
     if text == "cuda" or text.startswith("cuda:"):
