@@ -88,7 +88,8 @@ _LOW_PRECISION = (torch.bfloat16, torch.float16)
 def _to_float32(value):
     if isinstance(value, torch.Tensor) and value.dtype in _LOW_PRECISION:
         return value.float()
-    if isinstance(value, (list, tuple)) and any(isinstance(v, torch.Tensor) for v in value):
+    # plain lists and tuples only: a NamedTuple (an EdgeCSR) holds integer layouts, passed as they are
+    if type(value) in (list, tuple) and any(isinstance(v, torch.Tensor) for v in value):
         return type(value)(_to_float32(v) for v in value)
     return value
 

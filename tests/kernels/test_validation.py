@@ -38,3 +38,18 @@ def _nan(x, where=(0, 1, 2)):
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_ops_take_an_edge_csr_under_bfloat16_autocast():
+    """Mixed-precision models pass a prebuilt EdgeCSR (ConfGF's and ConfVAE's pair graphs): under
+    autocast the kernels cast the float inputs to float32 and leave the CSR layouts as they are."""
+    g = torch.Generator().manual_seed(0)
+    index = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])
+    csr = ck.edge_csr(index, 4)
+    h, e, x = torch.randn(4, 8, generator=g), torch.randn(6, 8, generator=g), torch.randn(4, 3, generator=g)
+    expected = (ck.gine_aggregate(h, csr, e), ck.vector_aggregation(x, csr, e[:, 0]))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = (ck.gine_aggregate(h.bfloat16(), csr, e.bfloat16()), ck.vector_aggregation(x, csr, e[:, 0].bfloat16()))
+    for a, b in zip(got, expected):
+        assert a.dtype == torch.float32
+        torch.testing.assert_close(a, b, rtol=2e-2, atol=2e-2)
