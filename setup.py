@@ -66,7 +66,7 @@ class BuildWithNvcc(BuildExtension):
         return out
 
 
-sources = sorted(glob.glob("csrc/**/*_cpu.cpp", recursive=True)) + ["csrc/bindings/module.cpp"]
+sources = sorted(glob.glob("csrc/**/*_cpu.cpp", recursive=True)) + sorted(glob.glob("csrc/bindings/*.cpp"))
 
 setup(
     name="conformers",

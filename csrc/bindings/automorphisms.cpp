@@ -1,0 +1,56 @@
+// Bindings of automorphisms: argument checks, output allocation and the CPU/CUDA branch.
+#include "common.h"
+
+#include "../automorphisms/automorphisms.h"
+
+namespace {
+
+ck::LabelledGraph as_graph(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
+                           const torch::Tensor& bond_labels) {
+  for (auto [t, name] : {std::pair{&atom_labels, "atom_labels"}, {&bonds, "bonds"}, {&bond_labels, "bond_labels"}}) {
+    TORCH_CHECK_VALUE(t->device().is_cpu() && t->scalar_type() == torch::kLong && t->is_contiguous(),
+                      name, " must be a contiguous int64 CPU tensor");
+  }
+  TORCH_CHECK_VALUE(bonds.dim() == 2 && bonds.size(1) == 2, "bonds must have shape (E, 2), got ", bonds.sizes());
+  TORCH_CHECK_VALUE(bond_labels.numel() == bonds.size(0), "bond_labels must have one entry per bond");
+  ck::LabelledGraph g;
+  g.n_atoms = atom_labels.numel();
+  g.atom_labels = atom_labels.data_ptr<int64_t>();
+  g.n_bonds = bonds.size(0);
+  g.bonds = bonds.data_ptr<int64_t>();
+  g.bond_labels = bond_labels.data_ptr<int64_t>();
+  return g;
+}
+
+std::tuple<torch::Tensor, bool, bool> automorphisms(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
+                                                    const torch::Tensor& bond_labels, int64_t max_count,
+                                                    int64_t max_steps, const c10::optional<torch::Tensor>& cost) {
+  const auto graph = as_graph(atom_labels, bonds, bond_labels);
+  if (cost) {
+    TORCH_CHECK_VALUE(cost->device().is_cpu() && cost->scalar_type() == torch::kDouble && cost->is_contiguous() &&
+                      cost->numel() == graph.n_atoms * graph.n_atoms, "cost must be a contiguous float64 CPU (N, N) tensor");
+  }
+  ck::AutomorphismResult result;
+  {
+    pybind11::gil_scoped_release no_gil;
+    result = ck::enumerate_automorphisms(graph, max_count, max_steps, cost ? cost->data_ptr<double>() : nullptr);
+  }
+  auto out = torch::empty({result.count, graph.n_atoms}, atom_labels.options());
+  std::copy(result.perms.begin(), result.perms.end(), out.data_ptr<int64_t>());
+  return {out, result.hit_max_count, result.hit_max_steps};
+}
+
+torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
+                               const torch::Tensor& bond_labels) {
+  const auto classes = ck::symmetry_classes(as_graph(atom_labels, bonds, bond_labels));
+  auto out = torch::empty({(int64_t)classes.size()}, atom_labels.options());
+  std::copy(classes.begin(), classes.end(), out.data_ptr<int64_t>());
+  return out;
+}
+
+}  // namespace
+
+void bind_automorphisms(pybind11::module_& m) {
+  m.def("automorphisms", &automorphisms);
+  m.def("symmetry_classes", &symmetry_classes);
+}

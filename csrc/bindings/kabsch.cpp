@@ -1,0 +1,72 @@
+// Bindings of kabsch: argument checks, output allocation and the CPU/CUDA branch.
+#include "common.h"
+
+#include "../kabsch/kabsch.h"
+
+namespace {
+
+std::vector<torch::Tensor> kabsch_forward(const torch::Tensor& P, const torch::Tensor& Q,
+                                          const c10::optional<torch::Tensor>& weights,
+                                          const torch::Tensor& ptr, int64_t stream) {
+  TORCH_CHECK_VALUE(P.dim() == 2 && P.size(1) == 3 && P.is_contiguous(), "P must be a contiguous (total, 3) tensor");
+  check_points(P, Q, "Q");
+  check_index(P, ptr, "ptr");
+  if (weights) { check_same(P, *weights, "weights"); TORCH_CHECK_VALUE(weights->scalar_type() == P.scalar_type() && weights->numel() == P.size(0), "weights must have shape (total,) and P's dtype"); }
+  const int64_t B = ptr.numel() - 1;
+  auto R = torch::empty({B, 3, 3}, P.options());
+  auto pc = torch::empty({B, 3}, P.options());
+  auto qc = torch::empty({B, 3}, P.options());
+  auto sse = torch::empty({B}, P.options());
+  const bool cuda = use_cuda(P, "kabsch");
+  AT_DISPATCH_FLOATING_TYPES(P.scalar_type(), "kabsch_forward", [&] {
+    const scalar_t* w = weights ? weights->data_ptr<scalar_t>() : nullptr;
+    if (cuda) {
+      CK_CUDA_ONLY(ck::kabsch_forward_cuda<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                        R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                                        sse.data_ptr<scalar_t>(), as_stream(stream));)
+    } else {
+      ck::kabsch_forward_cpu<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                       R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                                       sse.data_ptr<scalar_t>());
+    }
+  });
+  return {R, pc, qc, sse};
+}
+
+std::vector<torch::Tensor> aligned_sse_backward(const torch::Tensor& P, const torch::Tensor& Q,
+                                                const c10::optional<torch::Tensor>& weights,
+                                                const torch::Tensor& ptr, const torch::Tensor& R,
+                                                const torch::Tensor& pc, const torch::Tensor& qc,
+                                                const torch::Tensor& grad_sse, bool need_p, bool need_q,
+                                                int64_t stream) {
+  check_points(P, Q, "Q");
+  check_index(P, ptr, "ptr");
+  for (auto* t : {&R, &pc, &qc, &grad_sse}) check_same(P, *t, "saved tensor");
+  const int64_t B = ptr.numel() - 1, total = P.size(0);
+  auto gP = need_p ? torch::empty_like(P) : torch::Tensor();
+  auto gQ = need_q ? torch::empty_like(Q) : torch::Tensor();
+  const bool cuda = use_cuda(P, "aligned_sse backward");
+  AT_DISPATCH_FLOATING_TYPES(P.scalar_type(), "aligned_sse_backward", [&] {
+    const scalar_t* w = weights ? weights->data_ptr<scalar_t>() : nullptr;
+    scalar_t* gp = need_p ? gP.data_ptr<scalar_t>() : nullptr;
+    scalar_t* gq = need_q ? gQ.data_ptr<scalar_t>() : nullptr;
+    if (cuda) {
+      CK_CUDA_ONLY(ck::aligned_sse_backward_cuda<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                              total, R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(),
+                                              qc.data_ptr<scalar_t>(), grad_sse.data_ptr<scalar_t>(), gp, gq,
+                                              as_stream(stream));)
+    } else {
+      ck::aligned_sse_backward_cpu<scalar_t>(P.data_ptr<scalar_t>(), Q.data_ptr<scalar_t>(), w, ptr.data_ptr<int64_t>(), B,
+                                             R.data_ptr<scalar_t>(), pc.data_ptr<scalar_t>(), qc.data_ptr<scalar_t>(),
+                                             grad_sse.data_ptr<scalar_t>(), gp, gq);
+    }
+  });
+  return {gP, gQ};
+}
+
+}  // namespace
+
+void bind_kabsch(pybind11::module_& m) {
+  m.def("kabsch_forward", &kabsch_forward);
+  m.def("aligned_sse_backward", &aligned_sse_backward);
+}
