@@ -41,7 +41,29 @@ def _from_smiles(smiles: str, name: str | None) -> InputMolecule:
     heavy = Chem.RemoveHs(mol)
     if heavy.GetNumAtoms() == 0 or all(a.GetAtomicNum() == 1 for a in heavy.GetAtoms()):
         return InputMolecule(name or smiles, smiles, None, f"{smiles!r} has no heavy atoms")
+    problem = unsupported_structure(heavy)
+    if problem:
+        return InputMolecule(name or smiles, smiles, None, f"{smiles!r}: {problem}")
     return InputMolecule(name or smiles, Chem.MolToSmiles(heavy), heavy)
+
+
+# Elements of organic molecules that ETKDG, MMFF94 and the models handle; anything else (metals,
+# noble gases) is refused by name rather than embedded as if it were carbon.
+ORGANIC_ELEMENTS = frozenset((1, 5, 6, 7, 8, 9, 14, 15, 16, 17, 34, 35, 53))
+
+
+def unsupported_structure(mol: Chem.Mol) -> str | None:
+    """Why ``mol`` cannot get one 3D conformer here (several fragments: a salt or mixture, whose
+    pieces would land on top of each other; metals), or None."""
+    fragments = Chem.GetMolFrags(mol, asMols=True)
+    if len(fragments) > 1:
+        largest = max(fragments, key=lambda f: f.GetNumHeavyAtoms())
+        return (f"{len(fragments)} disconnected fragments (a salt or mixture); pass one molecule, e.g. its "
+                f"largest fragment {Chem.MolToSmiles(largest)!r}")
+    other = sorted({a.GetSymbol() for a in mol.GetAtoms() if a.GetAtomicNum() not in ORGANIC_ELEMENTS})
+    if other:
+        return f"contains {', '.join(other)}: metals and other inorganic elements are not supported"
+    return None
 
 
 def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> list[InputMolecule]:
@@ -57,15 +79,15 @@ def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> lis
         supplier = Chem.SDMolSupplier(path, removeHs=False)
         if len(supplier) == 0:
             raise ValueError(f"{path} holds no molecules (empty SDF)")
-        for number, mol in enumerate(supplier, 1):
+        # consecutive records of one molecule (its conformers) are one input, not one per record
+        for name, numbers, mol in group_sdf_records(list(supplier)):
             if mol is None:
-                out.append(InputMolecule(f"record {number}", "", None, f"{path}: record {number} is unreadable"))
+                out.append(InputMolecule(name, "", None, f"{path}: record {numbers[0]} is unreadable"))
                 continue
             if mol.GetNumConformers() and mol.GetConformer().Is3D():
                 Chem.AssignStereochemistryFrom3D(mol)  # stereo as drawn in 3D
             title = mol.GetProp("_Name").strip() if mol.HasProp("_Name") else ""
-            item = _from_smiles(Chem.MolToSmiles(mol), title or None)
-            out.append(item)
+            out.append(_from_smiles(Chem.MolToSmiles(mol), title or None))
         return out
     from .data.build import read_smiles_file
 
@@ -73,6 +95,24 @@ def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> lis
     if not out:
         raise ValueError(f"{path} holds no SMILES")
     return out
+
+
+def group_sdf_records(mols: list) -> list[tuple[str, list, object]]:
+    """Consecutive SDF records of one molecule (same title, atoms and bonds in the same order) as
+    (name, record numbers, molecule carrying their conformers); unreadable records stand alone
+    with molecule None."""
+    groups = []
+    for number, mol in enumerate(mols, 1):
+        signature = None if mol is None else (mol.GetProp("_Name") if mol.HasProp("_Name") else "",
+                                              Chem.MolToSmiles(mol, canonical=False),
+                                              tuple(a.GetAtomicNum() for a in mol.GetAtoms()))
+        if signature is not None and groups and groups[-1][3] == signature:
+            groups[-1][2].AddConformer(Chem.Conformer(mol.GetConformer()), assignId=True)
+            groups[-1][1].append(number)
+            continue
+        name = (signature[0] if signature else "") or f"record {number}"
+        groups.append([name, [number], None if mol is None else Chem.Mol(mol), signature])
+    return [(name, numbers, mol) for name, numbers, mol, _ in groups]
 
 
 def _heavy_coordinates(mol: Chem.Mol) -> tuple[np.ndarray, list[int]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -11,6 +12,28 @@ from .data_commands import add_data_commands
 def _error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
     return 2
+
+
+def _bad_output_file(path: str) -> str | None:
+    """Why the output file ``path`` cannot be written (checked before any work), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        return f"output {path} is a folder; give a file name (e.g. {os.path.join(path, 'out.sdf')})"
+    if not os.path.isdir(folder):
+        return f"no folder {folder} for the output {path}: create it first"
+    if not os.access(folder, os.W_OK):
+        return f"cannot write into {folder} (permission denied)"
+    return None
+
+
+def _bad_output_folder(path: str) -> str | None:
+    """Why ``path`` cannot be the report folder (an existing file, an unwritable parent), or None."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"--out {path} is a file, not a folder"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(path) and not (os.path.isdir(parent) and os.access(parent, os.W_OK)):
+        return f"cannot create the folder {path} (its parent is missing or not writable)"
+    return None
 
 
 def _load(args):
@@ -43,6 +66,8 @@ def _generate(args) -> int:
 
     if not args.smiles and not args.input:
         return _error("give SMILES arguments or --input FILE.smi|FILE.sdf")
+    if (bad := _bad_output_file(args.output)):
+        return _error(bad)
     try:
         inputs = read_inputs(args.smiles, args.input)
         model = _load(args)
@@ -66,31 +91,13 @@ def _generate(args) -> int:
     return 0 if not failed else 1
 
 
-def _group_records(mols: list) -> list[tuple[str, list, object]]:
-    """Consecutive SDF records of one molecule (same title, atoms and bonds in the same order) as
-    (name, record numbers, molecule carrying their conformers); unreadable records stand alone
-    with molecule None."""
-    from rdkit import Chem
-
-    groups = []
-    for number, mol in enumerate(mols, 1):
-        signature = None if mol is None else (mol.GetProp("_Name") if mol.HasProp("_Name") else "",
-                                              Chem.MolToSmiles(mol, canonical=False),
-                                              tuple(a.GetAtomicNum() for a in mol.GetAtoms()))
-        if signature is not None and groups and groups[-1][3] == signature:
-            groups[-1][2].AddConformer(Chem.Conformer(mol.GetConformer()), assignId=True)
-            groups[-1][1].append(number)
-            continue
-        name = (signature[0] if signature else "") or f"record {number}"
-        groups.append([name, [number], None if mol is None else Chem.Mol(mol), signature])
-    return [(name, numbers, mol) for name, numbers, mol, _ in groups]
-
-
 def _optimize(args) -> int:
     from rdkit import Chem
 
-    from conformers.generation import Generated, InputMolecule, write_sdf
+    from conformers.generation import Generated, InputMolecule, group_sdf_records, write_sdf
 
+    if (bad := _bad_output_file(args.output)):
+        return _error(bad)
     try:
         model = _load(args)
     except ValueError as exc:
@@ -102,7 +109,7 @@ def _optimize(args) -> int:
     mols = [m for m in Chem.SDMolSupplier(args.input, removeHs=False)] if os.path.getsize(args.input) else []
     if not mols:
         return _error(f"{args.input} holds no molecules (empty SDF)")
-    groups = _group_records(mols)
+    groups = group_sdf_records(mols)
     readable = [g for g in groups if g[2] is not None]
     optimized = model.optimize([mol for _, _, mol in readable])  # every molecule in one call, batched
     results = []
@@ -130,6 +137,10 @@ def _evaluate(args) -> int:
 
     if (args.generated is None) == (args.model is None):
         return _error("give either --generated FILE or --model NAME (which generates --ratio x the references)")
+    if not (math.isfinite(args.threshold) and args.threshold > 0):
+        return _error(f"--threshold (delta, in A) must be a positive number, got {args.threshold}")
+    if (bad := _bad_output_folder(args.out)):
+        return _error(bad)
     try:
         if args.generated:
             (generated, gen_failures), (references, ref_failures) = read_generated_and_reference(
@@ -187,6 +198,8 @@ def _evaluate_optimization(args) -> int:
 
     if args.starts < 1:
         return _error(f"--starts must be >= 1, got {args.starts}")
+    if (bad := _bad_output_folder(args.out)):
+        return _error(bad)
     try:
         model = _load(args)
         if not hasattr(model, "optimize"):

@@ -54,10 +54,10 @@ def read_smiles_file(path: str, unnamed: str | None = "LINE{line}") -> list[tupl
     out = []
     with open(path) as handle:
         for number, line in enumerate(handle, 1):
-            parts = line.split()
+            parts = line.split(None, 1)  # the name is the rest of the line, spaces included
             if not parts or parts[0].startswith("#") or parts[0].lower() == "smiles":
                 continue
-            name = parts[1] if len(parts) > 1 else None if unnamed is None else unnamed.format(line=number)
+            name = parts[1].strip() if len(parts) > 1 else None if unnamed is None else unnamed.format(line=number)
             out.append((name, parts[0]))
     return out
 

@@ -113,10 +113,31 @@ def available_checkpoints() -> dict[str, str]:
 
 
 def create_model(name: str, **config) -> ConformerModel:
+    """``name``'s model with ``config`` over its registered defaults; a ValueError names a setting
+    the model does not have or a value of the wrong type (a config typo, ``--model-set mmff=banana``)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
     factory, _, defaults, _ = _REGISTRY[name]
+    _check_settings(name, factory, config)
     return factory(**{**defaults, **config})
+
+
+def _check_settings(name: str, factory, config: dict) -> None:
+    import inspect
+
+    params = inspect.signature(factory).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = {k: p.default for k, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    for key, value in config.items():
+        if key not in known:
+            raise ValueError(f"model {name!r} has no setting {key!r}; its settings: {', '.join(sorted(known))}")
+        default = known[key]
+        expected = (bool,) if isinstance(default, bool) else (int,) if isinstance(default, int) else \
+            (int, float) if isinstance(default, float) else (str,) if isinstance(default, str) else None
+        if expected and (not isinstance(value, expected) or (bool not in expected and isinstance(value, bool))):
+            raise ValueError(f"model {name!r}: setting {key} takes {' or '.join(t.__name__ for t in expected)} "
+                             f"(default {default!r}), got {value!r}")
 
 
 def save_checkpoint(model, path: str, extra: dict | None = None) -> None:

@@ -1,0 +1,72 @@
+"""Hostile-but-real inputs (issue 20) get the right answer or a clear message and exit status 2,
+never a traceback or a silent wrong number. Each test stands for a class of input."""
+import os
+import subprocess
+import sys
+
+import pytest
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+
+def cli(*args, cwd=None):
+    result = subprocess.run([sys.executable, "-m", "conformers.cli.main", *map(str, args)], capture_output=True,
+                            text=True, cwd=cwd, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert "Traceback" not in result.stderr, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("smiles, message", [
+    ("[Na+].[Cl-]", "disconnected fragments (a salt or mixture)"),
+    ("CCO.c1ccccc1", "largest fragment 'c1ccccc1'"),
+    ("[Fe+2]1234C5=C1C2=C3C45", "metals and other inorganic elements are not supported"),
+])
+def test_salts_mixtures_and_metals_are_refused_by_name(tmp_path, smiles, message):
+    result = cli("generate", smiles, "CCO", "--model", "rdkit", "-n", 2, "-o", tmp_path / "out.sdf")
+    assert result.returncode == 1 and message in result.stderr, result.stderr
+    assert "wrote 2 conformers of 1/2 molecules" in result.stdout  # the good molecule is still written
+
+
+@pytest.mark.parametrize("delta", ["-1", "nan", "0", "inf"])
+def test_a_nonsense_threshold_is_refused(tmp_path, delta):
+    sdf = tmp_path / "r.sdf"
+    assert cli("generate", "CCO", "--model", "rdkit", "-n", 2, "-o", sdf).returncode == 0
+    result = cli("evaluate", "-g", sdf, "-r", sdf, "-d", delta, "--out", tmp_path / "ev")
+    assert result.returncode == 2 and "--threshold (delta, in A) must be a positive number" in result.stderr
+
+
+def test_bad_output_paths_are_refused_before_any_work(tmp_path):
+    result = cli("generate", "CCO", "--model", "rdkit", "-o", tmp_path / "nodir" / "x.sdf")
+    assert result.returncode == 2 and "create it first" in result.stderr
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    sdf = tmp_path / "r.sdf"
+    cli("generate", "CCO", "--model", "rdkit", "-n", 2, "-o", sdf)
+    result = cli("evaluate", "-g", sdf, "-r", sdf, "--out", afile)
+    assert result.returncode == 2 and "is a file, not a folder" in result.stderr
+    result = cli("optimize", sdf, "-o", tmp_path, "--model", "rdkit-mmff")
+    assert result.returncode == 2 and "is a folder" in result.stderr
+
+
+@pytest.mark.parametrize("setting, message", [("mmff=banana", "setting mmff takes bool"),
+                                              ("bogus=1", "has no setting 'bogus'")])
+def test_model_settings_are_checked(tmp_path, setting, message):
+    result = cli("generate", "CCO", "--model", "rdkit", "--model-set", setting, "-o", tmp_path / "x.sdf")
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_smi_names_keep_their_spaces_and_sdf_conformers_are_one_molecule(tmp_path):
+    smi = tmp_path / "in.smi"
+    smi.write_text("CCO ethyl alcohol, dry\n")
+    out = tmp_path / "out.sdf"
+    assert cli("generate", "-i", smi, "--model", "rdkit", "-n", 1, "-o", out).returncode == 0
+    assert [m.GetProp("_Name") for m in Chem.SDMolSupplier(str(out))] == ["ethyl alcohol, dry"]
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCCO"))
+    AllChem.EmbedMultipleConfs(mol, 4, randomSeed=1)
+    mol.SetProp("_Name", "propanol")
+    sdf = tmp_path / "four.sdf"
+    with Chem.SDWriter(str(sdf)) as writer:
+        for conf in mol.GetConformers():
+            writer.write(mol, confId=conf.GetId())
+    result = cli("generate", "-i", sdf, "--model", "rdkit", "-n", 1, "-o", out)
+    assert result.returncode == 0 and "wrote 1 conformers of 1/1 molecules" in result.stdout, result.stdout
