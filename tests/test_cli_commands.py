@@ -41,6 +41,8 @@ def generated(work):
 def test_models():
     out = run("models").stdout
     assert "rdkit" in out and "confopt" in out and "(default)" in out
+    # which ship weights, and what they were trained on (the record beside the checkpoint)
+    assert "[weights confopt_refiner.pt; trained on data/qm9-xtb" in out and "[no weights (RDKit)]" in out
 
 
 def test_generate(generated):

@@ -204,3 +204,20 @@ def test_numeric_settings_are_checked(tmp_path, override, named):
     with pytest.raises(ValueError, match=named.replace(".", "\\.")):
         load_config(cfg, [override])
     assert load_config(cfg, ["train.threads=null", "optim.clip_grad_norm=null"])["train"]["threads"] is None
+
+
+def test_resume_continues_the_saved_config_and_refuses_a_silent_change(tmp_path):
+    cfg = write_config(tmp_path / "c.yaml", max_steps=2, checkpoint_every=2, val_every=2)
+    run = str(tmp_path / "run")
+    subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", run], check=True, cwd=ROOT, capture_output=True)
+    changed = write_config(tmp_path / "changed.yaml", max_steps=2, checkpoint_every=2, val_every=2)
+    text = open(changed).read().replace("hidden: 32", "hidden: 48")
+    open(changed, "w").write(text)
+    refused = subprocess.run(CONFORMERS + ["train", "-c", changed, "-o", run, "--resume", "--set", "train.max_steps=3"],
+                             cwd=ROOT, capture_output=True, text=True)
+    assert refused.returncode == 2 and "differs from the run's saved" in refused.stderr and "model.hidden" in refused.stderr
+    # no --config: the saved one; --set changes a value on purpose and the run folder records it
+    done = subprocess.run(CONFORMERS + ["train", "-o", run, "--resume", "--set", "train.max_steps=3"],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0 and "trained to step 3" in done.stdout, done.stderr
+    assert load_config(os.path.join(run, "config.yaml"))["train"]["max_steps"] == 3

@@ -232,11 +232,13 @@ def _ang(x):
 
 def _models(args) -> int:
     from conformers.models import DEFAULT_MODEL, available
+    from conformers.models.base import weights_status
 
     names = available()
     width = max(map(len, names)) + 2
     for name, description in names.items():
-        print(f"{name:{width}s}{description}{'  (default)' if name == DEFAULT_MODEL else ''}")
+        print(f"{name:{width}s}{description}{'  (default)' if name == DEFAULT_MODEL else ''}\n"
+              f"{'':{width}s}[{weights_status(name)}]")
     return 0
 
 

@@ -13,10 +13,14 @@ import sys
 
 def _train(args) -> int:
     from conformers.train import load_config, train
+    from conformers.train.config import resume_config
 
+    if not args.config and not args.resume:
+        print("error: --config is required (with --resume the run's saved config.yaml is used)", file=sys.stderr)
+        return 2
     try:
         overrides = (args.set or []) + ([f"train.device={args.device}"] if args.device else [])
-        config = load_config(args.config, overrides)
+        config = resume_config(args.out, args.config, overrides) if args.resume else load_config(args.config, overrides)
         final = train(config, args.out, resume=args.resume)
     except (FileNotFoundError, FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -31,9 +35,11 @@ def _train(args) -> int:
 def add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model from a config file (YAML or TOML)",
                        description=__doc__)
-    p.add_argument("--config", "-c", required=True, help="YAML or TOML: model, data, optim, schedule, train")
+    p.add_argument("--config", "-c", help="YAML or TOML: model, data, optim, schedule, train (with --resume: "
+                                         "optional, the run's saved config.yaml is used and must agree with it)")
     p.add_argument("--out", "-o", required=True, help="run folder")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from checkpoints/last.pt, "
+                                                         "with its saved config (change a value with --set)")
     p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (the config's train.device, default auto: CUDA "
                                     "when available; under torchrun each rank takes its LOCAL_RANK's GPU)")

@@ -107,6 +107,27 @@ def available() -> dict[str, str]:
     return {name: entry[1] for name, entry in sorted(_REGISTRY.items())}
 
 
+def weights_status(name: str) -> str:
+    """What ``name`` runs on: RDKit alone, its shipped weights and what they were trained on (from
+    the record beside the checkpoint), or none yet (a trainable model without shipped weights)."""
+    factory, _, _, checkpoint = _REGISTRY[name]
+    if not getattr(factory, "trainable", False):
+        return "no weights (RDKit)"
+    if not checkpoint:
+        return "no shipped weights: train one (conformers train) and pass RUN/best.pt"
+    record_path = os.path.splitext(checkpoint)[0] + ".json"
+    trained_on = ""
+    if os.path.isfile(record_path):
+        import json
+
+        with open(record_path) as handle:
+            record = json.load(handle)
+        data = record.get("training_data", [])
+        trained_on = "; trained on " + ", ".join(f"{d.get('cache')} ({d.get('train')} train)" for d in data
+                                                  if isinstance(d, dict))
+    return f"weights {os.path.basename(checkpoint)}{trained_on}"
+
+
 def available_checkpoints() -> dict[str, str]:
     """Registered model name -> its shipped checkpoint file, for the models that ship weights."""
     return {name: entry[3] for name, entry in _REGISTRY.items() if entry[3]}

@@ -164,3 +164,39 @@ def dump_config(config: dict, path: str) -> None:
     from conformers._io import atomic_write
 
     atomic_write(path, lambda handle: yaml.safe_dump(config, handle, sort_keys=False))
+
+
+def resume_config(run: str, path: str | None, overrides: list[str] = ()) -> dict:
+    """The config a resumed run continues with: the run's own config.yaml, with ``overrides``
+    (what the command line asks to change, e.g. train.max_steps=5000) on top. A config file whose
+    values differ from the saved ones elsewhere is refused, naming the keys, so that a resume
+    never silently trains a different run."""
+    saved_path = os.path.join(run, "config.yaml")
+    if not os.path.isfile(saved_path):
+        raise FileNotFoundError(f"nothing to resume: no config.yaml in {run}")
+    saved = load_config(saved_path, overrides)
+    if path is not None:
+        asked = {tuple(parse_override(text)[0]) for text in overrides}
+        given = load_config(path, overrides)
+        differing = [".".join(k) for k in _leaves(given) if k not in asked and _get(given, k) != _get(saved, k)]
+        if differing:
+            raise ValueError(f"{path} differs from the run's saved {saved_path} in {', '.join(differing)}; a resume "
+                             "continues the saved run: pass a changed value with --set to change it on purpose")
+    return saved
+
+
+def _leaves(config: dict, prefix: tuple = ()):
+    for key, value in config.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, prefix + (key,))
+        else:
+            yield prefix + (key,)
+
+
+def _get(config: dict, keys: tuple):
+    for k in keys:
+        if not isinstance(config, dict) or k not in config:
+            return None
+        config = config[k]
+    return config
+

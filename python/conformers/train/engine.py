@@ -98,6 +98,8 @@ class Trainer:
             os.makedirs(os.path.join(out, "checkpoints"), exist_ok=True)
         if resume:
             self._resume()
+            if self.rank == 0:  # the saved config with what the resume changed on purpose (--set)
+                dump_config(config, os.path.join(out, "config.yaml"))
         elif self.rank == 0:
             if os.path.isfile(self.last_path):
                 raise FileExistsError(f"{out} already holds a run; pass --resume to continue it or use a new folder")
