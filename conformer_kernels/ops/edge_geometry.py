@@ -58,7 +58,7 @@ def edge_geometry(x: torch.Tensor, index: torch.Tensor | EdgeCSR, centers: torch
         raise ValueError(f"width must be > 0, got {width}")
     gamma, rc = 1.0 / (2.0 * width * width), float(cutoff or 0.0)
     if _backend.reference_enabled():
-        return reference.edge_geometry(x, csr.index, centers, gamma, rc, squared)
+        return reference.edge_geometry(x, csr.index, centers, width, cutoff, squared)
     dist, unit, rbf = _EdgeGeometry.apply(x.contiguous(), csr.row_ptr, csr.src, centers.contiguous(), gamma, rc,
                                           bool(squared))
     return csr.to_given_order(dist, unit, rbf)

@@ -4,6 +4,9 @@ import torch
 
 
 def distance_descent(x0, index, d, steps, lr):
+    """The spec of ck.distance_descent, same arguments: ``steps`` steps x <- x - lr grad_x H from x0
+    (N, 3), H = sum over the edges (i, j) of (|x_i - x_j| - d_ij)^2 / 2 per direction; autograd
+    differentiates through every step (an (E, 3) tensor per step: the cost the kernel avoids)."""
     x = x0
     for _ in range(steps):
         r = x.index_select(0, index[0]) - x.index_select(0, index[1])

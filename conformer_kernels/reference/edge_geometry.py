@@ -4,7 +4,11 @@ import math
 import torch
 
 
-def edge_geometry(x, index, centers, gamma, cutoff, squared):
+def edge_geometry(x, index, centers, width, cutoff=None, squared=False):
+    """The spec of ck.edge_geometry, same arguments: distances (E,), unit vectors (E, 3) from x_j to
+    x_i (0 for coincident atoms) and Gaussian features rbf_k = exp(-(f - c_k)^2 / (2 width^2)) of
+    f = d (or d^2 with ``squared``), times a cosine cutoff at ``cutoff`` A (None: none), (E, K)."""
+    gamma, cutoff = 1.0 / (2.0 * width * width), float(cutoff or 0.0)
     r = x[index[0]] - x[index[1]]
     d = r.norm(dim=1)
     safe = torch.where(d > 0, d, torch.ones_like(d))

@@ -49,3 +49,43 @@ def aligned_sse_ragged(P, Q, weights, ptr):
         empty = P.new_zeros((0,))
         return empty, P.new_zeros((0, 3, 3)), P.new_zeros((0, 3)), P.new_zeros((0, 3))
     return torch.stack(sse), torch.stack(Rs), torch.stack(pcs), torch.stack(qcs)
+
+
+def _pairs(P, Q, weights, ptr):
+    """(R, t, sse, weight sum) per pair, batch shape: dense (B, N, 3) or (N, 3), or ragged with ptr."""
+    if ptr is not None:
+        sse, R, pc, qc = aligned_sse_ragged(P, Q, weights, ptr)
+        sizes = ptr[1:] - ptr[:-1]
+        if weights is None:
+            wsum = sizes.to(P.dtype)
+        else:
+            seg = torch.repeat_interleave(torch.arange(len(sizes), device=P.device), sizes)
+            wsum = torch.zeros(len(sizes), dtype=P.dtype, device=P.device).index_add(0, seg, weights)
+        return R, qc - torch.einsum("bij,bj->bi", R, pc), sse, wsum, (len(sizes),)
+    R, t, sse = kabsch_svd(P, Q, None if weights is None else weights.expand(P.shape[:-1]))
+    wsum = torch.full(P.shape[:-2], float(P.shape[-2]), dtype=P.dtype, device=P.device) if weights is None \
+        else weights.expand(P.shape[:-1]).sum(-1)
+    return R, t, sse, wsum, P.shape[:-2]
+
+
+def _rmsd(sse, wsum):
+    return (sse.clamp_min(0) / torch.where(wsum > 0, wsum, torch.ones_like(wsum))).sqrt()
+
+
+def kabsch(P, Q, weights=None, ptr=None):
+    """The spec of ck.kabsch, same arguments and outputs: (R, t, rmsd) superposing P onto Q
+    (P @ R^T + t ~ Q), dense (B, N, 3), one (N, 3) pair or ragged (total, 3) with ``ptr``; by SVD."""
+    R, t, sse, wsum, _ = _pairs(P, Q, weights, ptr)
+    return R, t, _rmsd(sse, wsum)
+
+
+def rmsd(P, Q, weights=None, ptr=None):
+    """The spec of ck.rmsd, same arguments: aligned RMSD (Angstrom) per pair, by SVD Kabsch."""
+    _, _, sse, wsum, _ = _pairs(P, Q, weights, ptr)
+    return _rmsd(sse, wsum)
+
+
+def aligned_squared_error(P, Q, weights=None, ptr=None):
+    """The spec of ck.aligned_squared_error, same arguments: min over rigid motions of
+    sum_i w_i |R p_i + t - q_i|^2 (Angstrom^2) per pair, by SVD Kabsch."""
+    return _pairs(P, Q, weights, ptr)[2]

@@ -3,6 +3,8 @@ import torch
 
 
 def segment_softmax_aggregate(scores, values, index, num_nodes):
+    """The spec of ck.segment_softmax_aggregate, same arguments: per destination atom i and head h,
+    the softmax of scores over i's incoming edges applied to values, (N, H, D) (0 for no edges)."""
     dst = index[0]
     H = scores.shape[1]
     m = torch.full((num_nodes, H), -torch.inf, dtype=scores.dtype, device=scores.device)

@@ -3,6 +3,8 @@ import torch
 
 
 def vector_aggregation(x, index, weight, normalize=False):
+    """The spec of ck.vector_aggregation, same arguments: sum over edges (i, j) of w_ij (x_i - x_j)
+    (unit vectors with ``normalize``; 0 for coincident atoms), (N, 3)."""
     i, j = index
     r = x[i] - x[j]
     if normalize:

@@ -139,7 +139,7 @@ def test_edge_geometry_matches_reference(device, dtype, squared, cutoff):
     for name, x, index in graphs(device, dtype):
         xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
         out = ck.edge_geometry(xa, index, centers, width, cutoff, squared)
-        expected = ref_geometry.edge_geometry(xb, index, centers, gamma, cutoff or 0.0, squared)
+        expected = ref_geometry.edge_geometry(xb, index, centers, width, cutoff, squared)
         for a, b in zip(out, expected):
             torch.testing.assert_close(a, b, **TOL[dtype], msg=name)
         grads = [torch.randn_like(t) for t in out]

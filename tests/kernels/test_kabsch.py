@@ -180,3 +180,25 @@ def test_reference_switch_runs_the_reference():
         R_ref, t_ref, r_ref = ck.kabsch(P, Q)
     R, t, r = ck.kabsch(P, Q)
     assert torch.allclose(r, r_ref, atol=1e-10) and torch.allclose(R, R_ref, atol=1e-8) and torch.allclose(t, t_ref, atol=1e-8)
+
+
+def test_the_reference_has_the_public_ops_names_and_signatures():
+    """conformer_kernels.reference.kabsch's kabsch / rmsd / aligned_squared_error take what the ops
+    take and give what they give: dense, one pair, weighted, ragged."""
+    import inspect
+
+    from conformer_kernels.reference import kabsch as ref
+
+    g = torch.Generator().manual_seed(0)
+    P = torch.randn(5, 7, 3, generator=g, dtype=torch.float64)
+    Q = P @ ck.random_rotations(1, generator=g)[0].T + 0.2 * torch.randn(5, 7, 3, generator=g, dtype=torch.float64)
+    w = torch.rand(5, 7, generator=g, dtype=torch.float64)
+    ptr = torch.tensor([0, 3, 10, 10, 17])
+    cases = [(P, Q, None, None), (P[0], Q[0], None, None), (P, Q, w, None),
+             (P.reshape(-1, 3)[:17], Q.reshape(-1, 3)[:17], None, ptr)]
+    for op in ("kabsch", "rmsd", "aligned_squared_error"):
+        assert inspect.signature(getattr(ref, op)).parameters.keys() == inspect.signature(getattr(ck, op)).parameters.keys()
+        for args in cases:
+            got, want = getattr(ref, op)(*args), getattr(ck, op)(*args)
+            for a, b in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+                torch.testing.assert_close(a, b, rtol=1e-7, atol=1e-7)
