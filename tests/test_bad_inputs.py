@@ -70,3 +70,30 @@ def test_smi_names_keep_their_spaces_and_sdf_conformers_are_one_molecule(tmp_pat
             writer.write(mol, confId=conf.GetId())
     result = cli("generate", "-i", sdf, "--model", "rdkit", "-n", 1, "-o", out)
     assert result.returncode == 0 and "wrote 1 conformers of 1/1 molecules" in result.stdout, result.stdout
+
+
+def test_optimize_refuses_2d_and_collapsed_coordinates_by_record(tmp_path):
+    """A 2D drawing or all-zero coordinates are not refined into a flat or mirrored molecule: those
+    records are named as failed and the 3D record beside them is still written."""
+    flat = Chem.AddHs(Chem.MolFromSmiles("C[C@H](N)C(=O)O"))
+    AllChem.Compute2DCoords(flat)
+    flat.SetProp("_Name", "alanine-2d")
+    zero = Chem.Mol(flat)
+    zero.SetProp("_Name", "alanine-zero")
+    conf = Chem.Conformer(zero.GetNumAtoms())
+    conf.Set3D(True)
+    zero.RemoveAllConformers()
+    zero.AddConformer(conf)
+    good = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(good, randomSeed=1)
+    good.SetProp("_Name", "ethanol")
+    sdf = tmp_path / "mixed.sdf"
+    with Chem.SDWriter(str(sdf)) as writer:
+        for mol in (flat, zero, good):
+            writer.write(mol)
+    for model in ("rdkit-mmff", "confopt"):
+        result = cli("optimize", sdf, "-o", tmp_path / f"out-{model}.sdf", "--model", model)
+        assert result.returncode == 1, result.stderr
+        assert "alanine-2d" in result.stderr and "is 2D" in result.stderr
+        assert "alanine-zero" in result.stderr and "every atom at the same point" in result.stderr
+        assert [m.GetProp("_Name") for m in Chem.SDMolSupplier(str(tmp_path / f"out-{model}.sdf"))] == ["ethanol"]

@@ -115,6 +115,18 @@ def group_sdf_records(mols: list) -> list[tuple[str, list, object]]:
     return [(name, numbers, mol) for name, numbers, mol, _ in groups]
 
 
+def not_3d(mol: Chem.Mol) -> str | None:
+    """Why ``mol``'s conformers cannot be refined as 3D structures (a 2D drawing, or every atom at
+    one point), or None; refining them would return a flat or arbitrary-stereo molecule."""
+    for k, conf in enumerate(mol.GetConformers(), 1):
+        if not conf.Is3D():
+            return f"conformer {k} is 2D (a drawing, not 3D coordinates); generate 3D conformers from it instead"
+        xyz = conf.GetPositions()
+        if mol.GetNumAtoms() > 1 and float(np.ptp(xyz, axis=0).max()) < 1e-3:
+            return f"conformer {k} has every atom at the same point (all-zero coordinates?)"
+    return None
+
+
 def _heavy_coordinates(mol: Chem.Mol) -> tuple[np.ndarray, list[int]]:
     heavy = [a.GetIdx() for a in mol.GetAtoms() if a.GetAtomicNum() != 1]
     return np.stack([c.GetPositions()[heavy] for c in mol.GetConformers()]), heavy

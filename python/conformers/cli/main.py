@@ -94,7 +94,7 @@ def _generate(args) -> int:
 def _optimize(args) -> int:
     from rdkit import Chem
 
-    from conformers.generation import Generated, InputMolecule, group_sdf_records, write_sdf
+    from conformers.generation import Generated, InputMolecule, group_sdf_records, not_3d, write_sdf
 
     if (bad := _bad_output_file(args.output)):
         return _error(bad)
@@ -111,7 +111,10 @@ def _optimize(args) -> int:
         return _error(f"{args.input} holds no molecules (empty SDF)")
     groups = group_sdf_records(mols)
     readable = [g for g in groups if g[2] is not None]
-    optimized = model.optimize([mol for _, _, mol in readable])  # every molecule in one call, batched
+    flat = {k: not_3d(mol) for k, (_, _, mol) in enumerate(readable)}
+    todo = [k for k, why in flat.items() if why is None]
+    refined = iter(model.optimize([readable[k][2] for k in todo]))  # every molecule in one call, batched
+    optimized = [ValueError(flat[k]) if flat[k] else next(refined) for k in range(len(readable))]
     results = []
     for (name, numbers, mol), out in zip(readable, optimized):
         item = InputMolecule(name, Chem.MolToSmiles(Chem.RemoveHs(mol)), mol)
