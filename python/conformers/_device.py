@@ -8,27 +8,35 @@ import torch
 PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+def parse_device(spec) -> tuple[str, int | None]:
+    """("auto" | "cpu" | "cuda", index or None) of a ``--device`` value, without asking the hardware;
+    ValueError for anything else (the config check and resolve_device share it)."""
+    text = str(spec if spec is not None else "auto").strip().lower()
+    if text in ("auto", "cpu", "cuda"):
+        return text, None
+    if text.startswith("cuda:") and text[5:].isdigit():
+        return "cuda", int(text[5:])
+    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+
+
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """The torch device a ``--device`` value names: "auto" (CUDA when available, else CPU), "cpu",
     "cuda" or "cuda:N". Under torchrun (LOCAL_RANK set) "auto" and "cuda" take the rank's own GPU;
     "auto" takes the CPU on every rank where the node has fewer GPUs than processes (ranks must
     agree: NCCL or gloo). A clear ValueError for a device this machine does not have."""
-    text = str(spec if spec is not None else "auto").strip().lower()
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if text == "auto":
+    kind, index = parse_device(spec)
+    if kind == "auto":
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
-        text = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= per_node else "cpu"
-    if text == "cpu":
+        kind = "cuda" if torch.cuda.is_available() and torch.cuda.device_count() >= per_node else "cpu"
+    if kind == "cpu":
         return torch.device("cpu")
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {spec!r}: this torch has no usable CUDA device (torch.cuda.is_available() "
-                             "is False); use --device cpu or auto")
-        index = local_rank if text == "cuda" else text.split(":", 1)[1]
-        if not str(index).isdigit() or int(index) >= torch.cuda.device_count():
-            raise ValueError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
-        return torch.device("cuda", int(index))
-    raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {spec!r}")
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r}: this torch has no usable CUDA device (torch.cuda.is_available() "
+                         "is False); use --device cpu or auto")
+    index = int(os.environ.get("LOCAL_RANK", "0")) if index is None else index
+    if index >= torch.cuda.device_count():
+        raise ValueError(f"device {spec!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return torch.device("cuda", index)
 
 
 def module_device(module: torch.nn.Module) -> torch.device:

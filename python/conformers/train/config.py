@@ -147,13 +147,14 @@ def check_config(config: dict) -> None:
             raise ValueError(f"config needs data.{key}")
     if config["optim"]["name"] not in ("adam", "adamw"):
         raise ValueError(f"optim.name must be adam or adamw, got {config['optim']['name']!r}")
-    from conformers._device import PRECISIONS
+    from conformers._device import PRECISIONS, parse_device
 
     if config["train"]["precision"] not in PRECISIONS:
         raise ValueError(f"train.precision must be one of {PRECISIONS}, got {config['train']['precision']!r}")
-    if not isinstance(config["train"]["device"], str) or not (
-            config["train"]["device"] in ("auto", "cpu", "cuda") or config["train"]["device"].startswith("cuda:")):
-        raise ValueError(f"train.device must be auto, cpu, cuda or cuda:N, got {config['train']['device']!r}")
+    try:
+        parse_device(config["train"]["device"])
+    except ValueError as exc:
+        raise ValueError(f"train.{exc}") from None
     if config["schedule"]["name"] not in ("constant", "cosine", "step"):
         raise ValueError(f"schedule.name must be constant, cosine or step, got {config['schedule']['name']!r}")
 
