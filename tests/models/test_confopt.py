@@ -95,6 +95,38 @@ def test_sample_and_optimize(setting):
     assert refined.GetNumConformers() == 3 and refined.GetNumAtoms() > mol.GetNumAtoms()  # with H
 
 
+def test_rdkit_init_generation_starts_from_noisy_references_and_etkdg(batch, monkeypatch):
+    """init=rdkit: training starts are references plus clamped noise (sigma <= noise_std, so within
+    3 noise_std of a reference), sampling starts are ETKDG conformers without MMFF (stereo kept);
+    unknown inits and negative noise are refused by name."""
+    import conformers.models.confopt.model as confopt
+    from conformers.metrics.stereo import stereo_matches
+
+    refs = torch.randn(3, 7, 3)
+    starts = confopt._noisy_references(refs, 50, 0.4)
+    nearest = (starts[:, None] - refs[None]).abs().amax((-1, -2)).min(1).values
+    assert starts.shape == (50, 7, 3) and float(nearest.max()) <= 1.2 + 1e-6 and float(nearest.max()) > 0
+    model = small("generation", init="rdkit", noise_std=0.3)
+    seen, etkdg_starts = {}, confopt.rdkit_mmff_starts
+
+    def recorded(mol, count, seed, timeout=None, mmff=True):  # the real embedding, its mmff flag noted
+        seen["mmff"] = mmff
+        return etkdg_starts(mol, count, seed, timeout, mmff)
+
+    monkeypatch.setattr(confopt, "rdkit_mmff_starts", recorded)
+    losses = model(batch)
+    assert torch.isfinite(losses["loss"])
+    mol = Chem.MolFromSmiles("C[C@H](N)C(=O)O")
+    out = model.sample([mol], 4, seed=0)[0]
+    assert seen == {"mmff": False} and out.GetNumConformers() == 4
+    coords = np.stack([c.GetPositions() for c in out.GetConformers()])
+    assert stereo_matches(Chem.RemoveHs(mol), coords).mean() >= 0.75  # an untrained model moves little
+    with pytest.raises(ValueError, match="init"):
+        small("generation", init="mmff")
+    with pytest.raises(ValueError, match="noise_std"):
+        small("generation", init="rdkit", noise_std=-1)
+
+
 def test_relaxed_starts_are_the_mmff_minima_of_the_references(batch):
     """relaxed_start_prob = 1: every start is the MMFF94 relaxation of the reference drawn for it (its
     basin's MMFF minimum: near the reference, not equal to it, stereo kept); the logged start_loss

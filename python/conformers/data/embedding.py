@@ -44,10 +44,12 @@ def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
     return mol
 
 
-def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int, timeout: float | None = None) -> np.ndarray:
+def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int, timeout: float | None = None,
+                      mmff: bool = True) -> np.ndarray:
     """(count, N, 3) float64 ETKDG + MMFF94 heavy-atom conformers of ``mol`` in its heavy-atom order
-    (ConfOpt's optimization-setting starts; conformers repeat when ETKDG returns fewer than count)."""
-    mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=True, timeout=timeout)
+    (ConfOpt's optimization-setting starts; with mmff=False the ETKDG conformers themselves, its
+    generation setting's RDKit init; conformers repeat when ETKDG returns fewer than count)."""
+    mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=mmff, timeout=timeout)
     heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
     confs = [c.GetPositions()[heavy] for c in mh.GetConformers()]
     return np.stack([confs[k % len(confs)] for k in range(count)])

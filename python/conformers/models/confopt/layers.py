@@ -23,6 +23,7 @@ Two implementations of the same function with the same parameters:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -98,6 +99,54 @@ class EdgeMLP(nn.Module):
         return a if hidden_only else self.last(a)
 
 
+@dataclass
+class Triplets:
+    """ThreeAtom's triplets (i, j, k) of one layer call: index (3, T) atoms (i, j, k) with j <= k;
+    geometry (a, b, gauss, cos): a, b (T,) the edges (i, j) and (i, k), gauss (E, 16) Gaussians of
+    each edge's distance (A), cos (T, 1) cos of the angle jik; weight (T,) each triplet's share of
+    its atom's mean (a j < k triplet counts for both orders); has_triplets (N,) 1.0 where atom i has any."""
+    index: torch.Tensor
+    geometry: tuple
+    weight: torch.Tensor
+    has_triplets: torch.Tensor
+
+
+@dataclass
+class PairEdges:
+    """The pairs a layer call attends over (those within the cutoff), and their edge-MLP inputs.
+
+    index (2, E) destination-major atom pairs (i receives from j = index[1]); distance (E,) A;
+    rotatable (E,) bool or None; fused picks the implementation. Edge-MLP inputs: pair_table
+    (PAIR_CLASSES, pair_dim) with pair_index (E,), and the distance features as 4 (column, weight)
+    entries per edge, bag (E, 4) into the 256 features and rbf (E, 4); the plain path's dense
+    inputs, pair_features (E, pair_dim) and distance_features (E, 256), formed once per call. gate
+    (E, 1) is the interaction weight, computed by the first update that needs it; triplets are
+    ThreeAtom's."""
+    index: torch.Tensor
+    distance: torch.Tensor
+    rotatable: torch.Tensor | None
+    fused: bool
+    pair_table: torch.Tensor
+    pair_index: torch.Tensor
+    bag: torch.Tensor
+    rbf: torch.Tensor
+    gate: torch.Tensor | None = None
+    triplets: Triplets | None = None
+    pair_features: torch.Tensor | None = None
+    distance_features: torch.Tensor | None = None
+
+    def mlp(self, mlp: EdgeMLP, h: torch.Tensor, extra=None, hidden_only: bool = False) -> torch.Tensor:
+        """(E, n_out) ``mlp`` of every edge's [h_j, e_ij, r_ij(, extra)] (``hidden_only``: (E, hidden)
+        after the first layer), with the fused or the plain first layer."""
+        if self.fused:
+            return mlp.split(h, self.index[1], self.pair_table, self.pair_index, self.bag, self.rbf, extra, hidden_only)
+        if self.pair_features is None:
+            self.pair_features = self.pair_table[self.pair_index]
+            self.distance_features = torch.zeros(self.rbf.shape[0], R_FEATURES, dtype=self.rbf.dtype,
+                                                 device=self.rbf.device).scatter(1, self.bag, self.rbf)
+        return mlp.plain(h[self.index[1]], self.pair_features, self.distance_features, extra)
+
+
 class TwoAtomLayer(nn.Module):
     def __init__(self, hidden: int = 256, heads: int = 16, pair_dim: int = 256):
         super().__init__()
@@ -117,8 +166,8 @@ class TwoAtomLayer(nn.Module):
         h = self._update_h(h, edges)
         return h, x + self._update_x(h, x, edges).to(x.dtype)
 
-    def _edges(self, x, index, pair_index, pair_table, classes, cutoff, fused, rotatable):
-        """The pairs within the cutoff and a closure applying an edge MLP to them."""
+    def _edges(self, x, index, pair_index, pair_table, classes, cutoff, fused, rotatable) -> PairEdges:
+        """The pairs within the cutoff, with their edge-MLP inputs."""
         centers = torch.linspace(0.0, R2_MAX, N_GAUSSIANS, dtype=x.dtype, device=x.device)
         width = R2_MAX / (N_GAUSSIANS - 1)
         if fused:
@@ -132,51 +181,42 @@ class TwoAtomLayer(nn.Module):
         else:
             index, pair_index, rbf = index[:, keep], pair_index[keep], rbf[keep]
             rotatable = None if rotatable is None else rotatable[keep]
-        src = index[1]
-        rbf = rbf.to(pair_table.dtype)
-        bag = ((classes[index[0]] * N_CLASSES + classes[src]) * N_GAUSSIANS)[:, None] + torch.arange(
+        bag = ((classes[index[0]] * N_CLASSES + classes[index[1]]) * N_GAUSSIANS)[:, None] + torch.arange(
             N_GAUSSIANS, device=x.device)
-        if fused:
-            apply = lambda mlp, hh, extra=None, hidden_only=False: mlp.split(hh, src, pair_table, pair_index, bag, rbf,
-                                                                             extra, hidden_only)
-        else:
-            pair = pair_table[pair_index]
-            r_feat = torch.zeros(rbf.shape[0], R_FEATURES, dtype=rbf.dtype, device=rbf.device).scatter(1, bag, rbf)
-            apply = lambda mlp, hh, extra=None, hidden_only=False: mlp.plain(hh[src], pair, r_feat, extra)
-        return {"index": index, "distance": d[keep] if keep is not None else d, "apply": apply, "fused": fused,
-                "rotatable": rotatable, "gate": None}
+        return PairEdges(index=index, distance=d[keep] if keep is not None else d, rotatable=rotatable, fused=fused,
+                         pair_table=pair_table, pair_index=pair_index, bag=bag, rbf=rbf.to(pair_table.dtype))
 
-    def _gate(self, h, edges):
-        if edges["gate"] is None:
-            edges["gate"] = torch.sigmoid(edges["apply"](self.gate, h))                      # (E, 1)
-        return edges["gate"]
+    def _gate(self, h, edges: PairEdges) -> torch.Tensor:
+        if edges.gate is None:  # atom states do not enter the gate: one per layer call
+            edges.gate = torch.sigmoid(edges.mlp(self.gate, h))                               # (E, 1)
+        return edges.gate
 
     def _update_h(self, h, edges):
         """x -> h: each atom attends over all atoms within the cutoff (eq. 4)."""
         n = h.shape[0]
-        value = (edges["apply"](self.h_value, h) * self._gate(h, edges)).view(-1, self.heads, self.head_dim)
+        value = (edges.mlp(self.h_value, h) * self._gate(h, edges)).view(-1, self.heads, self.head_dim)
         message = self._attention(self.h_query(h), self.h_key, h, None, value, edges)
         return h + self.h_out(message.reshape(n, self.hidden))
 
     def _update_x(self, h, x, edges):
         """h -> x (eq. 3): per-head scalar s_ij^h times (x_i - x_j), softmax-weighted, head-averaged."""
-        index = edges["index"]
-        strength = edges["apply"](self.x_value, h) * self._gate(h, edges)                    # (E, H)
+        index = edges.index
+        strength = edges.mlp(self.x_value, h) * self._gate(h, edges)                         # (E, H)
         vectors = strength[..., None] * (x[index[0]] - x[index[1]]).to(h.dtype)[:, None, :]  # (E, H, 3)
         return self._attention(self.x_query(h), self.x_key, h, None, vectors, edges).mean(1)
 
     def _attention(self, query, key_mlp, h, extra, value, edges):
         """softmax over each atom's incoming edges of <q_i, k_e> / sqrt(dh), k_e = key_mlp(edge inputs),
         applied to the values (E, H, D)."""
-        H, dh, n, index = self.heads, self.head_dim, query.shape[0], edges["index"]
-        if edges["fused"]:
+        H, dh, n, index = self.heads, self.head_dim, query.shape[0], edges.index
+        if edges.fused:
             # <q_i^h, W2_h a_e + b2_h> = <W2_h^T q_i^h, a_e> + const_i: the key MLP's last Linear moves
             # to the atoms (the row constant cancels in the softmax), and the kernel takes one shared
             # (E, hidden) key for all heads: no (E, hidden) key GEMM, no gathered queries, no scores.
-            a = edges["apply"](key_mlp, h, extra, hidden_only=True)
+            a = edges.mlp(key_mlp, h, extra, hidden_only=True)
             U = torch.einsum("nhd,hdc->nhc", query.view(n, H, dh), key_mlp.last.weight.view(H, dh, -1))
             return ck.segment_attention(U, a[:, None, :], value, index, scale=1.0 / math.sqrt(dh))
-        key = edges["apply"](key_mlp, h, extra)
+        key = edges.mlp(key_mlp, h, extra)
         scores = (query[index[0]].view(-1, H, dh) * key.view(-1, H, dh)).sum(-1) / math.sqrt(dh)
         with ck.use_reference():  # the plain path is the op's pure-PyTorch reference
             return ck.segment_softmax_aggregate(scores, value, index, n)
@@ -193,12 +233,12 @@ class ExtVLayer(TwoAtomLayer):
         self.proximity = EdgeMLP(hidden, pair_dim, heads, extra=1)  # f_P, one scalar per head
 
     def _update_h(self, h, edges):
-        n, index = h.shape[0], edges["index"]
+        n, index = h.shape[0], edges.index
         unit = h / h.norm(dim=1, keepdim=True).clamp_min(1e-8)
         P = (unit[index[0]] * unit[index[1]]).sum(1, keepdim=True)
-        apply, gate = edges["apply"], self._gate(h, edges)
-        value = (apply(self.h_value, h, P) * gate).view(-1, self.heads, self.head_dim)
-        f_P = apply(self.proximity, h, P) * gate                                               # (E, H)
+        gate = self._gate(h, edges)
+        value = (edges.mlp(self.h_value, h, P) * gate).view(-1, self.heads, self.head_dim)
+        f_P = edges.mlp(self.proximity, h, P) * gate                                               # (E, H)
         value = value + f_P[..., None] * unit[index[1]].view(-1, self.heads, self.head_dim)
         message = self._attention(self.h_query(h), self.h_key, h, P, value, edges)
         return h + self.h_out(message.reshape(n, self.hidden))
@@ -243,10 +283,10 @@ class ThreeAtomLayer(ExtVLayer):
         self.pair_message, self.triplet = EdgeMLP(hidden, pair_dim, hidden), TripletMLP(hidden, 1)
         self.v_pair_message, self.triplet_v = EdgeMLP(hidden, pair_dim, hidden), TripletMLP(hidden, hidden)
 
-    def _edges(self, x, index, pair_index, pair_table, classes, cutoff, fused, rotatable):
+    def _edges(self, x, index, pair_index, pair_table, classes, cutoff, fused, rotatable) -> PairEdges:
         edges = super()._edges(x, index, pair_index, pair_table, classes, cutoff, fused, rotatable)
         n, dtype = x.shape[0], pair_table.dtype
-        t, (a, b) = ck.triplets(edges["index"], n, edges["rotatable"], return_edges=True)
+        t, (a, b) = ck.triplets(edges.index, n, edges.rotatable, return_edges=True)
         if fused:
             d_ij, d_ik, dot = ck.triplet_geometry(x, t)
         else:
@@ -258,26 +298,27 @@ class ThreeAtomLayer(ExtVLayer):
         # mean over each atom's terms, a (j, k) triplet with j < k counting for both orders
         weight = torch.where(t[1] == t[2], 1.0, 2.0).to(dtype)
         count = torch.zeros(n, dtype=dtype, device=x.device).index_add(0, t[0], weight)
-        edges.update(triplets=t, triplet_geometry=(a, b, gauss(edges["distance"]), cos),
-                     triplet_weight=weight / count.clamp_min(1.0)[t[0]], has_triplets=(count > 0).to(dtype))
+        edges.triplets = Triplets(index=t, geometry=(a, b, gauss(edges.distance), cos),
+                                  weight=weight / count.clamp_min(1.0)[t[0]], has_triplets=(count > 0).to(dtype))
         return edges
 
     def _update_h(self, h, edges):
-        m = edges["apply"](self.v_pair_message, h) * self._gate(h, edges)                     # (E, hidden)
-        act = self.triplet_v.hidden_both_orders(m, edges["triplet_geometry"], edges["fused"])
-        T = edges["triplets"].shape[1]
+        tri = edges.triplets
+        m = edges.mlp(self.v_pair_message, h) * self._gate(h, edges)                          # (E, hidden)
+        act = self.triplet_v.hidden_both_orders(m, tri.geometry, edges.fused)
+        T = tri.index.shape[1]
         # f_v's last Linear is applied after the mean over triplets (it is linear): per atom, not per triplet
-        mean = torch.zeros_like(h).index_add(0, edges["triplets"][0],
-                                             (act[:T] + act[T:]) * (edges["triplet_weight"] / 2)[:, None])
+        mean = torch.zeros_like(h).index_add(0, tri.index[0], (act[:T] + act[T:]) * (tri.weight / 2)[:, None])
         last = self.triplet_v.last
-        return super()._update_h(h, edges) + mean @ last.weight.T + edges["has_triplets"][:, None] * last.bias
+        return super()._update_h(h, edges) + mean @ last.weight.T + tri.has_triplets[:, None] * last.bias
 
     def _update_x(self, h, x, edges):
-        t, T = edges["triplets"], edges["triplets"].shape[1]
-        m = edges["apply"](self.pair_message, h) * self._gate(h, edges)                       # (E, hidden)
-        fg = self.triplet.last(self.triplet.hidden_both_orders(m, edges["triplet_geometry"], edges["fused"]))
-        f, g = (fg[:T, 0] * edges["triplet_weight"]).to(x.dtype), (fg[T:, 0] * edges["triplet_weight"]).to(x.dtype)
-        if edges["fused"]:
+        tri = edges.triplets
+        t, T = tri.index, tri.index.shape[1]
+        m = edges.mlp(self.pair_message, h) * self._gate(h, edges)                            # (E, hidden)
+        fg = self.triplet.last(self.triplet.hidden_both_orders(m, tri.geometry, edges.fused))
+        f, g = (fg[:T, 0] * tri.weight).to(x.dtype), (fg[T:, 0] * tri.weight).to(x.dtype)
+        if edges.fused:
             return ck.triplet_aggregation(x, t, f, g)
         terms = f[:, None] * (x[t[0]] - x[t[1]]) + g[:, None] * (x[t[0]] - x[t[2]])
         return torch.zeros_like(x).index_add(0, t[0], terms)

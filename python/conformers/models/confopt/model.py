@@ -12,9 +12,14 @@ the block's weights shared across blocks. Two settings:
   each start to the reference minimum of its own basin (MMFF -> DFT/xTB geometry), never to
   another basin; what a refiner of ensembles needs (a start whose basin holds no reference
   teaches a jump, and jumps collapse ensembles).
-- generation: K = 5 random starts N(0, (1 + 0.028 N)^2) per molecule, matched to K references drawn
-  uniformly by minimum-weight bipartite matching (scipy's linear_sum_assignment) on the
-  distance-matrix cost; loss = mean over matched pairs of the RMS distance-matrix error.
+- generation: K = 5 starts per molecule, matched to K references drawn uniformly by minimum-weight
+  bipartite matching (scipy's linear_sum_assignment) on the distance-matrix cost; loss = mean over
+  matched pairs of the RMS distance-matrix error. ``init`` says where the starts come from:
+  "random", N(0, (1 + 0.028 N)^2) in training and sampling; "rdkit", ETKDG conformers (no MMFF) in
+  sampling and, in training as the released code does, references (drawn uniformly, independently
+  of the K targets) plus Gaussian noise clamped at 3 sigma. The released code uses one sigma (0.5 A
+  on QM9); here each start draws sigma uniformly from [0, noise_std], since the ETKDG starts met in
+  sampling lie anywhere from 0.1 to 1 A from the nearest reference.
 """
 from __future__ import annotations
 
@@ -59,13 +64,14 @@ class ConfOpt(ConformerModel, nn.Module):
     def __init__(self, hidden: int = 256, heads: int = 16, blocks: int = 3, layers: int = 3, cutoff: float = 10.0,
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
                  fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
-                 elements: list | None = None, relaxed_start_prob: float = 0.0):
+                 elements: list | None = None, relaxed_start_prob: float = 0.0, init: str = "random",
+                 noise_std: float = 0.5):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
                                 fused=fused, variant=variant, reference_ratio=reference_ratio,
                                 elements=None if elements is None else sorted(int(z) for z in elements),
-                                relaxed_start_prob=relaxed_start_prob)
+                                relaxed_start_prob=relaxed_start_prob, init=init, noise_std=noise_std)
         for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob)):
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{key} must lie in [0, 1], got {value!r}")
@@ -73,6 +79,10 @@ class ConfOpt(ConformerModel, nn.Module):
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if setting not in ("optimization", "generation"):
             raise ValueError(f"setting must be optimization or generation, got {setting!r}")
+        if init not in ("random", "rdkit"):
+            raise ValueError(f"init must be random or rdkit, got {init!r}")
+        if not (isinstance(noise_std, (int, float)) and noise_std >= 0.0):
+            raise ValueError(f"noise_std must be a number >= 0 (A), got {noise_std!r}")
         self.atom_embedding = nn.ModuleList(nn.Embedding(size, hidden) for size in features.ATOM_FEATURES.values())
         self.pair_embedding = nn.Embedding(PAIR_CLASSES, hidden)
         self.init_layer = TwoAtomLayer(hidden, heads, hidden)
@@ -191,7 +201,11 @@ class ConfOpt(ConformerModel, nn.Module):
         K = self.config["samples"]
         refs = self._references(batch)
         big = _repeat_batch(batch, K)
-        x = self.optimize_batch(big, _random_start(big))
+        if self.config.get("init", "random") == "rdkit":
+            x0 = torch.cat([_noisy_references(r, K, self.config["noise_std"]).reshape(-1, 3) for r in refs])
+        else:
+            x0 = _random_start(big)
+        x = self.optimize_batch(big, x0)
         losses = []
         for b in range(batch.num_graphs):
             n = int(batch.ptr[b + 1] - batch.ptr[b])
@@ -214,12 +228,14 @@ class ConfOpt(ConformerModel, nn.Module):
                 heavy = Chem.RemoveHs(mol)
                 batch = _copies(heavy, count).to(device)
                 unseen = self.unseen_elements(heavy)
-                if self.config["setting"] == "generation":
+                random_init = self.config["setting"] == "generation" and self.config.get("init", "random") == "random"
+                if random_init:
                     if unseen:
                         raise ValueError(f"{self.name} was not trained on elements {unseen}")
                     x0 = _random_start(batch, generator)
-                else:
-                    x0 = torch.from_numpy(rdkit_mmff_pool(heavy, count, seed)).float().reshape(-1, 3).to(device)
+                else:  # ETKDG starts: with MMFF for the refiner, without for the generation setting
+                    mmff = self.config["setting"] == "optimization"
+                    x0 = torch.from_numpy(rdkit_mmff_starts(heavy, count, seed, mmff=mmff)).float().reshape(-1, 3).to(device)
                 self.eval()
                 if unseen:
                     self._warn_unseen(heavy, unseen)
@@ -292,6 +308,15 @@ def _random_start(batch, generator=None) -> torch.Tensor:
     sizes = torch.diff(batch.ptr)
     scale = (1.0 + 0.028 * sizes.float()).repeat_interleave(sizes)[:, None]
     return torch.randn(int(sizes.sum()), 3, generator=generator).to(scale.device) * scale
+
+
+def _noisy_references(refs: torch.Tensor, K: int, noise_std: float) -> torch.Tensor:
+    """(K, N, 3) training starts of the RDKit-init generation setting: K of the molecule's (C, N, 3)
+    references drawn uniformly, each plus N(0, sigma^2) noise clamped at 3 sigma, sigma ~ U(0, noise_std)."""
+    drawn = refs[torch.randint(len(refs), (K,))]
+    sigma = torch.rand(K, 1, 1) * noise_std
+    noise = torch.randn(drawn.shape).clamp(-3.0, 3.0) * sigma
+    return drawn + noise.to(drawn)
 
 
 def _repeat_batch(batch, K: int):
