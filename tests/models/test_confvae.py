@@ -8,6 +8,7 @@ from rdkit import Chem
 import conformer_kernels as ck
 from conformers.data import features
 from conformers.data.batch import collate
+from conformers.models.common import ExtendedPairGraph
 from conformers.models.confvae.distance_geometry import dg_energy, dg_gradient, distance_geometry
 
 
@@ -87,12 +88,11 @@ def test_hypergradient_guard_drops_non_finite_molecules_and_clips():
 
 
 def test_velocity_bound_bounds_the_flow():
-    from conformers.models.confvae.model import ConfVAECore
     model = small_vae(velocity_bound=0.05)
     batch = molecule_batch("CCOC=O")
-    graph = ConfVAECore.graph(batch)
+    graph = ExtendedPairGraph.of(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4)
-    d = 100 * torch.randn(graph["pairs"].first.numel())
+    d = 100 * torch.randn(graph.pairs.first.numel())
     f = model.core.flow(torch.tensor(0.1), d, graph, model.core.flow.condition(graph, z))
     assert torch.isfinite(f).all() and float(f.abs().max()) <= 0.05 + 1e-7  # float32 rounding of 0.05
 
@@ -106,14 +106,13 @@ def small_vae(**kw):
 
 def test_flow_round_trips_through_its_inverse():
     """Distances decoded from noise flow back to that noise (dopri5, tight tolerance, float64)."""
-    from conformers.models.confvae.model import ConfVAECore
     model = small_vae().double()
     core = model.core
     core.solver, core.tol, core.options = "dopri5", 1e-9, None
     batch = molecule_batch("CCOC=O")
-    graph = ConfVAECore.graph(batch)
+    graph = ExtendedPairGraph.of(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64)
-    noise = torch.randn(graph["pairs"].first.numel(), dtype=torch.float64)
+    noise = torch.randn(graph.pairs.first.numel(), dtype=torch.float64)
     forward, _ = core._integrate(graph, z, noise, backward=False, with_logp=False)
     back, _ = core._integrate(graph, z, forward, backward=True, with_logp=False)
     assert not torch.allclose(forward, noise)
@@ -124,12 +123,11 @@ def test_flow_round_trips_through_its_inverse():
 def test_likelihood_gradient_through_the_trace_equals_plain_ops(trace):
     """The trace term differentiates a vector-Jacobian product (second order): with the fused
     kernels the parameters' gradients equal those of the same model on plain PyTorch ops."""
-    from conformers.models.confvae.model import ConfVAECore
     model = small_vae(trace=trace).double()
     batch = molecule_batch("CCOC(=O)N")
-    graph = ConfVAECore.graph(batch)
+    graph = ExtendedPairGraph.of(batch)
     z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
-    d = 1.0 + torch.rand(graph["pairs"].first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    d = 1.0 + torch.rand(graph.pairs.first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
     grads = []
     for plain in (False, True):
         model.zero_grad()
@@ -161,19 +159,18 @@ def test_training_step_on_real_molecules(name):
 def test_encoder_reads_one_feature_row_per_pair():
     """The encoder's edge features, computed once per unordered pair and read by both directions,
     give what one row per directed edge gives (the edge type and d_ij are symmetric)."""
-    from conformers.models.confvae.model import ConfVAECore
     from conformers.models.dmcg.layers import segment_mean
     x0, index, _ = molecule()
     batch = molecule_batch()
-    graph, encoder = ConfVAECore.graph(batch), small_vae().double().core.encoder
-    pairs = graph["pairs"]
+    graph, encoder = ExtendedPairGraph.of(batch), small_vae().double().core.encoder
+    pairs = graph.pairs
     d = (x0[pairs.i] - x0[pairs.j]).norm(dim=1)
     mu, log_sigma = encoder(graph, d)
     e = encoder.edge(batch.extended_type.long()) * encoder.distance(d[pairs.inverse][:, None])  # per edge
-    h = encoder.node(graph["atoms"])
+    h = encoder.node(graph.atoms)
     for conv, norm in zip(encoder.convs, encoder.norms):
         h = norm(h + torch.relu(conv(h, index, e)))
-    pooled = segment_mean(h, graph["batch"], graph["B"])[graph["batch"]]
+    pooled = segment_mean(h, graph.batch, graph.num_graphs)[graph.batch]
     mu_edges, log_sigma_edges = encoder.head(torch.cat([h, pooled], 1)).chunk(2, dim=1)
     torch.testing.assert_close(mu, mu_edges, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(log_sigma, log_sigma_edges.clamp(-6, 2), rtol=1e-12, atol=1e-12)
@@ -231,16 +228,15 @@ def test_adjoint_gradients_equal_the_direct_ones():
     solver, to the solver's tolerance (dopri5, float64; the ReLU kinks limit it: 1e-8 gives ~1e-2
     relative, 1e-10 ~1e-3): the likelihood with its trace, and decoding. Counting the embeddings
     behind the condition twice (as parameters and through it) would be off by 50%."""
-    from conformers.models.confvae.model import ConfVAECore
     batch = molecule_batch("CCOC=O")
     grads = []
     for adjoint in (False, True):
         model = small_vae(adjoint=adjoint).double()
         model.core.solver, model.core.tol, model.core.options = "dopri5", 1e-8, None
-        graph = ConfVAECore.graph(batch)
+        graph = ExtendedPairGraph.of(batch)
         z = torch.randn(batch.atomic_numbers.numel(), 4, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
         z.requires_grad_()
-        d = 1.0 + torch.rand(graph["pairs"].first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+        d = 1.0 + torch.rand(graph.pairs.first.numel(), dtype=torch.float64, generator=torch.Generator().manual_seed(2))
         noise = torch.randn(d.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
         torch.manual_seed(3)  # the same Hutchinson probe
         loss = model.core.log_likelihood(graph, z, d).sum() + model.core.decode(graph, z, noise).square().sum()
@@ -269,11 +265,10 @@ def test_kl_free_bits():
 def test_latent_in_every_flow_layer():
     """latent_in_layers: z reaches every flow layer (its projection gets a gradient, and changing z
     changes the velocity more than through the first layer's inputs alone)."""
-    from conformers.models.confvae.model import ConfVAECore
     batch = molecule_batch("CCOC(=O)N")
-    graph = ConfVAECore.graph(batch)
+    graph = ExtendedPairGraph.of(batch)
     model = small_vae(latent_in_layers=True).double()
-    n, p = batch.atomic_numbers.numel(), graph["pairs"].first.numel()
+    n, p = batch.atomic_numbers.numel(), graph.pairs.first.numel()
     z = torch.randn(n, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     d = 1.0 + torch.rand(p, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     flow = model.core.flow

@@ -1,7 +1,10 @@
-"""The pair graph of a directed edge list: one representative edge per unordered pair, so that
-features symmetric in (i, j) are computed once per pair (ConfGF's score network, ConfVAE)."""
+"""Typed views of a batch's graphs, what the models read: the bond graph (DMCG), the extended
+graph by unordered pair (ConfVAE), and the pair graph of a directed edge list -- one representative
+edge per unordered pair, so that features symmetric in (i, j) are computed once per pair (ConfGF's
+score network, ConfVAE)."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -44,3 +47,41 @@ def undirected_pairs(index: torch.Tensor, n_atoms: int):
     first = torch.empty(unique.numel(), dtype=torch.int64, device=index.device)
     first.scatter_(0, inverse, torch.arange(index.shape[1], device=index.device))
     return first, inverse
+
+
+@dataclass(frozen=True)
+class BondGraph:
+    """The bond graph of a ragged batch of B molecules with N atoms in all: index (2, E) both
+    directions of every bond (row 0 the atom receiving the message), batch (N,) molecule of each
+    atom, edge_batch (E,) molecule of each edge, num_graphs B."""
+    index: torch.Tensor
+    batch: torch.Tensor
+    edge_batch: torch.Tensor
+    num_graphs: int
+
+    @classmethod
+    def of(cls, batch) -> "BondGraph":
+        return cls(batch.bond_index, batch.batch, batch.batch[batch.bond_index[0]], batch.num_graphs)
+
+
+@dataclass(frozen=True)
+class ExtendedPairGraph:
+    """The extended graph (bonds, 2-hop and 3-hop pairs) of a ragged batch, by unordered pair:
+    index (2, E) directed edges; atoms (N,) atomic numbers clamped to the embeddings' 0..99; batch
+    (N,) molecule of each atom; num_graphs B; pairs the PairGraph (P unordered pairs); pair_batch
+    (P,) molecule of each pair; pair_types (P,) each pair's edge type (bond type, 2-hop, 3-hop)."""
+    index: torch.Tensor
+    atoms: torch.Tensor
+    batch: torch.Tensor
+    num_graphs: int
+    pairs: PairGraph
+    pair_batch: torch.Tensor
+    pair_types: torch.Tensor
+
+    @classmethod
+    def of(cls, batch) -> "ExtendedPairGraph":
+        """The batch's extended edges, checked and sorted once (PairGraph.build)."""
+        index = batch.extended_index
+        pairs = PairGraph.build(index, batch.atomic_numbers.numel())
+        return cls(index, batch.atomic_numbers.clamp(0, 99), batch.batch, batch.num_graphs, pairs,
+                   batch.batch[pairs.i], batch.extended_type.long()[pairs.first])

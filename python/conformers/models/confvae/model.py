@@ -33,7 +33,7 @@ from torch import nn
 import conformer_kernels as ck
 
 from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
-from ..common import GINEConv, PairGraph, mlp, segment_mean
+from ..common import ExtendedPairGraph, GINEConv, mlp, segment_mean
 from .distance_geometry import MODES, dg_gradient, distance_geometry, metric_matrix_embedding
 
 INNER_INITS = ("random", "mds")  # the inner loop's and the sampler's start: N(0, I) or the embedding of d
@@ -57,14 +57,14 @@ class LatentGIN(nn.Module):
     def forward(self, graph, d=None):
         """d: (P,) distances per unordered pair. The edge features are symmetric, so they are
         computed once per pair and both directions read that row (half the (E, hidden) work)."""
-        pairs = graph["pairs"]
-        e = self.edge(graph["pair_types"])
+        pairs = graph.pairs
+        e = self.edge(graph.pair_types)
         if self.distance is not None:
             e = e * self.distance(d[:, None])
-        h = self.node(graph["atoms"])
+        h = self.node(graph.atoms)
         for conv, norm in zip(self.convs, self.norms):
             h = norm(h + torch.relu(conv(h, pairs.csr, e, pairs.inverse)))
-        pooled = segment_mean(h, graph["batch"], graph["B"])[graph["batch"]]
+        pooled = segment_mean(h, graph.batch, graph.num_graphs)[graph.batch]
         mu, log_sigma = self.head(torch.cat([h, pooled], 1)).chunk(2, dim=1)
         return mu, log_sigma.clamp(-6, 2)
 
@@ -93,15 +93,15 @@ class DistanceFlow(nn.Module):
     def condition(self, graph, z):
         """What stays fixed during one integration: the atom inputs, each pair's type embedding, and
         with latent_in_layers z's share of every layer's input (layers, N, hidden)."""
-        atoms = torch.cat([self.latent(z), self.node(graph["atoms"])], 1)
+        atoms = torch.cat([self.latent(z), self.node(graph.atoms)], 1)
         if self.latent_layers is None:
-            return atoms, self.edge(graph["pair_types"])
+            return atoms, self.edge(graph.pair_types)
         per_layer = self.latent_layers(z).reshape(z.shape[0], len(self.convs), -1).transpose(0, 1)
-        return atoms, self.edge(graph["pair_types"]), per_layer
+        return atoms, self.edge(graph.pair_types), per_layer
 
     def forward(self, t, d, graph, condition):
         atoms, types, *per_layer = condition
-        pairs = graph["pairs"]
+        pairs = graph.pairs
         tt = t.reshape(1, 1).to(d)
         e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types
         h = atoms
@@ -143,7 +143,7 @@ class _Augmented(nn.Module):
                 div = vjp * self.probe
             else:  # exact: one backward pass per pair (small graphs, tests)
                 div = torch.stack([torch.autograd.grad(f[k], d, create_graph=True)[0][k] for k in range(f.numel())])
-        return f, -segment_sum(div, self.graph["pair_batch"], self.graph["B"])
+        return f, -segment_sum(div, self.graph.pair_batch, self.graph.num_graphs)
 
 
 class ConfVAECore(nn.Module):
@@ -162,14 +162,6 @@ class ConfVAECore(nn.Module):
         self.options = None if solver in ("dopri5", "dopri8", "bosh3", "adaptive_heun") else \
             {"step_size": time_length / ode_steps}
 
-    @staticmethod
-    def graph(batch):
-        index = batch.extended_index
-        pairs = PairGraph.build(index, batch.atomic_numbers.numel())  # the edge list checked and sorted once
-        return {"index": index, "atoms": batch.atomic_numbers.clamp(0, 99),
-                "batch": batch.batch, "B": batch.num_graphs, "pairs": pairs,
-                "pair_batch": batch.batch[pairs.i], "pair_types": batch.extended_type.long()[pairs.first]}
-
     def _integrate(self, graph, z, start, backward: bool, with_logp: bool):
         condition = self.flow.condition(graph, z)
         times = torch.tensor([0.0, self.time_length], dtype=start.dtype, device=start.device)
@@ -178,7 +170,7 @@ class ConfVAECore(nn.Module):
         if not with_logp:
             return self._odeint(_Velocity(self.flow, graph, condition), start, times, condition)[-1], None
         probe = torch.randn_like(start) if self.trace == "hutchinson" else None
-        state = (start, torch.zeros(graph["B"], dtype=start.dtype, device=start.device))
+        state = (start, torch.zeros(graph.num_graphs, dtype=start.dtype, device=start.device))
         d, logp = self._odeint(_Augmented(self.flow, graph, condition, self.trace, probe), state, times, condition)
         return d[-1], logp[-1]
 
@@ -197,15 +189,15 @@ class ConfVAECore(nn.Module):
 
     def log_likelihood(self, graph, z, d):
         """log p(d | z, G) per molecule (nats): standardize, flow back to the base N(0, I)."""
-        types = graph["pair_types"]
+        types = graph.pair_types
         u = (d - self.shift[types]) * torch.exp(-self.log_scale[types])
         noise, delta = self._integrate(graph, z, u, backward=True, with_logp=True)
         base = -0.5 * (noise.square() + math.log(2 * math.pi))
-        return segment_sum(base - self.log_scale[types], graph["pair_batch"], graph["B"]) - delta
+        return segment_sum(base - self.log_scale[types], graph.pair_batch, graph.num_graphs) - delta
 
     def decode(self, graph, z, noise=None, generator=None):
         """Distances per unordered pair from base noise (drawn if not given)."""
-        types = graph["pair_types"]
+        types = graph.pair_types
         if noise is None:
             noise = torch.randn(types.numel(), generator=generator, dtype=z.dtype, device=z.device)
         u, _ = self._integrate(graph, z, noise, backward=False, with_logp=False)
@@ -266,15 +258,15 @@ def reconstruction_rmsd(graph, d_pairs, reference, ptr, steps, lr, mode, generat
     recorded runs; their NaN gradients came from the decoder, see velocity_bound.)"""
     d_pairs = clamped_distances(d_pairs)
     if d_pairs.requires_grad:
-        d_pairs = _GuardedHypergradient.apply(d_pairs, graph["pair_batch"], graph["B"], hypergradient_clip, dropped)
-    d_edges = d_pairs.index_select(0, graph["pairs"].inverse)
+        d_pairs = _GuardedHypergradient.apply(d_pairs, graph.pair_batch, graph.num_graphs, hypergradient_clip, dropped)
+    d_edges = d_pairs.index_select(0, graph.pairs.inverse)
     if init == "mds":
-        x0 = matching_handedness(metric_matrix_embedding(graph["index"], d_edges.detach(), ptr), reference, ptr)
+        x0 = matching_handedness(metric_matrix_embedding(graph.index, d_edges.detach(), ptr), reference, ptr)
     elif init == "random":
         x0 = torch.randn(reference.shape, generator=generator, dtype=reference.dtype, device=reference.device)
     else:
         raise ValueError(f"init must be one of {INNER_INITS}, got {init!r}")
-    x = distance_geometry(x0, graph["index"], d_edges, steps, lr, mode=mode)
+    x = distance_geometry(x0, graph.index, d_edges, steps, lr, mode=mode)
     return ck.rmsd(x, reference, ptr=ptr)
 
 
@@ -346,18 +338,18 @@ class ConfVAE(ConformerModel, nn.Module):
         return DataSpec(edges=("extended",), mode="conformer", selection="top_k", k=5)
 
     def forward(self, batch) -> dict:
-        c, graph = self.config, ConfVAECore.graph(batch)
-        pairs = graph["pairs"]
+        c, graph = self.config, ExtendedPairGraph.of(batch)
+        pairs = graph.pairs
         d_ref = (batch.pos[pairs.i] - batch.pos[pairs.j]).norm(dim=1)
         if self.training and c["distance_noise"]:  # the released code's train_noise_std on edge lengths
             d_ref = d_ref + c["distance_noise"] * torch.randn_like(d_ref)
         mu_q, ls_q = self.core.encode(graph, d_ref)
         mu_p, ls_p = self.core.prior(graph)
         z = mu_q + torch.exp(ls_q) * torch.randn_like(mu_q)
-        kl = segment_sum(kl_normal(mu_q, ls_q, mu_p, ls_p), graph["batch"], graph["B"])
+        kl = segment_sum(kl_normal(mu_q, ls_q, mu_p, ls_p), graph.batch, graph.num_graphs)
         nll = -self.core.log_likelihood(graph, z, d_ref)
-        losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph["pair_batch"],
-                                                                      graph["B"])).mean()}
+        losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph.pair_batch,
+                                                                      graph.num_graphs)).mean()}
         kl_loss = kl_per_atom(mu_q, ls_q, mu_p, ls_p, c["kl_free_bits"])
         loss = c["kl_weight"] * kl_loss + c["aux_weight"] * losses["nll_per_pair"]
         if c["recon_weight"]:
@@ -383,7 +375,7 @@ class ConfVAE(ConformerModel, nn.Module):
 
     def _generate_batch(self, batch, generator):
         """z ~ p(z | G), distances from the flow, coordinates by distance geometry."""
-        graph = ConfVAECore.graph(batch)
+        graph = ExtendedPairGraph.of(batch)
         mu, ls = self.core.prior(graph)
         z = mu + torch.exp(ls) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
         d = self.core.decode(graph, z, generator=generator)
@@ -396,11 +388,11 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     gradient by the fused kernel) from N(0, I) (init="random", as released) or from the
     metric-matrix embedding of d, each molecule mirrored at random (distances fix no handedness;
     a coin per sample hedges what a fixed eigenvector sign would get wrong for every sample)."""
-    d = clamped_distances(d_pairs)[graph["pairs"].inverse]
+    d = clamped_distances(d_pairs)[graph.pairs.inverse]
     n_atoms = int(ptr[-1])
     if init == "mds":
         coin = torch.rand(ptr.numel() - 1, generator=generator, device=ptr.device) < 0.5
-        x = mirrored_where(metric_matrix_embedding(graph["index"], d, ptr), ptr, coin)
+        x = mirrored_where(metric_matrix_embedding(graph.index, d, ptr), ptr, coin)
     elif init == "random":
         x = torch.randn(n_atoms, 3, generator=generator, dtype=d.dtype, device=d.device)
     else:
@@ -408,7 +400,7 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     x.requires_grad_()
     optimizer = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):  # the pair graph's EdgeCSR: the edge list checked and sorted once, not per step
-        x.grad = dg_gradient(x.detach(), graph["pairs"].csr, d)
+        x.grad = dg_gradient(x.detach(), graph.pairs.csr, d)
         optimizer.step()
     return x.detach()
 

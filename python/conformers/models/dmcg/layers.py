@@ -37,9 +37,9 @@ class GNBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, graph, h, e, u, x, z=None):
-        """graph: dict with index (2, E) (row 0 the atom receiving the message), batch (A,) molecule
-        of each atom, edge_batch (E,), B. Returns the updated (h, e, u)."""
-        index, batch, edge_batch, B = graph["index"], graph["batch"], graph["edge_batch"], graph["B"]
+        """graph: the BondGraph; h (N, dim) atoms, e (E, dim) edges, u (B, dim) molecules, x (N, 3)
+        coordinates (A), z (B, dim) latent or None. Returns the updated (h, e, u)."""
+        index, batch, edge_batch, B = graph.index, graph.batch, graph.edge_batch, graph.num_graphs
         i, j = index
         h_bar = h + self.position_mlp(x) + (0 if z is None else z[batch])                       # eq. 3
         e_bar = e + self.distance_mlp((x[i] - x[j]).norm(dim=1, keepdim=True))

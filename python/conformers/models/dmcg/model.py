@@ -29,7 +29,7 @@ import conformer_kernels as ck
 from conformers.data import features
 
 from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
-from ..common import segment_mean
+from ..common import BondGraph, segment_mean
 from .layers import MLP, GNBlock, recentred_update
 
 MAX_ATOMS_PER_BATCH = 4096  # sampling: copies of molecules are batched up to this many atoms
@@ -59,7 +59,7 @@ class Stack(nn.Module):
         for block in self.blocks:
             h, e, u = block(graph, h, e, u, x, z)
             if self.head is not None:
-                x = recentred_update(self.head, h, x, graph["batch"], graph["B"])
+                x = recentred_update(self.head, h, x, graph.batch, graph.num_graphs)
                 trajectory.append(x)
         return h, e, u, trajectory
 
@@ -97,26 +97,21 @@ class DMCG(ConformerModel, nn.Module):
         return lo + (hi - lo) * (1 - math.cos(math.pi * self.progress)) / 2
 
     # --- the three stacks --------------------------------------------------------------------------
-    @staticmethod
-    def _graph(batch):
-        return {"index": batch.bond_index, "batch": batch.batch, "edge_batch": batch.batch[batch.bond_index[0]],
-                "B": batch.num_graphs}
-
     def _prior(self, batch, graph, generator=None):
-        h, e, u = self.prior.embed(batch, graph["B"])
+        h, e, u = self.prior.embed(batch, graph.num_graphs)
         # drawn on the CPU (its generator gives the same samples on every device), then moved once
         x = torch.rand(batch.atomic_numbers.numel(), 3, generator=generator) * 2 - 1
         return self.prior.run(graph, h, e, u, x.to(h))
 
     def _posterior(self, batch, graph):
         """mu, log sigma of q(z | R, G) from the reference, centred and (in training) randomly rotated."""
-        ref = batch.pos - segment_mean(batch.pos, batch.batch, graph["B"])[batch.batch]
+        ref = batch.pos - segment_mean(batch.pos, batch.batch, graph.num_graphs)[batch.batch]
         if self.training:
-            R = ck.random_rotations(graph["B"], dtype=ref.dtype, device=ref.device)[batch.batch]
+            R = ck.random_rotations(graph.num_graphs, dtype=ref.dtype, device=ref.device)[batch.batch]
             ref = torch.einsum("aij,aj->ai", R, ref)
-        h, e, u = self.encoder.embed(batch, graph["B"])
+        h, e, u = self.encoder.embed(batch, graph.num_graphs)
         h, _, u, _ = self.encoder.run(graph, h, e, u, ref)
-        mu, log_sigma = self.latent(torch.cat([segment_mean(h, batch.batch, graph["B"]), u], 1)).chunk(2, dim=1)
+        mu, log_sigma = self.latent(torch.cat([segment_mean(h, batch.batch, graph.num_graphs), u], 1)).chunk(2, dim=1)
         return mu, log_sigma.clamp(-10, 10)
 
     # --- training ---------------------------------------------------------------------------------
@@ -135,7 +130,7 @@ class DMCG(ConformerModel, nn.Module):
                 batch.ptr)
 
     def forward(self, batch) -> dict:
-        graph, perms = self._graph(batch), self._permutations(batch)
+        graph, perms = BondGraph.of(batch), self._permutations(batch)
         h, e, u, prior_traj = self._prior(batch, graph)
         mu, log_sigma = self._posterior(batch, graph)
         z = mu + log_sigma.exp() * torch.randn_like(mu)
@@ -153,9 +148,9 @@ class DMCG(ConformerModel, nn.Module):
     @torch.no_grad()
     def generate_batch(self, batch, generator=None) -> torch.Tensor:
         """Coordinates (A, 3) of one sample per molecule of the batch: z ~ N(0, I) x sample_scale."""
-        graph = self._graph(batch)
+        graph = BondGraph.of(batch)
         h, e, u, prior_traj = self._prior(batch, graph, generator)
-        z = torch.randn(graph["B"], h.shape[1], generator=generator).to(h) * self.config["sample_scale"]
+        z = torch.randn(graph.num_graphs, h.shape[1], generator=generator).to(h) * self.config["sample_scale"]
         return self.decoder.run(graph, h, e, u, prior_traj[-1], z)[3][-1]
 
     @torch.no_grad()
