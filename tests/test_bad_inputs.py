@@ -97,3 +97,40 @@ def test_optimize_refuses_2d_and_collapsed_coordinates_by_record(tmp_path):
         assert "alanine-2d" in result.stderr and "is 2D" in result.stderr
         assert "alanine-zero" in result.stderr and "every atom at the same point" in result.stderr
         assert [m.GetProp("_Name") for m in Chem.SDMolSupplier(str(tmp_path / f"out-{model}.sdf"))] == ["ethanol"]
+
+
+CROWDED = "CC(C)(C)c1c(C(C)(C)C)c(C(C)(C)C)c(C(C)(C)C)c(C(C)(C)C)c1C(C)(C)C"  # hexa-tert-butylbenzene
+
+
+def test_a_molecule_past_the_embedding_budget_fails_by_name_and_the_others_are_written(tmp_path):
+    out = tmp_path / "out.sdf"
+    result = cli("generate", "CCO", CROWDED, "c1ccccc1O", "--model", "rdkit", "-n", 2, "--timeout", 2, "-o", out)
+    assert result.returncode == 1 and f"failed {CROWDED}" in result.stderr and "within 2 s" in result.stderr
+    assert "wrote 4 conformers of 2/3 molecules" in result.stdout
+    names = [m.GetProp("_Name") for m in Chem.SDMolSupplier(str(out))]
+    assert names == ["CCO", "CCO", "c1ccccc1O", "c1ccccc1O"] and not os.path.exists(f"{out}.partial")
+    for bad in ("0", "-3", "nan", "inf"):
+        result = cli("generate", "CCO", "--model", "rdkit", "--timeout", bad, "-o", out)
+        assert result.returncode == 2 and "--timeout must be a positive number" in result.stderr
+
+
+def test_a_killed_generate_keeps_every_finished_molecule(tmp_path):
+    """Molecules are on disk as they finish (flushed and synced): killed while embedding a slow one
+    (SIGKILL: no handler runs), the run leaves the molecules before it in OUT.partial and no OUT."""
+    import signal
+    import time
+
+    out = tmp_path / "out.sdf"
+    proc = subprocess.Popen([sys.executable, "-m", "conformers.cli.main", "generate", "CCO", "c1ccccc1O", CROWDED,
+                             "--model", "rdkit", "-n", "2", "--timeout", "300", "-o", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    partial, deadline = f"{out}.partial", time.time() + 120
+    while time.time() < deadline and not (os.path.exists(partial) and open(partial).read().count("$$$$") >= 4):
+        time.sleep(0.2)
+    time.sleep(0.5)  # now inside the slow embedding
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert [m.GetProp("_Name") for m in Chem.SDMolSupplier(partial)] == ["CCO", "CCO", "c1ccccc1O", "c1ccccc1O"]
+    assert not out.exists()

@@ -162,20 +162,33 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
 def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
              stereo: str = "keep") -> list[Generated]:
     """Conformers of every parsable input (n per molecule, or a count per input), sampled by the
-    model in one batch; hydrogens re-added at positions computed from the heavy-atom geometry
-    (which they do not move), optional MMFF94."""
+    model; hydrogens re-added at positions computed from the heavy-atom geometry (which they do not
+    move), optional MMFF94. The list of ``generate_stream``'s results."""
+    return list(generate_stream(inputs, model, n, seed=seed, mmff=mmff, stereo=stereo))
+
+
+def generate_stream(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
+                    stereo: str = "keep"):
+    """``generate``, one result at a time in input order: the model samples ``model.sample_chunk``
+    molecules per call, so a caller that writes each result as it comes keeps everything finished
+    when a later molecule fails, hangs or the run is interrupted."""
     if stereo not in STEREO_POLICIES:
         raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {stereo!r}")
     counts = [n] * len(inputs) if isinstance(n, int) else list(n)
     if len(counts) != len(inputs) or min(counts, default=1) < 1:
         raise ValueError("n must be >= 1, one count per input molecule")
+    chunk = max(1, int(getattr(model, "sample_chunk", 64)))
+    for lo in range(0, len(inputs), chunk):
+        yield from _generate_chunk(inputs[lo:lo + chunk], model, counts[lo:lo + chunk], seed, mmff, stereo)
+
+
+def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated]:
     results = [Generated(item, error=item.error) for item in inputs]
     todo = [k for k, r in enumerate(results) if r.error is None]
     start = time.perf_counter()
     sampled = model.sample([results[k].input.mol for k in todo], [counts[k] for k in todo], seed=seed) if todo else []
-    todo = [results[k] for k in todo]
     per_molecule = (time.perf_counter() - start) / max(len(todo), 1)
-    for result, out in zip(todo, sampled):
+    for result, out in zip([results[k] for k in todo], sampled):
         result.seconds = per_molecule
         if isinstance(out, Exception):
             result.error = f"{type(out).__name__}: {out}"
@@ -207,23 +220,51 @@ def heavy_ensembles(results: list[Generated]) -> dict:
     return out
 
 
+class SDFStream:
+    """An SDF written molecule by molecule: each result's conformers go to PATH.partial and are
+    flushed as soon as it is added, so finished molecules are on disk before the next starts;
+    ``close()`` renames the file to PATH (never a half-written PATH). Left open by an interruption,
+    PATH.partial holds every finished molecule."""
+
+    def __init__(self, path: str, model_name: str, seed: int):
+        self.path, self.partial = path, path + ".partial"
+        self.model_name, self.seed, self.written, self.molecules = model_name, seed, 0, 0
+        self._file = open(self.partial, "w")
+        self._writer = Chem.SDWriter(self._file)
+
+    def add(self, result: Generated) -> None:
+        if result.mol is None:
+            return
+        mol = result.mol
+        for key, value in (("_Name", result.input.name), ("smiles", result.input.smiles), ("model", self.model_name),
+                           ("seed", str(self.seed)), ("seconds_per_molecule", f"{result.seconds:.4f}")):
+            mol.SetProp(key, value)
+        for k, conf in enumerate(mol.GetConformers()):
+            mol.SetProp("conformer_index", str(k))
+            self._writer.write(mol, confId=conf.GetId())
+            self.written += 1
+        self._writer.flush()
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.molecules += 1
+
+    def discard(self) -> None:
+        """Close and remove the partial file (nothing worth keeping was written)."""
+        self._writer.close()
+        self._file.close()
+        os.remove(self.partial)
+
+    def close(self) -> int:
+        """Finish the file at PATH; returns the conformers written."""
+        self._writer.close()
+        self._file.close()
+        os.replace(self.partial, self.path)
+        return self.written
+
+
 def write_sdf(results: list[Generated], path: str, model_name: str, seed: int) -> int:
     """Every conformer of every successful molecule, titled by the input's name; atomically."""
-    tmp = path + ".tmp"
-    written = 0
-    with Chem.SDWriter(tmp) as writer:
-        for result in results:
-            if result.mol is None:
-                continue
-            mol = result.mol
-            mol.SetProp("_Name", result.input.name)
-            mol.SetProp("smiles", result.input.smiles)
-            mol.SetProp("model", model_name)
-            mol.SetProp("seed", str(seed))
-            mol.SetProp("seconds_per_molecule", f"{result.seconds:.4f}")
-            for k, conf in enumerate(mol.GetConformers()):
-                mol.SetProp("conformer_index", str(k))
-                writer.write(mol, confId=conf.GetId())
-                written += 1
-    os.replace(tmp, path)  # never leave a half-written SDF behind
-    return written
+    stream = SDFStream(path, model_name, seed)
+    for result in results:
+        stream.add(result)
+    return stream.close()

@@ -8,6 +8,7 @@ import sys
 
 from .data_commands import add_data_commands
 
+EMBED_TIMEOUT = 60.0  # s per molecule in RDKit embedding: typical drug-like molecules take well under 1 s
 
 def _error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
@@ -62,12 +63,14 @@ def _load(args):
 
 
 def _generate(args) -> int:
-    from conformers.generation import generate, read_inputs, write_sdf
+    from conformers.generation import SDFStream, generate_stream, read_inputs
 
     if not args.smiles and not args.input:
         return _error("give SMILES arguments or --input FILE.smi|FILE.sdf")
     if (bad := _bad_output_file(args.output)):
         return _error(bad)
+    if not (args.timeout > 0 and math.isfinite(args.timeout)):
+        return _error(f"--timeout must be a positive number of seconds, got {args.timeout}")
     try:
         inputs = read_inputs(args.smiles, args.input)
         model = _load(args)
@@ -75,18 +78,30 @@ def _generate(args) -> int:
         return _error(str(exc))
     if args.num < 1:
         return _error(f"-n must be >= 1, got {args.num}")
-    results = generate(inputs, model, args.num, seed=args.seed, mmff=args.mmff, stereo=args.stereo)
-    written = write_sdf(results, args.output, model.name, args.seed) if any(r.mol for r in results) else 0
-    failed = [r for r in results if r.error]
-    for r in failed:
-        print(f"failed {r.input.name}: {r.error}", file=sys.stderr)
-    for r in results:
-        if r.stereo_wrong:
-            print(f"{r.input.name}: {r.stereo_wrong} conformers with stereo unlike the input"
-                  f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped; --stereo {args.stereo})", file=sys.stderr)
-    ok = len(results) - len(failed)
-    seconds = sum(r.seconds for r in results if not r.error)
-    print(f"wrote {written} conformers of {ok}/{len(results)} molecules to {args.output} "
+    model.embed_timeout = args.timeout
+    stream, failed, seconds = SDFStream(args.output, model.name, args.seed), 0, 0.0
+    try:
+        for r in generate_stream(inputs, model, args.num, seed=args.seed, mmff=args.mmff, stereo=args.stereo):
+            stream.add(r)  # on disk before the next molecule starts
+            failed += r.error is not None
+            seconds += 0.0 if r.error else r.seconds
+            if r.error:
+                print(f"failed {r.input.name}: {r.error}", file=sys.stderr)
+            if r.stereo_wrong:
+                print(f"{r.input.name}: {r.stereo_wrong} conformers with stereo unlike the input"
+                      f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped; --stereo {args.stereo})",
+                      file=sys.stderr)
+    except KeyboardInterrupt:
+        print(f"interrupted: the {stream.molecules} molecules finished ({stream.written} conformers) are in "
+              f"{stream.partial}", file=sys.stderr)
+        return 130
+    ok = len(inputs) - failed
+    if stream.written:
+        written = stream.close()
+    else:  # nothing succeeded: no empty output file
+        stream.discard()
+        written = 0
+    print(f"wrote {written} conformers of {ok}/{len(inputs)} molecules to {args.output} "
           f"(model {model.name}, seed {args.seed}, {seconds / max(ok, 1):.3f} s per molecule)")
     return 0 if not failed else 1
 
@@ -271,6 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
                           "that is right, else drop) or drop")
     gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
+                     help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) before it "
+                          f"fails by name (default {EMBED_TIMEOUT:g})")
     gen.set_defaults(func=_generate)
 
     opt = sub.add_parser("optimize", help="refine input conformers with an optimization model")

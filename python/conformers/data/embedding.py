@@ -2,6 +2,8 @@
 baseline, the reference-set builder, and the RDKit+MMFF starts that ConfOpt refines."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem
@@ -21,7 +23,8 @@ def with_conformers(mol: Chem.Mol, coords) -> Chem.Mol:
 def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
           timeout: float | None = None) -> Chem.Mol:
     """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers; ``timeout``
-    (seconds) bounds each embedding attempt (strained stereo-specified cages can take minutes)."""
+    (seconds) bounds the embedding, the random-coordinates fallback included (strained or crowded
+    molecules, e.g. hexa-tert-butylbenzene, can take many minutes); RuntimeError when none came."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
     if n_conformers < 1:
@@ -30,15 +33,20 @@ def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
     params = AllChem.ETKDGv3()
     # RDKit embeds every conformer identically when randomSeed == 0 (seen with 2026.09): shift by 1.
     params.randomSeed = seed + 1
+    start = time.perf_counter()
     if timeout:
         params.timeout = max(1, int(round(timeout)))  # RDKit takes whole seconds
     # a timed-out embedding can return ids without conformers: count what the molecule holds
     AllChem.EmbedMultipleConfs(mol, n_conformers, params)
-    if mol.GetNumConformers() == 0:
+    left = None if not timeout else timeout - (time.perf_counter() - start)
+    if mol.GetNumConformers() == 0 and (left is None or left >= 1):
         params.useRandomCoords = True  # ETKDG's documented fallback for hard-to-embed molecules
+        if left is not None:
+            params.timeout = int(left)  # the fallback gets what is left of the budget
         AllChem.EmbedMultipleConfs(mol, n_conformers, params)
     if mol.GetNumConformers() == 0:
-        raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(Chem.RemoveHs(mol))}")
+        within = f" within {timeout:g} s" if timeout else ""
+        raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(Chem.RemoveHs(mol))}{within}")
     if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
         AllChem.MMFFOptimizeMoleculeConfs(mol)
     return mol

@@ -28,6 +28,11 @@ class ConformerModel(abc.ABC):
 
     name: str = ""
     trainable: bool = False
+    # per-molecule time budget (s) of RDKit embedding where the model embeds (ETKDG itself, ConfOpt's
+    # starts); None: unbounded. `conformers generate --timeout` sets it; a molecule past it fails by name.
+    embed_timeout: float | None = None
+    # molecules per sample() call when generating for users: results are written after each call
+    sample_chunk: int = 64
 
     def __init__(self, **config):
         self.config = dict(config)

@@ -19,16 +19,19 @@ def parse_smiles(smiles: str) -> Chem.Mol:
     return mol
 
 
-def generate(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False) -> Chem.Mol:
+def generate(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
+             timeout: float | None = None) -> Chem.Mol:
     """A copy of mol with explicit hydrogens and up to n_conformers ETKDGv3 conformers (MMFF94-relaxed
-    with ``mmff``): conformers.data.embedding.etkdg, the embedding every RDKit path here shares."""
-    return etkdg(mol, n_conformers, seed=seed, mmff=mmff)
+    with ``mmff``), the embedding bounded by ``timeout`` seconds: conformers.data.embedding.etkdg, the
+    embedding every RDKit path here shares."""
+    return etkdg(mol, n_conformers, seed=seed, mmff=mmff, timeout=timeout)
 
 
 class RDKitModel(ConformerModel):
     """ETKDGv3 (+ MMFF94 with mmff=True): the registry's working entry from day one."""
 
     trainable = False
+    sample_chunk = 1  # one molecule at a time: nothing is batched, each is written as it finishes
 
     def __init__(self, mmff: bool = False):
         super().__init__(mmff=mmff)
@@ -39,7 +42,7 @@ class RDKitModel(ConformerModel):
         out = []
         for mol, count in zip(mols, counts):
             try:
-                out.append(generate(mol, count, seed=seed, mmff=self.config["mmff"]))
+                out.append(generate(mol, count, seed=seed, mmff=self.config["mmff"], timeout=self.embed_timeout))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
         return out

@@ -235,7 +235,8 @@ class ConfOpt(ConformerModel, nn.Module):
                     x0 = _random_start(batch, generator)
                 else:  # ETKDG starts: with MMFF for the refiner, without for the generation setting
                     mmff = self.config["setting"] == "optimization"
-                    x0 = torch.from_numpy(rdkit_mmff_starts(heavy, count, seed, mmff=mmff)).float().reshape(-1, 3).to(device)
+                    starts = rdkit_mmff_starts(heavy, count, seed, timeout=self.embed_timeout, mmff=mmff)
+                    x0 = torch.from_numpy(starts).float().reshape(-1, 3).to(device)
                 self.eval()
                 if unseen:
                     self._warn_unseen(heavy, unseen)
