@@ -102,7 +102,10 @@ def _plain_graph(graph):
     return atoms, torch.stack([lo[first], hi[first]], 1), labels[first]
 
 
-def _as_graph(mol_or_graph, symmetrize):
+def labelled_graph(mol_or_graph, symmetrize: bool = True):
+    """(atom_labels (N,), bonds (E, 2), bond_labels (E,)) int64: the labelled graph whose
+    automorphisms :func:`automorphisms` enumerates (for a Mol, with the conjugated terminal groups
+    symmetrized when asked); the same graph the reference enumerates."""
     if hasattr(mol_or_graph, "GetAtoms"):
         atoms, bonds, labels = _mol_graph(mol_or_graph, symmetrize)
         return (torch.tensor(atoms, dtype=torch.int64), torch.tensor(bonds, dtype=torch.int64).reshape(-1, 2),
@@ -128,7 +131,7 @@ def automorphisms(mol_or_graph, max_count: int = DEFAULT_MAX_COUNT, *,
             useChirality=False)``.
         max_steps: search-step budget, so that no graph can make the enumeration hang.
     """
-    atoms, bonds, labels = _as_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
+    atoms, bonds, labels = labelled_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
     if max_count < 1:
         raise ValueError(f"max_count must be >= 1, got {max_count}")
     try:
@@ -147,7 +150,7 @@ def automorphisms(mol_or_graph, max_count: int = DEFAULT_MAX_COUNT, *,
 def symmetry_classes(mol_or_graph, *, symmetrize_conjugated_terminal_groups: bool = True) -> torch.Tensor:
     """(N,) int64 class of every atom by colour refinement: atoms that no automorphism can swap get
     different classes (the converse may fail on rare graphs): the candidate sets of the search."""
-    atoms, bonds, labels = _as_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
+    atoms, bonds, labels = labelled_graph(mol_or_graph, symmetrize_conjugated_terminal_groups)
     return _backend._C().symmetry_classes(atoms, bonds.contiguous(), labels)
 
 
@@ -159,7 +162,7 @@ class GuidedSearch:
     """
 
     def __init__(self, mol_or_graph, max_steps: int = DEFAULT_MAX_STEPS):
-        atoms, bonds, labels = _as_graph(mol_or_graph, True)
+        atoms, bonds, labels = labelled_graph(mol_or_graph, True)
         self._graph = (atoms, bonds.contiguous(), labels)
         self._max_steps = int(max_steps)
         self.n_atoms = atoms.numel()

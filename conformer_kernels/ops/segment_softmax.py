@@ -111,7 +111,6 @@ def segment_attention(query: torch.Tensor, key: torch.Tensor, values: torch.Tens
         raise ValueError(f"index has {csr.src.numel()} edges but key has {key.shape[0]}")
     scale = float(scale) if scale is not None else 1.0 / math.sqrt(C)
     if _backend.reference_enabled():
-        scores = (query[csr.index[0]] * key).sum(-1) * scale
-        return reference.segment_softmax_aggregate(scores, values, csr.index, N)
+        return reference.segment_attention(query, key, values, csr.index, scale)
     key, values = csr.to_csr_order(key, values)
     return _SegmentAttention.apply(query.contiguous(), key.contiguous(), values.contiguous(), csr.row_ptr, scale)

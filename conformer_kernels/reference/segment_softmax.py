@@ -14,3 +14,13 @@ def segment_softmax_aggregate(scores, values, index, num_nodes):
     p = p / z[dst]
     out = torch.zeros((num_nodes, H, values.shape[2]), dtype=values.dtype, device=values.device)
     return out.index_add(0, dst, p[..., None] * values)
+
+
+def segment_attention(query, key, values, index, scale=None):
+    """The spec of ck.segment_attention, same arguments (index a (2, E) tensor): the (E, H) scores
+    scale <query[index[0]], key> formed, then segment_softmax_aggregate; (N, H, D)."""
+    import math
+
+    scale = 1.0 / math.sqrt(query.shape[2]) if scale is None else float(scale)
+    scores = (query[index[0]] * key).sum(-1) * scale
+    return segment_softmax_aggregate(scores, values, index, query.shape[0])

@@ -214,3 +214,43 @@ def test_reference_switch_for_symmetric_ops():
     assert torch.allclose(ck.rmsd_matrix(X, Y, perms), ref_matrix, atol=1e-9)
     assert torch.allclose(ck.symmetric_rmsd(X, Y, perms), ref_pairs, atol=1e-9)
     assert torch.allclose(ck.rtp_loss(X, Y, perms), ref_loss, atol=1e-9)
+
+
+def test_same_name_references_match_the_ops():
+    """Every op's reference has the op's name and signature: symmetric_rmsd (dense, one pair and
+    ragged with a flat table), rtp_loss (both metrics), rmsd_matrix, automorphisms and
+    symmetry_classes (same partition), segment_attention."""
+    from rdkit import Chem
+
+    from conformer_kernels import reference as _  # noqa: F401  (the package of specs)
+    from conformer_kernels.reference import automorphisms as ref_auto
+    from conformer_kernels.reference import segment_softmax as ref_softmax
+    from conformer_kernels.reference import symmetric_rmsd as ref
+
+    g = torch.Generator().manual_seed(3)
+    mol = Chem.MolFromSmiles("OC(=O)c1ccc(C(C)(C)C)cc1")
+    perms = ck.automorphisms(mol)
+    assert torch.equal(torch.unique(perms, dim=0), ref_auto.automorphisms(mol))  # the same set (sorted rows)
+    classes, ref_classes = ck.symmetry_classes(mol), ref_auto.symmetry_classes(mol)
+    assert torch.equal(classes[:, None] == classes[None], ref_classes[:, None] == ref_classes[None])
+    n = mol.GetNumAtoms()
+    P, Q = torch.randn(4, n, 3, generator=g, dtype=torch.float64), torch.randn(4, n, 3, generator=g, dtype=torch.float64)
+    for args in ((P, Q, perms), (P[0], Q[0], perms)):
+        got, best = ck.symmetric_rmsd(*args, return_best=True)
+        want, want_best = ref.symmetric_rmsd(*args, return_best=True)
+        torch.testing.assert_close(got, want)
+        assert torch.equal(best, want_best)
+    ptr = torch.tensor([0, n, 2 * n])
+    flat, perm_ptr = torch.cat([perms.flatten(), perms.flatten()]), torch.tensor([0, perms.numel(), 2 * perms.numel()])
+    torch.testing.assert_close(ck.symmetric_rmsd(P[:2].reshape(-1, 3), Q[:2].reshape(-1, 3), flat, ptr, perm_ptr),
+                               ref.symmetric_rmsd(P[:2].reshape(-1, 3), Q[:2].reshape(-1, 3), flat, ptr, perm_ptr))
+    for metric in ("sse", "mean_distance"):
+        torch.testing.assert_close(ck.rtp_loss(P, Q, perms, reduction="mean", metric=metric),
+                                   ref.rtp_loss(P, Q, perms, reduction="mean", metric=metric))
+    got, best = ck.rmsd_matrix(P, Q[:3], perms, return_best=True)
+    want, want_best = ref.rmsd_matrix(P, Q[:3], perms, return_best=True)
+    torch.testing.assert_close(got, want)
+    assert torch.equal(best, want_best)
+    index = torch.tensor([[0, 0, 1, 2, 2], [1, 2, 0, 0, 1]])
+    q, k, v = torch.randn(3, 2, 4, generator=g), torch.randn(5, 2, 4, generator=g), torch.randn(5, 2, 3, generator=g)
+    torch.testing.assert_close(ck.segment_attention(q, k, v, index), ref_softmax.segment_attention(q, k, v, index))
