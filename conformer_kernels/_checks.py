@@ -4,9 +4,17 @@ from __future__ import annotations
 import torch
 
 
+def on_device(name: str, x: torch.Tensor) -> torch.Tensor:
+    """A tensor whose data exists: meta tensors (shapes without storage) are refused by name."""
+    if x.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device (a shape without data); pass a CPU or CUDA tensor")
+    return x
+
+
 def floating(name: str, x) -> torch.Tensor:
     if not isinstance(x, torch.Tensor):
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    on_device(name, x)
     if x.dtype not in (torch.float32, torch.float64):
         raise ValueError(f"{name} must be float32 or float64, got {x.dtype}")
     return x

@@ -5,6 +5,8 @@ from typing import NamedTuple
 
 import torch
 
+from .. import _checks
+
 
 def check_edge_index(index: torch.Tensor, num_nodes: int, device) -> torch.Tensor:
     if not torch.is_tensor(index) or index.dtype != torch.int64:
@@ -13,6 +15,7 @@ def check_edge_index(index: torch.Tensor, num_nodes: int, device) -> torch.Tenso
         raise ValueError(f"index must have shape (2, E), got {tuple(index.shape)}")
     if index.device != device:
         raise ValueError(f"index must be on {device}, got {index.device}")
+    _checks.on_device("index", index)
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= num_nodes):
         raise ValueError(f"index entries must lie in [0, {num_nodes}) (the number of atoms)")
     return index

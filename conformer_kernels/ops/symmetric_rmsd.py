@@ -209,4 +209,6 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
         refined = guided_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), graph, rows)
         sse = torch.minimum(sse, refined.reshape(G, R).to(sse))
     out = safe_sqrt(sse.clamp_min(0) / max(n, 1))
+    if out.numel() and not bool(torch.isfinite(out).all()):  # finite inputs, overflowing squares
+        raise ValueError("X and Y give a non-finite result: coordinates too large")
     return (out, best) if return_best else out

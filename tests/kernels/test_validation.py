@@ -34,6 +34,13 @@ def _nan(x, where=(0, 1, 2)):
     (lambda: ck.rmsd_matrix(X, torch.randn(3, 6, 3, dtype=torch.float64)), "same number of atoms"),
     (lambda: ck.rmsd_matrix(_nan(X), X), "X contains NaN"),
     (lambda: ck.automorphisms(ck), "RDKit Mol"),
+    (lambda: ck.symmetric_rmsd(X.reshape(-1), X.reshape(-1), PERMS), r"shape \(B, N, 3\) or \(N, 3\), got \(30,\)"),
+    (lambda: ck.rmsd_matrix(X.float() * 1e19, X.float()), "coordinates too large"),  # finite, squares overflow float32
+    (lambda: ck.rmsd(X.float() * 1e19, X.float()), "coordinates too large"),
+    (lambda: ck.symmetric_rmsd(X.to("meta"), X.to("meta"), PERMS), "P is on the meta device"),
+    (lambda: ck.rmsd_matrix(X.to("meta"), X.to("meta")), "X is on the meta device"),
+    (lambda: ck.edge_geometry(X[0], torch.tensor([[0, 1], [1, 0]], device="meta"), torch.zeros(1, dtype=X.dtype), 1.0),
+     "index must be on cpu"),
 ])
 def test_bad_input_raises_value_error(call, message):
     with pytest.raises(ValueError, match=message):
