@@ -134,3 +134,27 @@ def test_a_killed_generate_keeps_every_finished_molecule(tmp_path):
     assert proc.returncode == -signal.SIGKILL
     assert [m.GetProp("_Name") for m in Chem.SDMolSupplier(partial)] == ["CCO", "CCO", "c1ccccc1O", "c1ccccc1O"]
     assert not out.exists()
+
+
+def test_gzipped_sdf_is_read_everywhere_and_a_mislabelled_one_is_named(tmp_path):
+    """.sdf.gz (how SDF collections are downloaded) works as generate's input, optimize's input
+    and evaluate's generated/reference sets; gzip data named .sdf, or a truncated .gz, is refused
+    by name with exit status 2."""
+    import gzip
+    import shutil
+
+    sdf = tmp_path / "r.sdf"
+    assert cli("generate", "CC(C)O", "--model", "rdkit", "-n", 3, "-o", sdf).returncode == 0
+    packed = tmp_path / "r.sdf.gz"
+    with open(sdf, "rb") as src, gzip.open(packed, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    assert cli("generate", "-i", packed, "--model", "rdkit", "-n", 2, "-o", tmp_path / "g.sdf").returncode == 0
+    assert cli("optimize", packed, "--model", "rdkit-mmff", "-o", tmp_path / "o.sdf").returncode == 0
+    result = cli("evaluate", "-g", packed, "-r", packed, "--out", tmp_path / "ev", "--no-plot")
+    assert result.returncode == 0 and "COV-R 100.0% / MAT-R 0.000 A" in result.stdout
+    shutil.copy(packed, tmp_path / "mislabelled.sdf")
+    result = cli("generate", "-i", tmp_path / "mislabelled.sdf", "--model", "rdkit", "-o", tmp_path / "x.sdf")
+    assert result.returncode == 2 and "not a text SDF file (gzipped? name it .sdf.gz)" in result.stderr
+    (tmp_path / "cut.sdf.gz").write_bytes(packed.read_bytes()[:60])
+    result = cli("evaluate", "-g", tmp_path / "cut.sdf.gz", "-r", sdf, "--out", tmp_path / "ev2", "--no-plot")
+    assert result.returncode == 2 and "cut.sdf.gz is not a readable gzip file" in result.stderr

@@ -9,6 +9,7 @@ import numpy as np
 from rdkit import Chem
 from rdkit.Chem import AllChem
 
+from .data.sdf import is_sdf, read_sdf_records
 from .metrics.stereo import stereo_elements, stereo_matches
 
 STEREO_POLICIES = ("keep", "fix", "drop")
@@ -73,14 +74,12 @@ def read_inputs(smiles: list[str] | None = None, path: str | None = None) -> lis
         return out
     if not os.path.isfile(path):
         raise FileNotFoundError(f"no input file at {path}")
-    if path.lower().endswith((".sdf", ".sd", ".mol")):
-        if os.path.getsize(path) == 0:
-            raise ValueError(f"{path} holds no molecules (empty SDF)")
-        supplier = Chem.SDMolSupplier(path, removeHs=False)
-        if len(supplier) == 0:
+    if is_sdf(path):
+        records = read_sdf_records(path)
+        if not records:
             raise ValueError(f"{path} holds no molecules (empty SDF)")
         # consecutive records of one molecule (its conformers) are one input, not one per record
-        for name, numbers, mol in group_sdf_records(list(supplier)):
+        for name, numbers, mol in group_sdf_records(records):
             if mol is None:
                 out.append(InputMolecule(name, "", None, f"{path}: record {numbers[0]} is unreadable"))
                 continue

@@ -109,6 +109,7 @@ def _generate(args) -> int:
 def _optimize(args) -> int:
     from rdkit import Chem
 
+    from conformers.data.sdf import read_sdf_records
     from conformers.generation import Generated, InputMolecule, group_sdf_records, not_3d, write_sdf
 
     if (bad := _bad_output_file(args.output)):
@@ -121,7 +122,10 @@ def _optimize(args) -> int:
         return _error(f"model {model.name} cannot optimize conformers")
     if not os.path.isfile(args.input):
         return _error(f"no input file at {args.input}")
-    mols = [m for m in Chem.SDMolSupplier(args.input, removeHs=False)] if os.path.getsize(args.input) else []
+    try:
+        mols = read_sdf_records(args.input)
+    except ValueError as exc:
+        return _error(str(exc))
     if not mols:
         return _error(f"{args.input} holds no molecules (empty SDF)")
     groups = group_sdf_records(mols)

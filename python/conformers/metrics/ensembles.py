@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from rdkit import Chem
 
+from conformers.data.sdf import is_sdf, read_sdf_text
+
 
 @dataclass
 class Ensemble:
@@ -62,10 +64,10 @@ def read_sdf(path: str) -> tuple[dict[str, Ensemble], list[dict]]:
     """Ensembles of an SDF file, keyed by title (or canonical SMILES), and the records it could not
     read ({"key", "reason", "detail"}). Records that repeat the previous record's graph (a molecule's
     conformers, the usual layout) reuse its parse and have only their coordinates read."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"no SDF file at {path}")
-    with open(path) as handle:
-        text = handle.read()
+    try:
+        text = read_sdf_text(path)
+    except ValueError as exc:
+        raise EnsembleReadError(str(exc)) from exc
     # each "$$$$" line ends a record: drop exactly the newline that follows it (a record may start
     # with an empty title line, which must stay)
     parts = text.split("$$$$")
@@ -199,6 +201,6 @@ def read_ensembles(path: str, split: str | None = "test") -> tuple[dict[str, Ens
         return read_geom(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file or folder: {path}")
-    if path.lower().endswith((".sdf", ".sd", ".mol")):
+    if is_sdf(path):
         return read_sdf(path)
     raise EnsembleReadError(f"{path}: expected an .sdf file, a GEOM rdkit_folder or a prepared cache folder")
