@@ -158,3 +158,38 @@ def test_gzipped_sdf_is_read_everywhere_and_a_mislabelled_one_is_named(tmp_path)
     (tmp_path / "cut.sdf.gz").write_bytes(packed.read_bytes()[:60])
     result = cli("evaluate", "-g", tmp_path / "cut.sdf.gz", "-r", sdf, "--out", tmp_path / "ev2", "--no-plot")
     assert result.returncode == 2 and "cut.sdf.gz is not a readable gzip file" in result.stderr
+
+
+def test_a_highly_symmetric_molecule_is_exact_and_capped_molecules_are_reported(tmp_path):
+    """Tetra-tert-butylmethane's 31,104 automorphisms are all enumerated under the default cap (the
+    evaluation is exact: an SDF against itself gives MAT 0 and the same MAT as an exact brute
+    force); a molecule past the cap is listed in summary.json's symmetry_capped_molecules."""
+    import json
+
+    import numpy as np
+    import torch
+
+    import conformer_kernels as ck
+    from conformers.metrics.ensembles import read_sdf
+    from conformers.metrics.evaluate import evaluate
+
+    sdf = tmp_path / "t.sdf"
+    assert cli("generate", "CC(C)(C)C(C(C)(C)C)(C(C)(C)C)C(C)(C)C", "--model", "rdkit", "-n", 4, "-o", sdf).returncode == 0
+    result = cli("evaluate", "-g", sdf, "-r", sdf, "--out", tmp_path / "ev", "--no-plot")
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert result.returncode == 0 and summary["mat_recall_mean"] < 1e-6 and summary["symmetry_capped_molecules"] == []
+    ensembles, _ = read_sdf(str(sdf))
+    (name, ensemble), = ensembles.items()
+    X = torch.from_numpy(ensemble.coordinates)
+    full = ck.automorphisms(ensemble.mol, max_count=10**6)
+    assert full.shape[0] == 31104
+    shifted = {name: type(ensemble)(name, ensemble.mol, np.roll(ensemble.coordinates, 1, axis=0) + 0.0)}
+    got = evaluate(ensembles, shifted, 1.25).per_molecule[0]
+    exact = ck.rmsd_matrix(X, torch.roll(X, 1, 0), full)
+    assert abs(got["mat_recall"] - float(exact.min(0).values.mean())) < 1e-6 and not got["symmetry_capped"]
+    many = "C(CC(C)(C)C)(CC(C)(C)C)(CC(C)(C)C)CCCCC(CC(C)(C)C)(CC(C)(C)C)CC(C)(C)C"  # 2 x 1296^2 automorphisms
+    sdf2 = tmp_path / "many.sdf"
+    assert cli("generate", many, "--model", "rdkit", "-n", 2, "-o", sdf2).returncode == 0
+    result = cli("evaluate", "-g", sdf2, "-r", sdf2, "--out", tmp_path / "ev2", "--no-plot")
+    summary = json.loads((tmp_path / "ev2" / "summary.json").read_text())
+    assert summary["symmetry_capped_molecules"] == [many] and "upper bounds" in result.stderr

@@ -179,12 +179,22 @@ def _evaluate(args) -> int:
     summary = write_report(result, args.out, plot=not args.no_plot)
     for f in result.failures:
         print(f"not evaluated {f['key']}: {f['reason']} ({f['detail']})", file=sys.stderr)
+    if summary["symmetry_capped_molecules"]:
+        print(f"{len(summary['symmetry_capped_molecules'])} molecules have more automorphisms than "
+              f"{ck_cap():,}; their RMSDs are upper bounds (guided search beyond the cap): "
+              f"{', '.join(summary['symmetry_capped_molecules'][:5])}", file=sys.stderr)
     print(f"{summary['n_molecules']} molecules evaluated ({summary['n_generated_conformers']} generated, "
           f"{summary['n_reference_conformers']} reference conformers), {summary['n_failed']} failed; "
           f"delta {args.threshold} A: COV-R {_pct(summary['cov_recall_mean'])} / MAT-R {_ang(summary['mat_recall_mean'])}, "
           f"COV-P {_pct(summary['cov_precision_mean'])} / MAT-P {_ang(summary['mat_precision_mean'])} (means); "
           f"report in {args.out}/summary.json")
     return 0 if summary["n_molecules"] else 1
+
+
+def ck_cap() -> int:
+    import conformer_kernels as ck
+
+    return ck.DEFAULT_MAX_AUTOMORPHISMS
 
 
 def _generate_for(references: dict, args):

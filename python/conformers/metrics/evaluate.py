@@ -39,6 +39,8 @@ class EvaluationResult:
         stereo = [m for m in self.per_molecule if m.get("stereo_elements", 0) > 0]
         out["stereo_molecules"] = len(stereo)
         out["stereo_fidelity_mean"] = (float(np.mean([m["stereo_fidelity"] for m in stereo])) if stereo else None)
+        # molecules whose automorphisms passed the cap: their RMSDs are upper bounds (guided search)
+        out["symmetry_capped_molecules"] = [m["molecule"] for m in self.per_molecule if m.get("symmetry_capped")]
         out["failed_molecules"] = self.failures
         out["seconds"] = round(self.seconds, 3)
         return out
