@@ -193,3 +193,18 @@ def test_a_highly_symmetric_molecule_is_exact_and_capped_molecules_are_reported(
     result = cli("evaluate", "-g", sdf2, "-r", sdf2, "--out", tmp_path / "ev2", "--no-plot")
     summary = json.loads((tmp_path / "ev2" / "summary.json").read_text())
     assert summary["symmetry_capped_molecules"] == [many] and "upper bounds" in result.stderr
+
+
+@pytest.mark.parametrize("smiles", ["C1C2CC3CC1CC(C2)C3", "C1CC2CC1C2", "C[C@H](N)C(=O)O"])
+def test_an_sdf_against_itself_keeps_full_stereo_fidelity(tmp_path, smiles):
+    """Bridgehead atoms that are no stereocentres (adamantane) get chiral tags when an SDF is read;
+    they are not counted as specified stereo, so a file against itself scores fidelity 1 (or has
+    no stereo), and real centres still count."""
+    import json
+
+    sdf = tmp_path / "r.sdf"
+    assert cli("generate", smiles, "--model", "rdkit", "-n", 4, "-o", sdf).returncode == 0
+    assert cli("evaluate", "-g", sdf, "-r", sdf, "--out", tmp_path / "ev", "--no-plot").returncode == 0
+    summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
+    assert summary["stereo_fidelity_mean"] in (None, 1.0)
+    assert summary["stereo_molecules"] == (0 if smiles.startswith("C1C2") else 1)

@@ -11,8 +11,19 @@ _SPECIFIED_BOND = (Chem.BondStereo.STEREOE, Chem.BondStereo.STEREOZ, Chem.BondSt
 _SPECIFIED_ATOM = (Chem.ChiralType.CHI_TETRAHEDRAL_CW, Chem.ChiralType.CHI_TETRAHEDRAL_CCW)
 
 
+def specified_stereo(template: Chem.Mol) -> Chem.Mol:
+    """A copy of the template keeping only the stereo that perception from 3D can report: tags on
+    atoms that are no stereocentres (adamantane's bridgeheads, tagged when an SDF is read) are
+    cleaned by the same rules AssignStereochemistryFrom3D applies, so they are never counted as
+    specified stereo that every conformer then "misses"."""
+    copy = Chem.Mol(template)
+    Chem.AssignStereochemistry(copy, cleanIt=True, force=True)
+    return copy
+
+
 def stereo_elements(template: Chem.Mol) -> tuple[list[int], list[int]]:
-    """(atom indices, bond indices) whose stereo the template specifies."""
+    """(atom indices, bond indices) whose stereo the template specifies (specified_stereo)."""
+    template = specified_stereo(template)
     atoms = [a.GetIdx() for a in template.GetAtoms() if a.GetChiralTag() in _SPECIFIED_ATOM]
     bonds = [b.GetIdx() for b in template.GetBonds() if b.GetStereo() in _SPECIFIED_BOND]
     return atoms, bonds
@@ -23,6 +34,7 @@ def stereo_matches(template: Chem.Mol, coordinates: np.ndarray) -> np.ndarray:
     stereo element the template specifies. The copy keeps the template's bond order, so RDKit's
     chiral tags (relative to neighbour order) and E/Z labels compare directly."""
     coordinates = np.asarray(coordinates, dtype=np.float64)
+    template = specified_stereo(template)
     atoms, bonds = stereo_elements(template)
     if not atoms and not bonds:
         return np.ones(len(coordinates), dtype=bool)
