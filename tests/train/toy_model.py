@@ -12,9 +12,10 @@ class ToyGNN(ConformerModel, torch.nn.Module):
     trainable = True
     data_spec = DataSpec(edges=("bond",), mode="conformer", selection="top_k", k=2)
 
-    def __init__(self, hidden: int = 32, layers: int = 2, nan_gradient_every: int = 0):
+    def __init__(self, hidden: int = 32, layers: int = 2, nan_gradient_every: int = 0, target_noise: float = 0.0):
         torch.nn.Module.__init__(self)
-        ConformerModel.__init__(self, hidden=hidden, layers=layers, nan_gradient_every=nan_gradient_every)
+        ConformerModel.__init__(self, hidden=hidden, layers=layers, nan_gradient_every=nan_gradient_every,
+                                target_noise=target_noise)
         self.training_calls = 0
         self.embed = torch.nn.Embedding(16, hidden)
         self.layers = torch.nn.ModuleList(torch.nn.Linear(hidden, hidden) for _ in range(layers))
@@ -33,8 +34,10 @@ class ToyGNN(ConformerModel, torch.nn.Module):
         return start + self.head(h)
 
     def forward(self, batch):
-        pred = self._coordinates(batch).double()
-        loss = ck.rtp_loss(pred, batch.pos.double(), batch.permutations, batch.ptr, batch.perm_ptr)
+        pred, target = self._coordinates(batch).double(), batch.pos.double()
+        if self.training and self.config["target_noise"]:  # draws from the global RNG, as real models do
+            target = target + self.config["target_noise"] * torch.randn_like(target)
+        loss = ck.rtp_loss(pred, target, batch.permutations, batch.ptr, batch.perm_ptr)
         sizes = torch.diff(batch.ptr).double()
         loss = (loss / sizes).mean().float()  # mean over molecules of per-atom squared error
         every = self.config["nan_gradient_every"]

@@ -136,9 +136,12 @@ class Trainer:
     def _loader(self, dataset, batches):
         spec = self.model.data_spec
         workers = self.config["data"]["workers"]
+        # the loader's own generator: creating an iterator draws its workers' base seed, which from
+        # the global RNG would shift every later draw of the model (a resumed run creates one more)
+        seeds = torch.Generator().manual_seed(self.config["train"]["seed"] * 1_000_003 + self.epoch)
         loader = torch.utils.data.DataLoader(dataset, batch_sampler=_Batches(batches), num_workers=workers,
                                              collate_fn=Collater(dataset, spec.edges, spec.mols),
-                                             pin_memory=self.device.type == "cuda")
+                                             pin_memory=self.device.type == "cuda", generator=seeds)
         # one host-to-device copy per batch, overlapped with compute from pinned memory
         return (batch.to(self.device, non_blocking=True) for batch in loader)
 
