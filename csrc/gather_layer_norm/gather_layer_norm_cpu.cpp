@@ -4,6 +4,7 @@
 
 #include "gather_layer_norm.h"
 #include "gather_layer_norm_kernel.h"
+#include "../common/omp_threads.h"
 
 namespace ck {
 
@@ -63,9 +64,17 @@ void gather_layer_norm_backward_cpu(const scalar_t* table, const int64_t* index,
                                     scalar_t* grad_beta) {
   if (grad_gamma) std::fill(grad_gamma, grad_gamma + C, scalar_t(0));
   if (grad_beta) std::fill(grad_beta, grad_beta + C, scalar_t(0));
-#pragma omp parallel if (M * C > 65536)
+  const bool parallel = M * C > 65536;
+  // per-thread sums of gamma's and beta's gradients, added in thread order after the loop (static
+  // rows): the same result on every run with one thread count
+  std::vector<std::vector<scalar_t>> partial_gamma(parallel ? omp_max_threads() : 1), partial_beta(partial_gamma.size());
+#pragma omp parallel if (parallel)
   {
-    std::vector<scalar_t> xhat(C), g(C), own_gamma(C, scalar_t(0)), own_beta(C, scalar_t(0));
+    std::vector<scalar_t> xhat(C), g(C);
+    std::vector<scalar_t>& own_gamma = partial_gamma[omp_thread_id()];
+    std::vector<scalar_t>& own_beta = partial_beta[omp_thread_id()];
+    own_gamma.assign(C, scalar_t(0));
+    own_beta.assign(C, scalar_t(0));
 #pragma omp for schedule(static)
     for (int64_t m = 0; m < M; ++m) {
       std::fill(xhat.begin(), xhat.end(), scalar_t(0));
@@ -94,10 +103,11 @@ void gather_layer_norm_backward_cpu(const scalar_t* table, const int64_t* index,
         grad_weight[m * B + b] = dot;
       }
     }
-#pragma omp critical
-    for (int64_t c = 0; c < C; ++c) {
-      if (grad_gamma) grad_gamma[c] += own_gamma[c];
-      if (grad_beta) grad_beta[c] += own_beta[c];
+  }
+  for (size_t t = 0; t < partial_gamma.size(); ++t) {
+    for (size_t c = 0; c < partial_gamma[t].size(); ++c) {
+      if (grad_gamma) grad_gamma[c] += partial_gamma[t][c];
+      if (grad_beta) grad_beta[c] += partial_beta[t][c];
     }
   }
 }
