@@ -38,6 +38,8 @@ class RDKitModel(ConformerModel):
         self.name = "rdkit-mmff" if mmff else "rdkit"
 
     def sample(self, mols, n, seed: int = 0) -> list:
+        """Per molecule, a copy with explicit H and n ETKDG (+MMFF) conformers, or the exception
+        (embedding failed or passed embed_timeout)."""
         counts = [n] * len(mols) if isinstance(n, int) else list(n)
         out = []
         for mol, count in zip(mols, counts):

@@ -27,6 +27,9 @@ from ..common import GINEConv, PairGraph, mlp, undirected_pairs
 
 
 class ConfGF(ConformerModel, nn.Module):
+    """ConfGF's noise-conditional score network on the extended graph's distances (module
+    docstring), trained by denoising score matching, sampled by annealed Langevin dynamics."""
+
     name = "confgf"
     trainable = True
 
@@ -75,6 +78,8 @@ class ConfGF(ConformerModel, nn.Module):
 
     # --- training: denoising score matching on distances --------------------------------------------
     def forward(self, batch) -> dict:
+        """Denoising score-matching loss of a conformer batch (reads extended_index, extended_type,
+        atomic_numbers, pos in A, ptr): one noise level per molecule. {"loss": mean per molecule}."""
         index, B = batch.extended_index, batch.num_graphs
         edge_graph = batch.batch[index[0]]
         level = torch.randint(len(self.sigmas), (B,), device=index.device)
@@ -90,11 +95,14 @@ class ConfGF(ConformerModel, nn.Module):
         return {"loss": loss}
 
     def validation_step(self, batch) -> dict:
+        """The training loss on a validation batch (the engine fixes the random stream)."""
         return self.forward(batch)
 
     # --- inference ----------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0, steps_per_level: int | None = None) -> list:
+        """Per molecule, the heavy-atom molecule with n conformers (A) from annealed Langevin
+        dynamics (all samples of all molecules in one batch), or the exception that stopped it."""
         from .sampler import LangevinSampler
 
         self.eval()

@@ -148,6 +148,8 @@ class PairEdges:
 
 
 class TwoAtomLayer(nn.Module):
+    """One TwoAtom layer (module docstring): x -> h attention update, then h -> x coordinate update."""
+
     def __init__(self, hidden: int = 256, heads: int = 16, pair_dim: int = 256):
         super().__init__()
         self.hidden, self.heads, self.head_dim = hidden, heads, hidden // heads

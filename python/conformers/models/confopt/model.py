@@ -58,6 +58,9 @@ def distance_matrix_error(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor
 
 
 class ConfOpt(ConformerModel, nn.Module):
+    """ConfOpt's unrolled optimizer (module docstring): an initial projection, then ``blocks``
+    applications of ``layers`` weight-shared layers updating atom states and coordinates."""
+
     name = "confopt"
     trainable = True
 
@@ -128,11 +131,15 @@ class ConfOpt(ConformerModel, nn.Module):
 
     # --- training ---------------------------------------------------------------------------------
     def forward(self, batch) -> dict:
+        """The setting's training loss on a molecule batch (reads ref_pos/ref_ptr, the references in
+        A; the full graph's pair features; starts or mols in the optimization setting):
+        {"loss": ..., "start_loss": the unrefined starts' loss (optimization only)}."""
         if self.config["setting"] == "optimization":
             return self._optimization_loss(batch)
         return self._generation_loss(batch)
 
     def validation_step(self, batch) -> dict:
+        """The training loss on a validation batch (the engine fixes the random stream)."""
         return self.forward(batch)
 
     @staticmethod
@@ -220,6 +227,8 @@ class ConfOpt(ConformerModel, nn.Module):
     # --- inference --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
+        """Per molecule, the heavy-atom molecule with n conformers (A) refined from ETKDG(+MMFF) or
+        random starts (the setting's), or the exception that stopped it."""
         counts = [n] * len(mols) if isinstance(n, int) else list(n)
         generator = torch.Generator().manual_seed(seed)  # on the CPU: the same samples on every device
         device, out = module_device(self), []

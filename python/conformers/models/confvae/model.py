@@ -100,6 +100,8 @@ class DistanceFlow(nn.Module):
         return atoms, self.edge(graph.pair_types), per_layer
 
     def forward(self, t, d, graph, condition):
+        """dd/dt (P,) at time t for the distances d (P,) of graph's unordered pairs, given the
+        ``condition`` (atom inputs, pair-type embeddings[, per-layer latents])."""
         atoms, types, *per_layer = condition
         pairs = graph.pairs
         tt = t.reshape(1, 1).to(d)
@@ -147,6 +149,8 @@ class _Augmented(nn.Module):
 
 
 class ConfVAECore(nn.Module):
+    """The prior, the encoder and the CNF decoder over distances, with the ODE solver's settings."""
+
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, time_length: float = 0.5,
                  solver: str = "dopri5", tol: float = 1e-5, trace: str = "hutchinson", ode_steps: int = 8,
                  velocity_bound: float | None = None, adjoint: bool = False, encoder_hidden: int | None = None,
@@ -309,6 +313,9 @@ class _GuardedHypergradient(torch.autograd.Function):
 
 
 class ConfVAE(ConformerModel, nn.Module):
+    """ConfVAE (module docstring): the trainable model and its sampler (prior z, flow, distance
+    geometry)."""
+
     name = "confvae"
     trainable = True
 
@@ -338,6 +345,8 @@ class ConfVAE(ConformerModel, nn.Module):
         return DataSpec(edges=("extended",), mode="conformer", selection="top_k", k=5)
 
     def forward(self, batch) -> dict:
+        """ConfVAE's loss on a conformer batch (reads the extended graph and pos in A): {"loss",
+        "kl", "nll_per_pair" and, with recon_weight, "recon_rmsd" (A)}."""
         c, graph = self.config, ExtendedPairGraph.of(batch)
         pairs = graph.pairs
         d_ref = (batch.pos[pairs.i] - batch.pos[pairs.j]).norm(dim=1)
@@ -363,10 +372,12 @@ class ConfVAE(ConformerModel, nn.Module):
         return {"loss": loss, **{k: v.detach() for k, v in losses.items()}}
 
     def validation_step(self, batch) -> dict:
+        """The training loss on a validation batch (the engine fixes the random stream)."""
         return self.forward(batch)
 
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
+        """Per molecule, the heavy-atom molecule with n conformers (A), or the exception."""
         device = module_device(self)
         generator = torch.Generator(device=device).manual_seed(seed)  # draws happen where the batch lives
         self.eval()

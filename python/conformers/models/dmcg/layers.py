@@ -19,11 +19,16 @@ from ..common import segment_mean
 
 
 class MLP(nn.Sequential):
+    """Linear -> BatchNorm -> ReLU -> Linear (the released code's MLP with --use-bn)."""
+
     def __init__(self, n_in: int, hidden: int, n_out: int):
         super().__init__(nn.Linear(n_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, n_out))
 
 
 class GNBlock(nn.Module):
+    """One DMCG block (eq. 3-6): atoms, bonds and the molecule state updated from the current
+    coordinates and the latent; GATv2 attention over bonds (ck.segment_softmax_aggregate)."""
+
     def __init__(self, dim: int, mlp_hidden: int, heads: int, dropout: float, update_global: bool = True):
         super().__init__()
         self.heads, self.head_dim = heads, dim // heads

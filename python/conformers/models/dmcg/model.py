@@ -65,6 +65,8 @@ class Stack(nn.Module):
 
 
 class DMCG(ConformerModel, nn.Module):
+    """DMCG (module docstring): prior, encoder and decoder stacks; samples in one forward pass."""
+
     name = "dmcg"
     trainable = True
 
@@ -130,6 +132,8 @@ class DMCG(ConformerModel, nn.Module):
                 batch.ptr)
 
     def forward(self, batch) -> dict:
+        """DMCG's loss on a conformer batch (reads the bond graph, features, pos in A and the
+        automorphism tables): {"loss", "final": l_RTP of the final conformation, "prior", "kl"}."""
         graph, perms = BondGraph.of(batch), self._permutations(batch)
         h, e, u, prior_traj = self._prior(batch, graph)
         mu, log_sigma = self._posterior(batch, graph)
@@ -142,6 +146,7 @@ class DMCG(ConformerModel, nn.Module):
         return {"loss": loss, "final": final_loss.detach(), "prior": prior_loss.detach(), "kl": kl.detach()}
 
     def validation_step(self, batch) -> dict:
+        """The training loss on a validation batch (the engine fixes the random stream)."""
         return self.forward(batch)
 
     # --- inference --------------------------------------------------------------------------------
@@ -155,6 +160,7 @@ class DMCG(ConformerModel, nn.Module):
 
     @torch.no_grad()
     def sample(self, mols, n, seed: int = 0) -> list:
+        """Per molecule, the heavy-atom molecule with n conformers (A), or the exception."""
         generator = torch.Generator().manual_seed(seed)
         self.eval()
         return sample_copies(mols, n, ("bond",), lambda batch: self.generate_batch(batch, generator),
