@@ -12,7 +12,7 @@ from rdkit.Chem import AllChem
 from .data.sdf import is_sdf, read_sdf_records
 from .metrics.stereo import stereo_elements, stereo_matches
 
-STEREO_POLICIES = ("keep", "fix", "drop")
+STEREO_POLICIES = ("auto", "keep", "fix", "drop")
 
 
 @dataclass
@@ -131,9 +131,14 @@ def _heavy_coordinates(mol: Chem.Mol) -> tuple[np.ndarray, list[int]]:
     return np.stack([c.GetPositions()[heavy] for c in mol.GetConformers()]), heavy
 
 
-def apply_stereo_policy(result: Generated, policy: str) -> None:
+def apply_stereo_policy(result: Generated, policy: str, reflection_invariant: bool = False) -> None:
     """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
-    mirror image is right (all centres inverted, E/Z kept) and drops it otherwise; 'drop' drops it."""
+    mirror image is right (all centres inverted, E/Z kept) and drops it otherwise; 'drop' drops it.
+    'auto': for a model whose density a mirror image leaves unchanged (distances only: ConfGF,
+    ConfVAE), a mirrored sample is as much the model's, so it mirrors where that makes the stereo
+    right and keeps the rest; for any other model, 'keep'."""
+    if policy == "auto":
+        policy = "mirror" if reflection_invariant else "keep"
     template = result.input.mol
     if not any(stereo_elements(template)):
         return
@@ -143,14 +148,14 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
     if policy == "keep" or ok.all():
         return
     mirror = np.array([1.0, 1.0, -1.0])
-    mirrored_ok = stereo_matches(template, coords * mirror) if policy == "fix" else np.zeros_like(ok)
+    mirrored_ok = stereo_matches(template, coords * mirror) if policy in ("fix", "mirror") else np.zeros_like(ok)
     for conf, good, mirror_good in zip(list(result.mol.GetConformers()), ok, mirrored_ok):
         if good:
             continue
         if mirror_good:
             conf.SetPositions(conf.GetPositions() * mirror)
             result.stereo_fixed += 1
-        else:
+        elif policy != "mirror":
             result.mol.RemoveConformer(conf.GetId())
             result.stereo_dropped += 1
     if result.mol.GetNumConformers() == 0:
@@ -159,7 +164,7 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
 
 
 def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
-             stereo: str = "keep") -> list[Generated]:
+             stereo: str = "auto") -> list[Generated]:
     """Conformers of every parsable input (n per molecule, or a count per input), sampled by the
     model; hydrogens re-added at positions computed from the heavy-atom geometry (which they do not
     move), optional MMFF94. The list of ``generate_stream``'s results."""
@@ -167,7 +172,7 @@ def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int =
 
 
 def generate_stream(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
-                    stereo: str = "keep"):
+                    stereo: str = "auto"):
     """``generate``, one result at a time in input order: the model samples ``model.sample_chunk``
     molecules per call, so a caller that writes each result as it comes keeps everything finished
     when a later molecule fails, hangs or the run is interrupted."""
@@ -203,7 +208,7 @@ def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated
         if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMoleculeConfs(mol)
         result.mol = mol
-        apply_stereo_policy(result, stereo)
+        apply_stereo_policy(result, stereo, getattr(model, "reflection_invariant", False))
     return results
 
 

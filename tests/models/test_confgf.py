@@ -157,3 +157,20 @@ def test_frozen_network_equals_the_model(precision):
         assert float((got - expected).norm() / expected.norm()) < 0.03
     with pytest.raises(ValueError, match="precision"):
         FrozenScoreNetwork(model, batch.extended_type, "float16")
+
+
+def test_generate_mirrors_inverted_samples_of_a_distance_model_by_default():
+    """ConfGF sees distances only, so a sample and its mirror image are equally its own: with the
+    default --stereo auto, every sample of a one-centre molecule whose centre came out inverted is
+    mirrored (fidelity 1), and nothing is dropped; with keep, the inverted ones stay and are counted."""
+    from conformers.generation import generate, read_inputs
+    from conformers.metrics.stereo import stereo_matches
+
+    model = small(levels=5, steps_per_level=4)
+    inputs = read_inputs(["C[C@H](N)C(=O)O"])
+    kept, = generate(inputs, model, 16, seed=0, stereo="keep")
+    auto, = generate(inputs, model, 16, seed=0)
+    heavy = lambda r: np.stack([c.GetPositions()[:6] for c in r.mol.GetConformers()])
+    assert kept.stereo_wrong > 0 and kept.mol.GetNumConformers() == 16  # untrained: about half inverted
+    assert auto.stereo_fixed == auto.stereo_wrong == kept.stereo_wrong and auto.mol.GetNumConformers() == 16
+    assert stereo_matches(inputs[0].mol, heavy(auto)).all()

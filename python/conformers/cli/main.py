@@ -296,9 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "`conformers models` lists them)")
     _add_model_options(gen)
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
-    gen.add_argument("--stereo", choices=["keep", "fix", "drop"], default="keep",
+    gen.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
-                          "that is right, else drop) or drop")
+                          "that is right, else drop), drop; auto (default): mirror where that is right for models "
+                          "that see distances only (ConfGF, ConfVAE: a mirror image is as likely), keep for the others")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
                      help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) before it "
@@ -319,8 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
-    ev.add_argument("--stereo", choices=["keep", "fix", "drop"], default="keep",
-                    help="with --model: conformers with the wrong stereo are kept, mirrored (fix) or dropped")
+    ev.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
+                    help="with --model: conformers with the wrong stereo, as generate's --stereo (default auto)")
     ev.add_argument("--reference", "-r", required=True, help="SDF, GEOM rdkit_folder or prepared cache")
     ev.add_argument("--threshold", "-d", type=float, default=1.25, help="delta in A: 0.5 QM9-like, 1.25 drug-like")
     ev.add_argument("--out", required=True, help="report folder (summary.json, per_molecule.csv, curves)")
