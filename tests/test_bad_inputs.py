@@ -195,7 +195,7 @@ def test_a_highly_symmetric_molecule_is_exact_and_capped_molecules_are_reported(
     assert summary["symmetry_capped_molecules"] == [many] and "upper bounds" in result.stderr
 
 
-@pytest.mark.parametrize("smiles", ["C1C2CC3CC1CC(C2)C3", "C1CC2CC1C2", "C[C@H](N)C(=O)O"])
+@pytest.mark.parametrize("smiles", ["C1C2CC3CC1CC(C2)C3", "C1CC2CC1C2", "C1CC2CCC1C2", "CC1C2CCC1CC2", "C[C@H](N)C(=O)O"])
 def test_an_sdf_against_itself_keeps_full_stereo_fidelity(tmp_path, smiles):
     """Bridgehead atoms that are no stereocentres (adamantane) get chiral tags when an SDF is read;
     they are not counted as specified stereo, so a file against itself scores fidelity 1 (or has

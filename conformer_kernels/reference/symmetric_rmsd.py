@@ -50,8 +50,10 @@ def _pair_tables(P, Q, perms, ptr, perm_ptr):
     table with perm_ptr."""
     if ptr is None:
         n = P.shape[-2]
-        table = _table(torch.as_tensor(perms, dtype=torch.int64, device=P.device).reshape(-1, n), n)
-        return [(p, q, table) for p, q in zip(P.reshape(-1, n, 3), Q.reshape(-1, n, 3))]
+        perms = torch.as_tensor(perms, dtype=torch.int64, device=P.device)
+        table = _table(perms.reshape(-1, n) if n else perms.new_zeros((0, 0)), n)
+        pairs = P.shape[:-2].numel()
+        return [(p, q, table) for p, q in zip(P.reshape(pairs, n, 3), Q.reshape(pairs, n, 3))]
     bounds = ptr.tolist()
     out = []
     for b, (start, end) in enumerate(zip(bounds[:-1], bounds[1:])):
@@ -75,6 +77,8 @@ def _best_rows(pairs):
         value, arg = permuted_sse(p, q, table).min(-1)
         sse.append(value.clamp_min(0))
         best.append(arg)
+    if not sse:
+        return torch.zeros((0,)), torch.zeros((0,), dtype=torch.int64)
     return torch.stack(sse), torch.stack(best)
 
 
@@ -112,7 +116,8 @@ def rtp_loss(pred, ref, perms, ptr=None, perm_ptr=None, *, reduction: str = "non
         with torch.no_grad():
             R, t, _ = kabsch_svd(permuted.detach(), q.detach())
         losses.append(((permuted @ R.T + t - q).square().sum(1) + torch.finfo(p.dtype).tiny).sqrt().mean())
-    loss = torch.stack(losses).reshape(pred.shape[:-2] if ptr is None else (len(pairs),))
+    loss = (torch.stack(losses) if losses else pred.new_zeros((0,))).reshape(
+        pred.shape[:-2] if ptr is None else (len(pairs),))
     return loss if reduction == "none" else (loss.sum() if reduction == "sum" else loss.mean())
 
 

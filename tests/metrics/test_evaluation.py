@@ -162,3 +162,33 @@ def test_hydrogens_are_added_without_moving_heavy_atoms():
         np.testing.assert_allclose(a.GetPositions()[heavy], b.GetPositions(), atol=1e-9)
         h = [x.GetIdx() for x in result.mol.GetAtoms() if x.GetAtomicNum() == 1]
         assert np.isfinite(a.GetPositions()[h]).all() and np.abs(a.GetPositions()[h]).sum() > 0
+
+
+@pytest.mark.parametrize("smiles, mirror_matches", [("C1CC2CCC1C2", True),            # norbornane: achiral
+                                                    ("C[C@H]1CCCC[C@H]1C", True),     # cis: meso
+                                                    ("C[C@H]1CCCC[C@@H]1C", False),   # trans: chiral
+                                                    ("C[C@H](N)C(=O)O", False)])      # L-alanine
+def test_a_mirror_image_matches_only_when_it_is_the_same_molecule(smiles, mirror_matches):
+    """The mirror image of an achiral molecule swaps the tags of symmetric stereo atoms and is
+    still the template's stereo; the mirror image of a chiral one never is."""
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    AllChem.EmbedMolecule(mol, randomSeed=3)
+    heavy = Chem.RemoveHs(mol)
+    xyz = heavy.GetConformer().GetPositions()
+    template = Chem.MolFromSmiles(smiles)
+    assert stereo_matches(template, xyz[None])[0]
+    assert stereo_matches(template, (xyz * [1, 1, -1])[None])[0] == mirror_matches
+
+
+def test_references_holding_both_enantiomers_specify_no_stereo_there():
+    """An SDF written from a SMILES that left a centre open holds both enantiomers under one title;
+    the first record's tags are not the ensemble's stereo. Centres every reference shares stay."""
+    from conformers.metrics import shared_stereo, stereo_elements
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("C[C@@H]1CCCNC1"))
+    AllChem.EmbedMolecule(mol, randomSeed=3)
+    heavy = Chem.RemoveHs(mol)
+    xyz = heavy.GetConformer().GetPositions()
+    both = np.stack([xyz, xyz * [1, 1, -1]])
+    assert stereo_elements(shared_stereo(heavy, both)) == ([], [])
+    assert stereo_elements(shared_stereo(heavy, both[:1])) == stereo_elements(heavy)

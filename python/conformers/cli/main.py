@@ -138,7 +138,8 @@ def _optimize(args) -> int:
     for (name, numbers, mol), out in zip(readable, optimized):
         item = InputMolecule(name, Chem.MolToSmiles(Chem.RemoveHs(mol)), mol)
         results.append(Generated(item, error=str(out)) if isinstance(out, Exception) else Generated(item, out))
-    written = write_sdf(results, args.output, model.name, 0)
+    # nothing refined: no empty output file, as generate
+    written = write_sdf(results, args.output, model.name, 0) if any(r.mol for r in results) else 0
     for name, numbers, mol in groups:
         if mol is None:
             print(f"failed {name}: RDKit could not read the record", file=sys.stderr)

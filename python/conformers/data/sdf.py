@@ -39,7 +39,10 @@ def read_sdf_text(path: str) -> str:
 
 def read_sdf_records(path: str) -> list:
     """Every record of the file as an RDKit molecule with its hydrogens as written, None for a
-    record RDKit cannot read."""
+    record RDKit cannot read; [] for a file with no records (RDKit would give one None)."""
+    text = read_sdf_text(path)
+    if not text.strip():
+        return []
     supplier = Chem.SDMolSupplier()
-    supplier.SetData(read_sdf_text(path), removeHs=False)
+    supplier.SetData(text, removeHs=False)
     return list(supplier)

@@ -22,7 +22,7 @@ from conformers.data.features import symmetric_permutations
 
 from .coverage import coverage_curves, coverage_metrics, summarize
 from .ensembles import Ensemble, atom_map, same_graph
-from .stereo import stereo_elements, stereo_matches
+from .stereo import shared_stereo, stereo_elements, stereo_matches
 
 
 @dataclass
@@ -90,9 +90,10 @@ def evaluate_pair(gen: Ensemble, ref: Ensemble, threshold: float, stereo: bool =
     metrics["symmetry_capped"] = capped
     metrics["n_atoms"] = ref.mol.GetNumAtoms()
     if stereo:
-        atoms, bonds = stereo_elements(ref.mol)
+        template = shared_stereo(ref.mol, ref.coordinates)
+        atoms, bonds = stereo_elements(template)
         metrics["stereo_elements"] = len(atoms) + len(bonds)
-        metrics["stereo_fidelity"] = float(stereo_matches(ref.mol, coords).mean()) if atoms or bonds else 1.0
+        metrics["stereo_fidelity"] = float(stereo_matches(template, coords).mean()) if atoms or bonds else 1.0
     return metrics, rmsd
 
 

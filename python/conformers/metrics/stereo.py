@@ -32,7 +32,10 @@ def stereo_elements(template: Chem.Mol) -> tuple[list[int], list[int]]:
 def stereo_matches(template: Chem.Mol, coordinates: np.ndarray) -> np.ndarray:
     """(C,) bool: conformer c (coordinates[c], template's atom order, Angstrom) reproduces every
     stereo element the template specifies. The copy keeps the template's bond order, so RDKit's
-    chiral tags (relative to neighbour order) and E/Z labels compare directly."""
+    chiral tags (relative to neighbour order) and E/Z labels compare directly; where they differ,
+    the conformer still matches if its stereo, kept on the template's elements only, gives the
+    same canonical isomeric SMILES: a mirror image of an achiral molecule (norbornane's
+    bridgeheads, a meso compound) swaps the tags of symmetric atoms yet is the same molecule."""
     coordinates = np.asarray(coordinates, dtype=np.float64)
     template = specified_stereo(template)
     atoms, bonds = stereo_elements(template)
@@ -40,14 +43,71 @@ def stereo_matches(template: Chem.Mol, coordinates: np.ndarray) -> np.ndarray:
         return np.ones(len(coordinates), dtype=bool)
     expected_atoms = [template.GetAtomWithIdx(i).GetChiralTag() for i in atoms]
     expected_bonds = [template.GetBondWithIdx(i).GetStereo() for i in bonds]
+    canonical = None
     out = np.zeros(len(coordinates), dtype=bool)
     for c, xyz in enumerate(coordinates):
-        copy = Chem.Mol(template)
-        copy.RemoveAllConformers()
-        conf = Chem.Conformer(copy.GetNumAtoms())
-        conf.SetPositions(xyz)
-        copy.AddConformer(conf, assignId=True)
-        Chem.AssignStereochemistryFrom3D(copy)
+        copy = _perceived(template, xyz)
         out[c] = (all(copy.GetAtomWithIdx(i).GetChiralTag() == t for i, t in zip(atoms, expected_atoms))
                   and all(copy.GetBondWithIdx(i).GetStereo() == s for i, s in zip(bonds, expected_bonds)))
+        if not out[c]:
+            canonical = canonical or _canonical(Chem.MolToSmiles(template))
+            out[c] = _canonical(_restricted_smiles(copy, set(atoms), set(bonds))) == canonical
     return out
+
+
+def shared_stereo(template: Chem.Mol, coordinates: np.ndarray) -> Chem.Mol:
+    """The template's specified stereo less the elements some reference conformer (coordinates
+    (C, N, 3), template's atom order, A) does not reproduce: an ensemble that holds both
+    enantiomers of a centre (an SDF written from a SMILES that left it open; each record's tags are
+    read from its own 3D) does not specify that centre, whatever its first record's tags say."""
+    template = specified_stereo(template)
+    atoms, bonds = stereo_elements(template)
+    coordinates = np.asarray(coordinates, dtype=np.float64)
+    unmatched = ~stereo_matches(template, coordinates) if atoms or bonds else np.zeros(0, dtype=bool)
+    if not unmatched.any():
+        return template
+    keep_atoms, keep_bonds = set(atoms), set(bonds)
+    for xyz in coordinates[unmatched]:
+        copy = _perceived(template, xyz)
+        tag, bond_stereo = (lambda m, i: m.GetAtomWithIdx(i).GetChiralTag()), (lambda m, i: m.GetBondWithIdx(i).GetStereo())
+        keep_atoms -= {i for i in atoms if tag(copy, i) != tag(template, i)}
+        keep_bonds -= {i for i in bonds if bond_stereo(copy, i) != bond_stereo(template, i)}
+    out = Chem.Mol(template)
+    _clear_stereo(out, keep_atoms, keep_bonds)
+    return specified_stereo(out)
+
+
+def _perceived(template: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:
+    """A copy of the template whose stereo is perceived from the coordinates xyz (N, 3)."""
+    copy = Chem.Mol(template)
+    copy.RemoveAllConformers()
+    conf = Chem.Conformer(copy.GetNumAtoms())
+    conf.SetPositions(xyz)
+    copy.AddConformer(conf, assignId=True)
+    Chem.AssignStereochemistryFrom3D(copy)
+    return copy
+
+
+def _canonical(smiles: str) -> str:
+    """SMILES -> canonical isomeric SMILES through a fresh parse: RDKit's canonical form of ring
+    stereo (bridged rings) depends on how the tags were set, not only on the molecule, and a
+    round trip makes two writings of one molecule agree."""
+    parsed = Chem.MolFromSmiles(smiles)
+    return Chem.MolToSmiles(parsed) if parsed is not None else smiles
+
+
+def _restricted_smiles(mol: Chem.Mol, atoms: set, bonds: set) -> str:
+    """Canonical isomeric SMILES of mol with stereo kept only on the given atoms and bonds."""
+    _clear_stereo(mol, atoms, bonds)
+    mol.RemoveAllConformers()
+    return Chem.MolToSmiles(mol)
+
+
+def _clear_stereo(mol: Chem.Mol, atoms: set, bonds: set) -> None:
+    """In place: stereo kept only on the given atom and bond indices."""
+    for atom in mol.GetAtoms():
+        if atom.GetIdx() not in atoms:
+            atom.SetChiralTag(Chem.ChiralType.CHI_UNSPECIFIED)
+    for bond in mol.GetBonds():
+        if bond.GetIdx() not in bonds:
+            bond.SetStereo(Chem.BondStereo.STEREONONE)
