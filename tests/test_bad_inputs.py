@@ -208,3 +208,12 @@ def test_an_sdf_against_itself_keeps_full_stereo_fidelity(tmp_path, smiles):
     summary = json.loads((tmp_path / "ev" / "summary.json").read_text())
     assert summary["stereo_fidelity_mean"] in (None, 1.0)
     assert summary["stereo_molecules"] == (0 if smiles.startswith("C1C2") else 1)
+
+
+def test_threads_option(tmp_path):
+    """--threads caps the model's CPU threads (1 beside other busy processes); nonsense is refused."""
+    out = tmp_path / "x.sdf"
+    result = cli("generate", "CCO", "--model", "confopt", "--threads", 0, "-o", out)
+    assert result.returncode == 2 and "--threads must be >= 1" in result.stderr
+    assert cli("generate", "CCO", "--model", "confopt", "--threads", 1, "-n", 2, "-o", out).returncode == 0
+    assert len(Chem.SDMolSupplier(str(out))) == 2

@@ -47,6 +47,12 @@ def _load(args):
 
     name, settings = args.model, args.model_set
     device = resolve_device(args.device)  # a bad or absent device fails before the model loads
+    if args.threads is not None:
+        if args.threads < 1:
+            raise ValueError(f"--threads must be >= 1, got {args.threads}")
+        import torch
+
+        torch.set_num_threads(args.threads)
 
     overrides = {}
     for item in settings or []:
@@ -280,6 +286,9 @@ def _add_model_options(parser) -> None:
                         help="override a model setting, e.g. steps_per_level=10 for confgf (repeatable)")
     parser.add_argument("--device", default="auto",
                         help="auto (CUDA when available), cpu, cuda or cuda:N; the RDKit models run on the CPU")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads of the model's tensor ops (default: torch's, one per core); 1 beside "
+                             "other busy processes, where idle threads spin-wait")
 
 
 def build_parser() -> argparse.ArgumentParser:
