@@ -15,9 +15,8 @@ Loss: L_recon (aligned RMSD of R_T to the reference, ck.rmsd) + lambda KL(q || p
 p(d_ref | z, G)) per molecule; ``recon_weight=0`` is the paper's ConfVAE- (no L_recon). Options
 beyond the paper's text: ``adjoint`` (the CNF by torchdiffeq's adjoint method: the paper's constant
 memory, ~5x less per step for ~1.2-1.5x the time), ``inner_init="mds"`` (the inner loop and the
-sampler start from the metric-matrix embedding of d instead of N(0, I)), ``kl_free_bits`` (free
-bits against posterior collapse). Optional,
-not in the paper: ``velocity_bound`` B, the flow's output as B tanh(f / B), for fixed-step solvers
+sampler start from the metric-matrix embedding of d instead of N(0, I)). Optional, not in the
+paper: ``velocity_bound`` B, the flow's output as B tanh(f / B), for fixed-step solvers
 -- with L_recon (which decodes from noise in training) the rk4 decoder's trajectories overflowed
 for some molecules from step ~250-700 of a run (inf distances, masked in the forward, NaN in the
 backward: 0 x inf); the paper's adaptive dopri5 would take more steps instead -- and a
@@ -72,43 +71,36 @@ class LatentGIN(nn.Module):
 class DistanceFlow(nn.Module):
     """dd/dt = f(d, t | z, G) over the unordered pairs of the extended graph."""
 
-    def __init__(self, hidden: int, latent: int, layers: int, velocity_bound: float | None = None,
-                 latent_in_layers: bool = False):
+    def __init__(self, hidden: int, latent: int, layers: int, velocity_bound: float | None = None):
         super().__init__()
         self.velocity_bound = velocity_bound
         self.node, self.edge = nn.Embedding(100, hidden - latent), nn.Embedding(100, hidden)
         self.latent = nn.Linear(latent, latent)
-        # latent_in_layers: z also added to every layer's input (not only the first 8 input channels)
-        self.latent_layers = nn.Linear(latent, layers * hidden) if latent_in_layers else None
         self.d_in, self.t_gate, self.t_bias = nn.Linear(1, hidden), nn.Linear(1, hidden), nn.Linear(1, hidden, bias=False)
         self.convs = nn.ModuleList(GINEConv(hidden) for _ in range(layers))
         self.out = mlp(2 * hidden, hidden, hidden // 2, 1)
 
     def dynamics_parameters(self):
         """The parameters the velocity reads directly (not through ``condition``)."""
-        conditioning = {id(p) for m in (self.node, self.edge, self.latent, self.latent_layers) if m is not None
-                        for p in m.parameters()}
+        conditioning = {id(p) for m in (self.node, self.edge, self.latent) for p in m.parameters()}
         return tuple(p for p in self.parameters() if id(p) not in conditioning)
 
     def condition(self, graph, z):
-        """What stays fixed during one integration: the atom inputs, each pair's type embedding, and
-        with latent_in_layers z's share of every layer's input (layers, N, hidden)."""
+        """What stays fixed during one integration: the atom inputs (N, hidden), z in their first
+        ``latent`` channels, and each pair's type embedding (P, hidden)."""
         atoms = torch.cat([self.latent(z), self.node(graph.atoms)], 1)
-        if self.latent_layers is None:
-            return atoms, self.edge(graph.pair_types)
-        per_layer = self.latent_layers(z).reshape(z.shape[0], len(self.convs), -1).transpose(0, 1)
-        return atoms, self.edge(graph.pair_types), per_layer
+        return atoms, self.edge(graph.pair_types)
 
     def forward(self, t, d, graph, condition):
         """dd/dt (P,) at time t for the distances d (P,) of graph's unordered pairs, given the
-        ``condition`` (atom inputs, pair-type embeddings[, per-layer latents])."""
-        atoms, types, *per_layer = condition
+        ``condition`` (atom inputs, pair-type embeddings)."""
+        atoms, types = condition
         pairs = graph.pairs
         tt = t.reshape(1, 1).to(d)
         e_pair = (self.d_in(d[:, None]) * torch.sigmoid(self.t_gate(tt)) + self.t_bias(tt)) * types
         h = atoms
         for k, conv in enumerate(self.convs):  # each edge reads its pair's feature row
-            out = conv(h + per_layer[0][k] if per_layer else h, pairs.csr, e_pair, pairs.inverse)
+            out = conv(h, pairs.csr, e_pair, pairs.inverse)
             h = h + (nn.functional.softplus(out) if k < len(self.convs) - 1 else out)
         velocity = self.out(torch.cat([pairs.product(h), e_pair], 1)).squeeze(1)
         if self.velocity_bound:  # smooth bound: a fixed-step solver's trajectory cannot overflow
@@ -153,13 +145,12 @@ class ConfVAECore(nn.Module):
 
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, time_length: float = 0.5,
                  solver: str = "dopri5", tol: float = 1e-5, trace: str = "hutchinson", ode_steps: int = 8,
-                 velocity_bound: float | None = None, adjoint: bool = False, encoder_hidden: int | None = None,
-                 latent_in_layers: bool = False):
+                 velocity_bound: float | None = None, adjoint: bool = False, encoder_hidden: int | None = None):
         super().__init__()
         self.adjoint = adjoint
         width = encoder_hidden or hidden
         self.prior, self.encoder = LatentGIN(width, latent, layers, False), LatentGIN(width, latent, layers, True)
-        self.flow = DistanceFlow(hidden, latent, layers, velocity_bound, latent_in_layers)
+        self.flow = DistanceFlow(hidden, latent, layers, velocity_bound)
         self.shift, self.log_scale = nn.Parameter(torch.full((100,), 2.0)), nn.Parameter(torch.zeros(100))
         self.time_length, self.solver, self.tol, self.trace = time_length, solver, tol, trace
         # fixed-grid solvers (euler, midpoint, rk4) take ode_steps steps; adaptive ones (dopri5) the tolerance
@@ -216,19 +207,6 @@ def kl_normal(mu_q, ls_q, mu_p, ls_p, dims: bool = False):
     (dims=False) or per element."""
     kl = ls_p - ls_q + (torch.exp(2 * ls_q) + (mu_q - mu_p).square()) / (2 * torch.exp(2 * ls_p)) - 0.5
     return kl if dims else kl.sum(1)
-
-
-def kl_per_atom(mu_q, ls_q, mu_p, ls_p, free_bits: float = 0.0):
-    """The KL term of the loss, per atom (nats). With free_bits > 0 (Kingma et al. 2016), each
-    latent dimension's batch-mean KL costs the encoder nothing below free_bits, the usual remedy
-    for a posterior collapsed by a decoder that can ignore z (the CNF: KL ~1e-4 nats per molecule;
-    with 0.1 free it rose only to 0.05, benchmarks/README.md); the prior still receives the plain
-    KL's gradient, fitting the posterior."""
-    if not free_bits:
-        return kl_normal(mu_q, ls_q, mu_p, ls_p).mean()
-    to_encoder = kl_normal(mu_q, ls_q, mu_p.detach(), ls_p.detach(), dims=True).mean(0).clamp_min(free_bits).sum()
-    to_prior = kl_normal(mu_q.detach(), ls_q.detach(), mu_p, ls_p).mean()
-    return to_encoder + to_prior
 
 
 D_RANGE = (0.5, 15.0)  # decoded distances are clamped to this range (Angstrom) before distance geometry
@@ -321,15 +299,15 @@ class ConfVAE(ConformerModel, nn.Module):
     trainable = True
 
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, encoder_hidden: int | None = None,
-                 recon_weight: float = 1.0, kl_weight: float = 1.0, kl_free_bits: float = 0.0, aux_weight: float = 1.0,
+                 recon_weight: float = 1.0, kl_weight: float = 1.0, aux_weight: float = 1.0,
                  inner_steps: int = 50, inner_lr: float = 0.02, inner_mode: str = "fused", inner_init: str = "random",
                  trace: str = "hutchinson", tol: float = 1e-5, solver: str = "dopri5", ode_steps: int = 8,
                  adjoint: bool = False, velocity_bound: float | None = None, hypergradient_clip: float | None = None,
-                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1,
-                 latent_in_layers: bool = False):
+                 sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1):
         """hidden: the flow's width (the released code: 64); encoder_hidden: the encoder's and the
-        prior's (the paper: 256 for every MPNN; default: hidden). latent_in_layers: z also enters
-        every flow layer's input, not only its first layer's 8 input channels (the released code)."""
+        prior's (the paper: 256 for every MPNN; default: hidden). Two variants against the collapse
+        of the KL term (free bits, z in every flow layer) lost and left this class; their figures
+        are in benchmarks/README.md."""
         if inner_init not in INNER_INITS:  # checked here: the sampler would otherwise fall back silently
             raise ValueError(f"inner_init must be one of {INNER_INITS}, got {inner_init!r}")
         if inner_mode not in MODES:
@@ -338,8 +316,7 @@ class ConfVAE(ConformerModel, nn.Module):
         ConformerModel.__init__(self, **{k: v for k, v in locals().items() if k not in ("self", "__class__")})
         self.register_buffer("dropped_hypergradients", torch.zeros((), dtype=torch.int64), persistent=False)
         self.core = ConfVAECore(hidden, latent, layers, trace=trace, tol=tol, solver=solver, ode_steps=ode_steps,
-                                velocity_bound=velocity_bound, adjoint=adjoint, encoder_hidden=encoder_hidden,
-                                latent_in_layers=latent_in_layers)
+                                velocity_bound=velocity_bound, adjoint=adjoint, encoder_hidden=encoder_hidden)
 
     @property
     def data_spec(self) -> DataSpec:
@@ -360,8 +337,7 @@ class ConfVAE(ConformerModel, nn.Module):
         nll = -self.core.log_likelihood(graph, z, d_ref)
         losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph.pair_batch,
                                                                       graph.num_graphs)).mean()}
-        kl_loss = kl_per_atom(mu_q, ls_q, mu_p, ls_p, c["kl_free_bits"])
-        loss = c["kl_weight"] * kl_loss + c["aux_weight"] * losses["nll_per_pair"]
+        loss = c["kl_weight"] * kl_normal(mu_q, ls_q, mu_p, ls_p).mean() + c["aux_weight"] * losses["nll_per_pair"]
         if c["recon_weight"]:
             d_hat = self.core.decode(graph, z)
             recon = reconstruction_rmsd(graph, d_hat, batch.pos, batch.ptr, c["inner_steps"], c["inner_lr"],
