@@ -20,7 +20,7 @@ inline void add_scaled(scalar_t* __restrict__ row, const scalar_t* __restrict__ 
 template <typename scalar_t>
 inline void normalize_row(scalar_t* __restrict__ row, const scalar_t* __restrict__ gamma,
                           const scalar_t* __restrict__ beta, scalar_t mu, scalar_t inv, scalar_t relu, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) row[c] = normalized_output((row[c] - mu) * inv, gamma[c], beta[c], relu);
+  for (int64_t c = 0; c < C; ++c) row[c] = normalized_output(standardized(row[c], mu, inv), gamma[c], beta[c], relu);
 }
 
 // pre_m into row (C), returns its mean and 1/std.
@@ -37,9 +37,9 @@ void gather_row(const scalar_t* table, const int64_t* index, const scalar_t* wei
   for (int64_t c = 0; c < C; ++c) mu += row[c];
   mu /= scalar_t(C);
 #pragma omp simd reduction(+ : var)
-  for (int64_t c = 0; c < C; ++c) var += (row[c] - mu) * (row[c] - mu);
+  for (int64_t c = 0; c < C; ++c) var += squared_deviation(row[c], mu);
   *mean = mu;
-  *rstd = scalar_t(1) / std::sqrt(var / scalar_t(C) + eps);
+  *rstd = inverse_std(var, C, eps);
 }
 
 }  // namespace
@@ -84,11 +84,11 @@ void gather_layer_norm_backward_cpu(const scalar_t* table, const int64_t* index,
       scalar_t sum_g = 0, sum_gx = 0;
 #pragma omp simd reduction(+ : sum_g, sum_gx)
       for (int64_t c = 0; c < C; ++c) {
-        xhat[c] = (xhat[c] - mean[m]) * rstd[m];
-        const scalar_t gy = grad_y(grad_out[m * C + c], xhat[c], gamma[c], beta[c], scalar_t(relu));
-        own_gamma[c] += gy * xhat[c];
-        own_beta[c] += gy;
-        g[c] = gy * gamma[c];
+        xhat[c] = standardized(xhat[c], mean[m], rstd[m]);
+        const ColumnGrad<scalar_t> col = column_grad(grad_out[m * C + c], xhat[c], gamma[c], beta[c], scalar_t(relu));
+        own_gamma[c] += col.d_gamma;
+        own_beta[c] += col.d_beta;
+        g[c] = col.g;
         sum_g += g[c];
         sum_gx += g[c] * xhat[c];
       }

@@ -32,9 +32,11 @@ __global__ void forward_kernel(const scalar_t* table, const int64_t* index, cons
   }
   const scalar_t mu = warp_sum(sum) / scalar_t(C);
   scalar_t var = 0;
-  for (int64_t c = lane; c < C; c += 32) var += (row[c] - mu) * (row[c] - mu);
-  const scalar_t inv = scalar_t(1) / sqrt(warp_sum(var) / scalar_t(C) + eps);
-  for (int64_t c = lane; c < C; c += 32) row[c] = normalized_output((row[c] - mu) * inv, gamma[c], beta[c], scalar_t(relu));
+  for (int64_t c = lane; c < C; c += 32) var += squared_deviation(row[c], mu);
+  const scalar_t inv = inverse_std(warp_sum(var), C, eps);
+  for (int64_t c = lane; c < C; c += 32) {
+    row[c] = normalized_output(standardized(row[c], mu, inv), gamma[c], beta[c], scalar_t(relu));
+  }
   if (lane == 0) {
     mean[m] = mu;
     rstd[m] = inv;
@@ -59,18 +61,18 @@ __global__ void backward_kernel(const scalar_t* table, const int64_t* index, con
     scalar_t* gp = grad_pre_out + m * C;
     scalar_t sum_g = 0, sum_gx = 0;
     for (int64_t c = lane; c < C; c += 32) {  // gp holds g = grad_y * gamma until the sums are known
-      const scalar_t xhat = (gathered(table, idx, w, B, C, c) - mean[m]) * rstd[m];
-      const scalar_t gy = grad_y(grad_out[m * C + c], xhat, gamma[c], beta[c], scalar_t(relu));
-      atomicAdd(part + c, gy * xhat);
-      atomicAdd(part + C + c, gy);
-      gp[c] = gy * gamma[c];
+      const scalar_t xhat = standardized(gathered(table, idx, w, B, C, c), mean[m], rstd[m]);
+      const ColumnGrad<scalar_t> col = column_grad(grad_out[m * C + c], xhat, gamma[c], beta[c], scalar_t(relu));
+      atomicAdd(part + c, col.d_gamma);
+      atomicAdd(part + C + c, col.d_beta);
+      gp[c] = col.g;
       sum_g += gp[c];
       sum_gx += gp[c] * xhat;
     }
     sum_g = warp_sum(sum_g);
     sum_gx = warp_sum(sum_gx);
     for (int64_t c = lane; c < C; c += 32) {
-      const scalar_t xhat = (gathered(table, idx, w, B, C, c) - mean[m]) * rstd[m];
+      const scalar_t xhat = standardized(gathered(table, idx, w, B, C, c), mean[m], rstd[m]);
       gp[c] = grad_pre(gp[c], xhat, sum_g, sum_gx, rstd[m], C);
     }
     __syncwarp();
