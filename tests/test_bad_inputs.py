@@ -217,3 +217,17 @@ def test_threads_option(tmp_path):
     assert result.returncode == 2 and "--threads must be >= 1" in result.stderr
     assert cli("generate", "CCO", "--model", "confopt", "--threads", 1, "-n", 2, "-o", out).returncode == 0
     assert len(Chem.SDMolSupplier(str(out))) == 2
+
+
+def test_conformers_with_overlapping_atoms_are_never_written(tmp_path):
+    """ETKDG embeds this hypervalent sulfur with two atoms 0.18 A apart (found by the fuzz suite):
+    such conformers are dropped and counted, never written as molecules."""
+    import numpy as np
+
+    out = tmp_path / "out.sdf"
+    result = cli("generate", "C1=CC=CS1(C)(O)([C@H](N)C(=O)O)", "CCO", "--model", "rdkit", "-n", 2, "-o", out)
+    assert "two atoms closer than 0.5 A" in result.stderr, result.stderr
+    for mol in Chem.SDMolSupplier(str(out), removeHs=False, sanitize=False):
+        xyz = mol.GetConformer().GetPositions()
+        d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1) + 1e9 * np.eye(len(xyz))
+        assert d.min() >= 0.5

@@ -208,8 +208,33 @@ def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated
         if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
             AllChem.MMFFOptimizeMoleculeConfs(mol)
         result.mol = mol
-        apply_stereo_policy(result, stereo, getattr(model, "reflection_invariant", False))
+        drop_overlapping(result)
+        if result.mol is not None:
+            apply_stereo_policy(result, stereo, getattr(model, "reflection_invariant", False))
     return results
+
+
+MIN_ATOM_DISTANCE = 0.5  # A: a bonded X-H is ~1.0 A, so two atoms closer than this sit on top of each other
+
+
+def drop_overlapping(result: Generated) -> None:
+    """Drop the conformers in which two atoms (hydrogens included) lie closer than
+    MIN_ATOM_DISTANCE: never written as if they were molecules (ETKDG embeds some hypervalent
+    structures with atoms 0.2 A apart; a distance-based sampler can collapse atoms). Counted in
+    the result's notes; the molecule fails by name when none is left."""
+    dropped = 0
+    for conf in list(result.mol.GetConformers()):
+        xyz = conf.GetPositions()
+        d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
+        np.fill_diagonal(d, np.inf)
+        if d.min() < MIN_ATOM_DISTANCE:
+            result.mol.RemoveConformer(conf.GetId())
+            dropped += 1
+    if dropped:
+        result.notes.append(f"{dropped} conformers dropped: two atoms closer than {MIN_ATOM_DISTANCE} A")
+    if result.mol.GetNumConformers() == 0:
+        result.error = f"every conformer had two atoms closer than {MIN_ATOM_DISTANCE} A ({dropped} dropped)"
+        result.mol = None
 
 
 def heavy_ensembles(results: list[Generated]) -> dict:

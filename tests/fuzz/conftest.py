@@ -7,6 +7,6 @@ from hypothesis import HealthCheck, settings
 
 COMMON = dict(deadline=None, derandomize=True, print_blob=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-settings.register_profile("ci", max_examples=12, **COMMON)
+settings.register_profile("ci", max_examples=30, **COMMON)
 settings.register_profile("long", max_examples=300, **COMMON)
 settings.load_profile(os.environ.get("CONFORMERS_FUZZ", "ci"))

@@ -93,6 +93,8 @@ def _generate(args) -> int:
             seconds += 0.0 if r.error else r.seconds
             if r.error:
                 print(f"failed {r.input.name}: {r.error}", file=sys.stderr)
+            for note in r.notes:
+                print(f"{r.input.name}: {note}", file=sys.stderr)
             if r.stereo_wrong:
                 print(f"{r.input.name}: {r.stereo_wrong} conformers with stereo unlike the input"
                       f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped; --stereo {args.stereo})",
