@@ -11,7 +11,7 @@ import pytest
 from rdkit import Chem
 
 from conformers.metrics import stereo_matches
-from conformers.models import available_checkpoints
+from conformers.models.base import available_checkpoints
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SHIPPED = sorted(available_checkpoints().items())
