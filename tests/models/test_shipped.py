@@ -31,7 +31,7 @@ def test_the_shipped_checkpoint_has_its_record(name, weights):
 def test_generate_with_the_shipped_weights(tmp_path, name, weights):
     out = tmp_path / "out.sdf"
     smiles = "C[C@H](N)C(=O)OCc1ccccc1"
-    result = subprocess.run([sys.executable, "-m", "conformers.cli.main", "generate", smiles, "--model", name, "-n", 3,
+    result = subprocess.run([sys.executable, "-m", "conformers.cli.main", "generate", smiles, "--model", name, "-n", "3",
                              "-o", str(out), *FAST.get(name, [])], capture_output=True, text=True,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
