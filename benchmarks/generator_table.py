@@ -71,6 +71,7 @@ def cell(out: str, split: str, model: dict, conformers: str) -> dict:
     base = os.path.join(out, split, model["tag"])
     reference = f"data/nci-xtb/{split}"
     first = os.path.join(base, f"d{THRESHOLDS[0]}")
+    os.makedirs(base, exist_ok=True)
     sdf, seconds = polished(out, split, model, conformers) if model["mmff"] else (os.path.join(first, "generated.sdf"), None)
     if model["mmff"] and not os.path.exists(os.path.join(first, "summary.json")):
         run([conformers, "evaluate", "-g", sdf, "-r", reference, "-d", str(THRESHOLDS[0]), "--out", first,

@@ -253,3 +253,17 @@ def test_unseen_elements_are_left_unrefined_with_a_warning():
     with pytest.warns(UnseenElementWarning):
         assert model.sample([Chem.MolFromSmiles("CCP(C)C")], 2)[0].GetNumConformers() == 2
     assert model.unseen_elements(Chem.MolFromSmiles("CCO")) == []
+
+
+def test_a_refined_conformer_that_lost_the_input_stereo_falls_back_to_its_etkdg_start(monkeypatch):
+    """ETKDG starts embed the specified stereo; a refinement that inverts a centre (here forced: the
+    network's output mirrored) is replaced by its start, so confopt(-generation) never returns the
+    other enantiomer."""
+    from conformers.metrics import stereo_matches
+
+    model = small("generation", init="rdkit")
+    monkeypatch.setattr(type(model), "optimize_batch", lambda self, batch, x0: x0 * x0.new_tensor([1.0, 1.0, -1.0]))
+    mol = Chem.MolFromSmiles("C[C@H](N)C(=O)O")
+    out = model.sample([mol], 3, seed=0)[0]
+    xyz = np.stack([c.GetPositions() for c in out.GetConformers()])
+    assert stereo_matches(mol, xyz).all()

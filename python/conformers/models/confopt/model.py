@@ -252,6 +252,8 @@ class ConfOpt(ConformerModel, nn.Module):
                     x = x0.reshape(count, -1, 3).double().cpu().numpy()
                 else:
                     x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().cpu().numpy()
+                    if not random_init:
+                        x = _keep_start_stereo(heavy, x, x0.reshape(count, -1, 3).double().cpu().numpy())
                 out.append(with_conformers(heavy, x))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
@@ -353,6 +355,19 @@ def _repeat_batch(batch, K: int):
                  full_rotatable=batch.full_rotatable[sel])
 
 
+def _keep_start_stereo(template, refined: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """refined (C, N, 3) with every conformer whose stereo (perceived from 3D) no longer matches the
+    template's replaced by its ETKDG start, which embeds the specified stereo: nine unrolled steps can
+    push a centre through planarity (confopt-generation inverted 4% of QM9-sized and 8% of drug-like
+    samples), and an inverted centre is a different molecule, never a better conformer."""
+    from conformers.metrics.stereo import stereo_matches
+
+    kept = stereo_matches(template, refined)
+    if kept.all():
+        return refined
+    return np.where(kept[:, None, None], refined, starts)
+
+
 SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
 
 register("confopt", ConfOpt, "ConfOpt TwoAtom refiner of RDKit ETKDG+MMFF conformers (9 unrolled steps): moves each "
@@ -361,7 +376,9 @@ register("confopt", ConfOpt, "ConfOpt TwoAtom refiner of RDKit ETKDG+MMFF confor
 register("confopt-qm9", ConfOpt, "ConfOpt TwoAtom in the paper's Table 1 setting: RDKit+MMFF starts sent to the QM9 DFT "
          "conformer (trained on QM9 only; one target per molecule, so it collapses ensembles: use confopt for "
          "those; checkpoints/confopt_qm9.json)", checkpoint=os.path.join(SHIPPED, "confopt_qm9.pt"))
-register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting (random starts, OT loss)",
+register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting with RDKit init: ETKDG conformers (no "
+         "MMFF) moved by 9 unrolled steps toward the GFN2-xTB ensemble, trained with the OT loss "
+         "(checkpoints/confopt_generation.json)", checkpoint=os.path.join(SHIPPED, "confopt_generation.pt"),
          setting="generation")
 register("confopt-extv", ConfOpt, "ConfOpt Ext_v (cosine proximity of atom states), optimization setting",
          variant="extv")
