@@ -15,7 +15,10 @@ from conformers.models.base import available_checkpoints
 
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SHIPPED = sorted(available_checkpoints().items())
-FAST = {"confgf": ["--model-set", "steps_per_level=2"]}  # the Langevin sampler at its cheapest: a smoke test
+# ConfGF: the Langevin sampler at its cheapest (a smoke test); it samples distances only, so its
+# stereo is right only where --stereo fix makes it (mirrored, or dropped), and generate drops samples
+# with overlapping atoms: it must write some conformers, not all three
+FAST = {"confgf": ["--model-set", "steps_per_level=2", "--stereo", "fix"]}
 
 
 @pytest.mark.parametrize("name, weights", SHIPPED, ids=[n for n, _ in SHIPPED])
@@ -36,7 +39,7 @@ def test_generate_with_the_shipped_weights(tmp_path, name, weights):
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
-    assert len(mols) == 3
+    assert len(mols) == 3 if name not in FAST else 1 <= len(mols) <= 3
     template = Chem.MolFromSmiles(smiles)
     for mol in mols:
         xyz = Chem.RemoveHs(mol).GetConformer().GetPositions()
