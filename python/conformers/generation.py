@@ -222,12 +222,11 @@ def drop_overlapping(result: Generated) -> None:
     MIN_ATOM_DISTANCE: never written as if they were molecules (ETKDG embeds some hypervalent
     structures with atoms 0.2 A apart; a distance-based sampler can collapse atoms). Counted in
     the result's notes; the molecule fails by name when none is left."""
+    from scipy.spatial.distance import pdist
+
     dropped = 0
     for conf in list(result.mol.GetConformers()):
-        xyz = conf.GetPositions()
-        d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1)
-        np.fill_diagonal(d, np.inf)
-        if d.min() < MIN_ATOM_DISTANCE:
+        if result.mol.GetNumAtoms() > 1 and pdist(conf.GetPositions()).min() < MIN_ATOM_DISTANCE:
             result.mol.RemoveConformer(conf.GetId())
             dropped += 1
     if dropped:

@@ -41,14 +41,12 @@ def stereo_matches(template: Chem.Mol, coordinates: np.ndarray) -> np.ndarray:
     atoms, bonds = stereo_elements(template)
     if not atoms and not bonds:
         return np.ones(len(coordinates), dtype=bool)
-    expected_atoms = [template.GetAtomWithIdx(i).GetChiralTag() for i in atoms]
-    expected_bonds = [template.GetBondWithIdx(i).GetStereo() for i in bonds]
+    expected = _labels(template, atoms, bonds)
     canonical = None
     out = np.zeros(len(coordinates), dtype=bool)
     for c, xyz in enumerate(coordinates):
         copy = _perceived(template, xyz)
-        out[c] = (all(copy.GetAtomWithIdx(i).GetChiralTag() == t for i, t in zip(atoms, expected_atoms))
-                  and all(copy.GetBondWithIdx(i).GetStereo() == s for i, s in zip(bonds, expected_bonds)))
+        out[c] = _labels(copy, atoms, bonds) == expected
         if not out[c]:
             canonical = canonical or _canonical(Chem.MolToSmiles(template))
             out[c] = _canonical(_restricted_smiles(copy, set(atoms), set(bonds))) == canonical
@@ -67,14 +65,19 @@ def shared_stereo(template: Chem.Mol, coordinates: np.ndarray) -> Chem.Mol:
     if not unmatched.any():
         return template
     keep_atoms, keep_bonds = set(atoms), set(bonds)
+    expected_atoms, expected_bonds = _labels(template, atoms, bonds)
     for xyz in coordinates[unmatched]:
-        copy = _perceived(template, xyz)
-        tag, bond_stereo = (lambda m, i: m.GetAtomWithIdx(i).GetChiralTag()), (lambda m, i: m.GetBondWithIdx(i).GetStereo())
-        keep_atoms -= {i for i in atoms if tag(copy, i) != tag(template, i)}
-        keep_bonds -= {i for i in bonds if bond_stereo(copy, i) != bond_stereo(template, i)}
+        got_atoms, got_bonds = _labels(_perceived(template, xyz), atoms, bonds)
+        keep_atoms -= {i for i, got, want in zip(atoms, got_atoms, expected_atoms) if got != want}
+        keep_bonds -= {i for i, got, want in zip(bonds, got_bonds, expected_bonds) if got != want}
     out = Chem.Mol(template)
     _clear_stereo(out, keep_atoms, keep_bonds)
     return specified_stereo(out)
+
+
+def _labels(mol: Chem.Mol, atoms: list, bonds: list) -> tuple[list, list]:
+    """(chiral tags of the given atoms, stereo of the given bonds) of mol."""
+    return [mol.GetAtomWithIdx(i).GetChiralTag() for i in atoms], [mol.GetBondWithIdx(i).GetStereo() for i in bonds]
 
 
 def _perceived(template: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:

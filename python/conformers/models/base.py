@@ -102,6 +102,7 @@ def _atom_chunks(pending, max_atoms):
 
 
 _REGISTRY: dict[str, tuple] = {}
+SHIPPED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "checkpoints")  # the shipped weights and records
 
 
 def register(name: str, factory, description: str, checkpoint: str | None = None, **defaults) -> None:

@@ -23,7 +23,7 @@ import os
 import torch
 from torch import nn
 
-from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
+from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, sample_copies
 from ..common import GINEConv, PairGraph, mlp, undirected_pairs
 
 
@@ -120,8 +120,6 @@ def symmetric_noise(index: torch.Tensor, n_atoms: int, generator=None) -> torch.
     first, inverse = undirected_pairs(index, n_atoms)
     return torch.randn(first.numel(), generator=generator).to(index.device)[inverse]
 
-
-SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
 
 register("confgf", ConfGF, "ConfGF: distance score matching + annealed Langevin dynamics (50 levels; the shipped "
          "weights sample 10 steps per level, the paper 100: --model-set steps_per_level=100); trained on QM9 DFT + "

@@ -35,7 +35,7 @@ from conformers.data import features
 from conformers.data.batch import collate
 from conformers.data.embedding import mmff_relaxed, rdkit_mmff_starts
 
-from ..base import ConformerModel, DataSpec, module_device, register, with_conformers
+from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, with_conformers
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
 class UnseenElementWarning(UserWarning):
@@ -368,7 +368,6 @@ def _keep_start_stereo(template, refined: np.ndarray, starts: np.ndarray) -> np.
     return np.where(kept[:, None, None], refined, starts)
 
 
-SHIPPED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "checkpoints")
 
 register("confopt", ConfOpt, "ConfOpt TwoAtom refiner of RDKit ETKDG+MMFF conformers (9 unrolled steps): moves each "
          "conformer to its own basin's GFN2-xTB minimum; shipped weights trained on GFN2-xTB ensembles "

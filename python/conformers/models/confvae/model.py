@@ -202,11 +202,10 @@ class ConfVAECore(nn.Module):
         return self.encoder(graph, d)
 
 
-def kl_normal(mu_q, ls_q, mu_p, ls_p, dims: bool = False):
-    """KL(N(mu_q, e^{2 ls_q}) || N(mu_p, e^{2 ls_p})) per row, summed over the last dimension
-    (dims=False) or per element."""
+def kl_normal(mu_q, ls_q, mu_p, ls_p):
+    """KL(N(mu_q, e^{2 ls_q}) || N(mu_p, e^{2 ls_p})) per row (nats), summed over the last dimension."""
     kl = ls_p - ls_q + (torch.exp(2 * ls_q) + (mu_q - mu_p).square()) / (2 * torch.exp(2 * ls_p)) - 0.5
-    return kl if dims else kl.sum(1)
+    return kl.sum(1)
 
 
 D_RANGE = (0.5, 15.0)  # decoded distances are clamped to this range (Angstrom) before distance geometry
@@ -333,11 +332,12 @@ class ConfVAE(ConformerModel, nn.Module):
         mu_q, ls_q = self.core.encode(graph, d_ref)
         mu_p, ls_p = self.core.prior(graph)
         z = mu_q + torch.exp(ls_q) * torch.randn_like(mu_q)
-        kl = segment_sum(kl_normal(mu_q, ls_q, mu_p, ls_p), graph.batch, graph.num_graphs)
+        kl_atoms = kl_normal(mu_q, ls_q, mu_p, ls_p)  # (N,): the loss takes its mean per atom
+        kl = segment_sum(kl_atoms, graph.batch, graph.num_graphs)
         nll = -self.core.log_likelihood(graph, z, d_ref)
         losses = {"kl": kl.mean(), "nll_per_pair": (nll / segment_sum(torch.ones_like(d_ref), graph.pair_batch,
                                                                       graph.num_graphs)).mean()}
-        loss = c["kl_weight"] * kl_normal(mu_q, ls_q, mu_p, ls_p).mean() + c["aux_weight"] * losses["nll_per_pair"]
+        loss = c["kl_weight"] * kl_atoms.mean() + c["aux_weight"] * losses["nll_per_pair"]
         if c["recon_weight"]:
             d_hat = self.core.decode(graph, z)
             recon = reconstruction_rmsd(graph, d_hat, batch.pos, batch.ptr, c["inner_steps"], c["inner_lr"],
