@@ -231,3 +231,12 @@ def test_conformers_with_overlapping_atoms_are_never_written(tmp_path):
         xyz = mol.GetConformer().GetPositions()
         d = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1) + 1e9 * np.eye(len(xyz))
         assert d.min() >= 0.5
+
+
+def test_optimize_on_an_empty_sdf_names_it_and_writes_nothing(tmp_path):
+    empty = tmp_path / "empty.sdf"
+    empty.write_text("")
+    out = tmp_path / "out.sdf"
+    result = cli("optimize", empty, "--model", "rdkit-mmff", "-o", out)
+    assert result.returncode == 2 and "holds no molecules (empty SDF)" in result.stderr, result.stderr
+    assert not out.exists()
