@@ -131,14 +131,21 @@ def _heavy_coordinates(mol: Chem.Mol) -> tuple[np.ndarray, list[int]]:
     return np.stack([c.GetPositions()[heavy] for c in mol.GetConformers()]), heavy
 
 
-def apply_stereo_policy(result: Generated, policy: str, reflection_invariant: bool = False) -> None:
-    """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
-    mirror image is right (all centres inverted, E/Z kept) and drops it otherwise; 'drop' drops it.
-    'auto': for a model whose density a mirror image leaves unchanged (distances only: ConfGF,
-    ConfVAE), a mirrored sample is as much the model's, so it mirrors where that makes the stereo
-    right and keeps the rest; for any other model, 'keep'."""
+def resolve_stereo_policy(policy: str, reflection_invariant: bool = False) -> str:
+    """The policy 'auto' stands for: 'fix' for a model whose density a mirror image leaves unchanged
+    (distances only: ConfGF, ConfVAE), whose mirrored sample is as much the model's; 'drop' for
+    every other model (its wrong-stereo samples are replaced by new draws, see REFILL_ROUNDS)."""
+    if policy not in STEREO_POLICIES:
+        raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {policy!r}")
     if policy == "auto":
-        policy = "mirror" if reflection_invariant else "keep"
+        return "fix" if reflection_invariant else "drop"
+    return policy
+
+
+def apply_stereo_policy(result: Generated, policy: str) -> None:
+    """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
+    mirror image is right (all centres inverted, E/Z kept) and drops it otherwise; 'drop' drops it;
+    'keep' keeps it (resolve 'auto' first)."""
     template = result.input.mol
     if not any(stereo_elements(template)):
         return
@@ -148,14 +155,14 @@ def apply_stereo_policy(result: Generated, policy: str, reflection_invariant: bo
     if policy == "keep" or ok.all():
         return
     mirror = np.array([1.0, 1.0, -1.0])
-    mirrored_ok = stereo_matches(template, coords * mirror) if policy in ("fix", "mirror") else np.zeros_like(ok)
+    mirrored_ok = stereo_matches(template, coords * mirror) if policy == "fix" else np.zeros_like(ok)
     for conf, good, mirror_good in zip(list(result.mol.GetConformers()), ok, mirrored_ok):
         if good:
             continue
         if mirror_good:
             conf.SetPositions(conf.GetPositions() * mirror)
             result.stereo_fixed += 1
-        elif policy != "mirror":
+        else:
             result.mol.RemoveConformer(conf.GetId())
             result.stereo_dropped += 1
     if result.mol.GetNumConformers() == 0:
@@ -176,8 +183,7 @@ def generate_stream(inputs: list[InputMolecule], model, n: int | list[int], seed
     """``generate``, one result at a time in input order: the model samples ``model.sample_chunk``
     molecules per call, so a caller that writes each result as it comes keeps everything finished
     when a later molecule fails, hangs or the run is interrupted."""
-    if stereo not in STEREO_POLICIES:
-        raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {stereo!r}")
+    resolve_stereo_policy(stereo)  # a nonsense policy fails before any work
     counts = [n] * len(inputs) if isinstance(n, int) else list(n)
     if len(counts) != len(inputs) or min(counts, default=1) < 1:
         raise ValueError("n must be >= 1, one count per input molecule")
@@ -186,32 +192,92 @@ def generate_stream(inputs: list[InputMolecule], model, n: int | list[int], seed
         yield from _generate_chunk(inputs[lo:lo + chunk], model, counts[lo:lo + chunk], seed, mmff, stereo)
 
 
+REFILL_ROUNDS = 3     # extra sampling rounds for molecules whose conformers were dropped
+REFILL_SEED = 1_000_003  # round r samples with seed + r * REFILL_SEED: new draws, still reproducible
+
+
 def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated]:
+    """Sample every parsable input; conformers dropped by the overlap or stereo checks are replaced
+    by new draws (twice the shortfall per round, up to REFILL_ROUNDS rounds), so a molecule gets
+    the n it asked for unless the model keeps failing it; a shortfall is noted by name."""
+    policy = resolve_stereo_policy(stereo, getattr(model, "reflection_invariant", False))
     results = [Generated(item, error=item.error) for item in inputs]
-    todo = [k for k, r in enumerate(results) if r.error is None]
+    need = {k: counts[k] for k, r in enumerate(results) if r.error is None}
+    last_error = {}
     start = time.perf_counter()
-    sampled = model.sample([results[k].input.mol for k in todo], [counts[k] for k in todo], seed=seed) if todo else []
-    per_molecule = (time.perf_counter() - start) / max(len(todo), 1)
-    for result, out in zip([results[k] for k in todo], sampled):
+    for round_ in range(1 + REFILL_ROUNDS):
+        todo = [k for k, missing in need.items() if missing > 0]
+        if not todo:
+            break
+        asked = [need[k] if round_ == 0 else 2 * need[k] for k in todo]
+        sampled = model.sample([results[k].input.mol for k in todo], asked, seed=seed + round_ * REFILL_SEED)
+        for k, out in zip(todo, sampled):
+            draw = _screen(results[k].input, out, mmff, policy)
+            _absorb(results[k], draw, need[k])
+            if draw.error is not None:
+                last_error[k] = draw.error
+            hard = draw.mol is None and draw.stereo_wrong == 0 and not draw.notes  # the model failed, not a check
+            need[k] = 0 if hard else counts[k] - (results[k].mol.GetNumConformers() if results[k].mol else 0)
+    per_molecule = (time.perf_counter() - start) / max(len(need), 1)
+    for k in [k for k, r in enumerate(results) if r.error is None]:
+        result = results[k]
         result.seconds = per_molecule
-        if isinstance(out, Exception):
-            result.error = f"{type(out).__name__}: {out}"
-            continue
-        if out is None or out.GetNumConformers() == 0:
-            result.error = "the model returned no conformer"
-            continue
-        mol = out if any(a.GetAtomicNum() == 1 for a in out.GetAtoms()) else Chem.AddHs(out, addCoords=True)
-        coords, _ = _heavy_coordinates(mol)
-        if not np.isfinite(coords).all():
-            result.error = "the model returned non-finite coordinates"
-            continue
-        if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
-            AllChem.MMFFOptimizeMoleculeConfs(mol)
-        result.mol = mol
-        drop_overlapping(result)
-        if result.mol is not None:
-            apply_stereo_policy(result, stereo, getattr(model, "reflection_invariant", False))
+        if result.mol is None:
+            rounds = "" if k not in need or need[k] == 0 else f" (in {1 + REFILL_ROUNDS} sampling rounds)"
+            result.error = last_error.get(k, "the model returned no conformer") + rounds
+        elif need[k] > 0:
+            result.notes.append(f"{result.mol.GetNumConformers()} of {counts[k]} conformers: the rest failed the "
+                                f"overlap or stereo checks in {1 + REFILL_ROUNDS} sampling rounds")
     return results
+
+
+def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
+    """One round's sample of one molecule after the checks: hydrogens added, optional MMFF94,
+    overlapping and wrong-stereo conformers dropped (or mirrored); its error says why nothing is left."""
+    draw = Generated(item)
+    if isinstance(out, Exception):
+        draw.error = f"{type(out).__name__}: {out}"
+        return draw
+    if out is None or out.GetNumConformers() == 0:
+        draw.error = "the model returned no conformer"
+        return draw
+    coords, _ = _heavy_coordinates(out)
+    finite = np.isfinite(coords).all(axis=(1, 2))
+    if not finite.all():
+        out = Chem.Mol(out)
+        for conf, ok in zip(list(out.GetConformers()), finite):
+            if not ok:
+                out.RemoveConformer(conf.GetId())
+        draw.notes.append(f"{int((~finite).sum())} conformers dropped: non-finite coordinates from the model")
+        if out.GetNumConformers() == 0:
+            draw.error = "the model returned non-finite coordinates"
+            return draw
+    mol = out if any(a.GetAtomicNum() == 1 for a in out.GetAtoms()) else Chem.AddHs(out, addCoords=True)
+    if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
+        AllChem.MMFFOptimizeMoleculeConfs(mol)
+    draw.mol = mol
+    drop_overlapping(draw)
+    if draw.mol is not None:
+        apply_stereo_policy(draw, policy)
+    return draw
+
+
+def _absorb(result: Generated, draw: Generated, limit: int) -> None:
+    """Add up to ``limit`` of a round's kept conformers to the molecule's result, and its counts."""
+    result.stereo_wrong += draw.stereo_wrong
+    result.stereo_fixed += draw.stereo_fixed
+    result.stereo_dropped += draw.stereo_dropped
+    result.notes += draw.notes
+    if draw.mol is None or limit <= 0:
+        return
+    if result.mol is None:
+        keep = [c.GetId() for c in draw.mol.GetConformers()][limit:]
+        for conf_id in keep:
+            draw.mol.RemoveConformer(conf_id)
+        result.mol = draw.mol
+        return
+    for conf in list(draw.mol.GetConformers())[:limit]:
+        result.mol.AddConformer(Chem.Conformer(conf), assignId=True)
 
 
 MIN_ATOM_DISTANCE = 0.5  # A: a bonded X-H is ~1.0 A, so two atoms closer than this sit on top of each other

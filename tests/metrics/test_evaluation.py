@@ -65,31 +65,43 @@ def test_matches_an_independent_getbestrms_loop():
 
 
 class MirrorModel(ConformerModel):
-    """ETKDG conformers reflected through a plane: every chirality inverted, E/Z kept."""
+    """ETKDG conformers reflected through a plane (every ``period``-th one, from the second; all of
+    them by default): chirality inverted, E/Z kept."""
     name = "mirror"
+
+    def __init__(self, period: int = 1, reflection_invariant: bool = False):
+        super().__init__()
+        self.period, self.reflection_invariant = period, reflection_invariant
 
     def sample(self, mols, n, seed=0):
         out = create_model("rdkit").sample(mols, n, seed)
         for mol in out:
-            for conf in mol.GetConformers():
-                conf.SetPositions(conf.GetPositions() * np.array([1.0, 1.0, -1.0]))
+            for k, conf in enumerate(mol.GetConformers()):
+                if self.period == 1 or k % self.period == 1:
+                    conf.SetPositions(conf.GetPositions() * np.array([1.0, 1.0, -1.0]))
         return out
+
+
+def _stereo_right(result) -> bool:
+    heavy = Chem.RemoveHs(result.mol)
+    coords = np.stack([c.GetPositions() for c in heavy.GetConformers()])
+    return bool(stereo_matches(result.input.mol, coords).all())
 
 
 def test_stereo_fidelity_and_policies():
     inputs = read_inputs(["C[C@H](N)C(=O)O", "C/C=C/C(=O)O", "CCO"])
     ok = generate(inputs, create_model("rdkit"), 3, seed=1)
-    for result in ok:
-        heavy = Chem.RemoveHs(result.mol)
-        coords = np.stack([c.GetPositions() for c in heavy.GetConformers()])
-        assert stereo_matches(result.input.mol, coords).all()
-    mirrored = generate(inputs, MirrorModel(), 3, seed=1)
+    assert all(_stereo_right(result) for result in ok)
+    mirrored = generate(inputs, MirrorModel(), 3, seed=1, stereo="keep")
     assert [r.stereo_wrong for r in mirrored] == [3, 0, 0]  # the centre flips; E/Z survives a reflection
     fixed = generate(inputs, MirrorModel(), 3, seed=1, stereo="fix")
     assert fixed[0].stereo_fixed == 3 and fixed[0].mol.GetNumConformers() == 3
     dropped = generate(inputs, MirrorModel(), 3, seed=1, stereo="drop")
-    assert dropped[0].mol is None and "wrong stereo" in dropped[0].error
+    assert dropped[0].mol is None and "wrong stereo" in dropped[0].error and "sampling rounds" in dropped[0].error
     assert dropped[1].mol.GetNumConformers() == 3
+    # the default for a model that is not reflection-invariant is 'drop'; for one that is, 'fix'
+    assert generate(inputs[:1], MirrorModel(), 3, seed=1)[0].mol is None
+    assert generate(inputs[:1], MirrorModel(reflection_invariant=True), 3, seed=1)[0].stereo_fixed == 3
     # E/Z: rotate a trans double bond to cis by hand and the check notices
     mol = ok[1].mol
     heavy = Chem.RemoveHs(mol)
@@ -97,6 +109,20 @@ def test_stereo_fidelity_and_policies():
     from rdkit.Chem import rdMolTransforms
     rdMolTransforms.SetDihedralDeg(conf, 0, 1, 2, 3, 0.0)
     assert not stereo_matches(ok[1].input.mol, conf.GetPositions()[None])[0]
+
+
+def test_dropped_conformers_are_replaced_by_new_draws():
+    """Every other sample mirrored: the default policy drops them and samples again until the
+    molecule has the n conformers asked for, all with the input's stereo."""
+    inputs = read_inputs(["C[C@H](N)C(=O)O", "CC[C@@H](C)O"])
+    results = generate(inputs, MirrorModel(period=2), 5, seed=3)
+    for result in results:
+        assert result.error is None and result.mol.GetNumConformers() == 5
+        assert result.stereo_dropped == result.stereo_wrong > 0 and _stereo_right(result)
+        assert not result.notes
+    again = generate(inputs, MirrorModel(period=2), 5, seed=3)  # new draws come from derived seeds
+    for a, b in zip(results, again):
+        assert np.array_equal(a.mol.GetConformer(4).GetPositions(), b.mol.GetConformer(4).GetPositions())
 
 
 def test_read_sdf_groups_maps_and_reports(tmp_path):

@@ -97,7 +97,8 @@ def _generate(args) -> int:
                 print(f"{r.input.name}: {note}", file=sys.stderr)
             if r.stereo_wrong:
                 print(f"{r.input.name}: {r.stereo_wrong} conformers with stereo unlike the input"
-                      f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped; --stereo {args.stereo})",
+                      f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped and drawn again; "
+                      f"--stereo {args.stereo})",
                       file=sys.stderr)
     except KeyboardInterrupt:
         print(f"interrupted: the {stream.molecules} molecules finished ({stream.written} conformers) are in "
@@ -227,7 +228,8 @@ def _generate_for(references: dict, args):
         write_sdf(results, os.path.join(args.out, "generated.sdf"), model.name, args.seed)
     with open(os.path.join(args.out, "generation.json"), "w") as handle:
         json.dump({"model": model.name, "config": model.config, "seed": args.seed, "ratio": args.ratio, "mmff": args.mmff,
-                   "stereo": args.stereo,
+                   "stereo": args.stereo, **{f"stereo_{k}": sum(getattr(r, f"stereo_{k}") for r in results)
+                                             for k in ("wrong", "fixed", "dropped")},
                    "molecules": len(inputs), "conformers": sum(counts), "seconds": round(seconds, 3),
                    "seconds_per_molecule": round(seconds / max(len(inputs), 1), 4)}, handle, indent=1)
     failures = [{"key": r.input.name, "reason": "generation_failed", "detail": r.error} for r in results if r.error]
@@ -310,8 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
-                          "that is right, else drop), drop; auto (default): mirror where that is right for models "
-                          "that see distances only (ConfGF, ConfVAE: a mirror image is as likely), keep for the others")
+                          "that is right, else drop), drop; auto (default): fix for models that see distances only "
+                          "(ConfGF, ConfVAE: a mirror image is as likely), drop for the others. Dropped conformers "
+                          "are replaced by new draws (up to 3 more sampling rounds)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
                      help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) before it "
