@@ -115,6 +115,22 @@ train: {{max_steps: 2, log_every: 1, val_every: 2, checkpoint_every: 2, progress
     assert "trained to step 2" in tuned.stdout
 
 
+def test_export(work):
+    """A run's last.pt (weights and optimizer) exported as half-precision weights that load and sample."""
+    import torch
+
+    out = work / "shipped.pt"
+    result = run("export", work / "run" / "checkpoints" / "last.pt", out, "--dtype", "float16")
+    assert "weights in float16" in result.stdout
+    payload = torch.load(out, weights_only=False)
+    assert "optimizer" not in payload and payload["weights_dtype"] == "float16"
+    assert all(v.dtype == torch.float16 for v in payload["state_dict"].values() if v.is_floating_point())
+    run("generate", "CCO", "-n", 2, "--model", out, "-o", work / "from_export.sdf")
+    bad = subprocess.run([sys.executable, "-m", "conformers.cli.main", "export", work / "nothing.pt", out],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
+
+
 def test_evaluate_optimization_reuses_cached_starts(work):
     prefix = work / "starts"
     reports = []

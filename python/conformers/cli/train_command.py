@@ -32,6 +32,19 @@ def _train(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from conformers.models.base import export_checkpoint
+
+    try:
+        payload = export_checkpoint(args.checkpoint, args.output, args.dtype)
+    except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    size = os.path.getsize(args.output) / 1e6
+    print(f"wrote {args.output}: {payload['model']} weights in {args.dtype}, {size:.1f} MB")
+    return 0
+
+
 def add_train_command(sub) -> None:
     p = sub.add_parser("train", help="train a model from a config file (YAML or TOML)",
                        description=__doc__)
@@ -44,3 +57,10 @@ def add_train_command(sub) -> None:
     p.add_argument("--device", help="auto, cpu, cuda or cuda:N (the config's train.device, default auto: CUDA "
                                     "when available; under torchrun each rank takes its LOCAL_RANK's GPU)")
     p.set_defaults(func=_train)
+    e = sub.add_parser("export", help="write a run's model (best.pt or checkpoints/last.pt) as a weights-only "
+                                      "checkpoint, optionally in half precision: what ships")
+    e.add_argument("checkpoint", help="RUN/best.pt, RUN/checkpoints/last.pt or a model checkpoint")
+    e.add_argument("output", help="the .pt file to write")
+    e.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
+                   help="storage of the floating-point weights (loading casts them back to float32)")
+    e.set_defaults(func=_export)

@@ -179,6 +179,26 @@ def save_checkpoint(model, path: str, extra: dict | None = None) -> None:
     os.replace(tmp, path)
 
 
+EXPORT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def export_checkpoint(source: str, path: str, dtype: str = "float32") -> dict:
+    """The model of a checkpoint (RUN/best.pt or RUN/checkpoints/last.pt, whose optimizer state is
+    left out) written to ``path`` with its floating-point weights stored as ``dtype``: what ships.
+    Loading casts them back to the model's float32 parameters. Returns the written payload."""
+    if dtype not in EXPORT_DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
+    payload = read_checkpoint(source)
+    target = EXPORT_DTYPES[dtype]
+    payload = {**payload, "state_dict": {k: v.to(target) if v.is_floating_point() else v
+                                         for k, v in payload["state_dict"].items()}, "weights_dtype": dtype}
+    create_model(payload["model"], **payload["config"]).load_state_dict(payload["state_dict"])  # loads as shipped
+    tmp = f"{path}.tmp{os.getpid()}"
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return payload
+
+
 def read_checkpoint(path: str) -> dict:
     """The checkpoint dict; a clear error for a missing, truncated or foreign file."""
     if not os.path.isfile(path):
