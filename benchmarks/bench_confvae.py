@@ -15,6 +15,8 @@ part of a step (fused ~2%, plain ~16%) and the whole-step ratios stay ~1.2x / 1.
 also measured where the loop is the hot spot the issue describes: the paper's GD from N(0, I) run
 long (T = 1000, 2000; 100 steps from N(0, I) end 1.25 A from the reference's own distances, 1000
 steps 0.80 A) with the paper's constant-memory (adjoint) CNF."""
+import contextlib
+
 import pytest
 import torch
 import yaml
@@ -22,12 +24,70 @@ import yaml
 import conformer_kernels as ck
 from conformers.data import Collater, ConformerDataset, MoleculeCache, nci_xtb
 from conformers.models import create_model
-from conformers.models.confvae.distance_geometry import distance_geometry
+from conformers.models.confvae import model as confvae_model
+from conformers.models.confvae.distance_geometry import _step
 
 from .conftest import MEDIANS, peak_memory_mb, ratio
 
 STEPS, LR = 100, 0.02  # the config's inner loop
-INNER = ("fused", "checkpoint", "autograd", "plain")
+
+
+class _CheckpointedDescent(torch.autograd.Function):
+    """T steps keeping only each step's input; the backward recomputes them one at a time."""
+
+    @staticmethod
+    def forward(ctx, x0, d, index, steps, lr):
+        states = [x0]
+        with torch.no_grad():
+            for _ in range(steps):
+                states.append(_step(states[-1], index, d, lr))
+        ctx.save_for_backward(d, index, *states[:-1])
+        ctx.lr = lr
+        return states[-1]
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        d, index, *states = ctx.saved_tensors
+        grad_x, grad_d = grad_out, torch.zeros_like(d)
+        for x in reversed(states):
+            with torch.enable_grad():
+                xt, dt = x.detach().requires_grad_(), d.detach().requires_grad_()
+                gx, gd = torch.autograd.grad(_step(xt, index, dt, ctx.lr), (xt, dt), grad_x)
+            grad_x, grad_d = gx, grad_d + gd
+        return grad_x, grad_d, None, None, None
+
+
+def _unrolled(x0, index, d, steps, lr):
+    x = x0
+    for _ in range(steps):
+        x = _step(x, index, d, lr)
+    return x
+
+
+def _plain(x0, index, d, steps, lr):
+    with ck.use_reference():
+        return ck.distance_descent(x0, index, d, steps, lr)
+
+
+# the exact unrolls compared (R_T from x0, differentiable in d): the product's fused op, two that
+# lost to it and left the product (kept inputs recomputed per step; the kernels under autograd), and
+# the peer, the op's plain-PyTorch reference
+INNER_LOOPS = {"fused": lambda x0, index, d, steps, lr: ck.distance_descent(x0, index, d, steps, lr),
+               "checkpoint": lambda x0, index, d, steps, lr: _CheckpointedDescent.apply(x0, d, index, steps, lr),
+               "autograd": _unrolled, "plain": _plain}
+INNER = tuple(INNER_LOOPS)
+
+
+@contextlib.contextmanager
+def model_inner_loop(variant: str):
+    """The ConfVAE model's inner loop run as ``variant`` (the product runs "fused")."""
+    product = confvae_model.distance_geometry
+    confvae_model.distance_geometry = lambda x0, index, d, steps, lr, mode="fused": \
+        INNER_LOOPS[variant](x0, index, d, int(steps), float(lr))
+    try:
+        yield
+    finally:
+        confvae_model.distance_geometry = product
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +113,7 @@ def inner(batch):
 def inner_loop_step(inner, mode):
     batch, x0, d = inner
     d = d.clone().requires_grad_()
-    x = distance_geometry(x0, batch.extended_index, d, STEPS, LR, mode=mode)
+    x = INNER_LOOPS[mode](x0, batch.extended_index, d, STEPS, LR)
     ck.rmsd(x, batch.pos, ptr=batch.ptr).mean().backward()
 
 
@@ -70,17 +130,19 @@ STEPS_COMPARED = {"fused": ("fused", False, False, None), "plain": ("plain", Fal
 
 
 def confvae(mode, adjoint=False, inner=None):
+    """(configs/confvae_qm9_small.yaml's model, its inner-loop variant)."""
     with open("configs/confvae_qm9_small.yaml") as handle:
         config = yaml.safe_load(handle)["model"]
     torch.manual_seed(0)
-    return create_model(config.pop("name"), **{**config, "inner_mode": mode, "adjoint": adjoint,
-                                               **(inner or {})}).train()
+    return create_model(config.pop("name"), **{**config, "adjoint": adjoint, **(inner or {})}).train(), mode
 
 
-def training_step(model, batch, all_plain=False):
+def training_step(variant, batch, all_plain=False):
+    model, mode = variant
     torch.manual_seed(0)
     model.zero_grad(set_to_none=True)
-    with ck.use_reference(all_plain):  # all_plain: conformer_kernels' reference ops, i.e. plain PyTorch
+    # all_plain: conformer_kernels' reference ops, i.e. plain PyTorch
+    with ck.use_reference(all_plain), model_inner_loop(mode):
         model(batch)["loss"].backward()
 
 

@@ -9,14 +9,12 @@ H over unordered pairs). Backpropagating through T steps is the memory and time 
 - mode="fused" (default): conformer_kernels' distance_descent, the T steps and their exact
   backward (reverse steps with closed-form edge Hessians) in one op each way; keeps the steps'
   positions (T x N x 3), no per-edge tensor, no autograd graph;
-- mode="checkpoint": each step's input R_t is kept; the backward recomputes one step at a time
-  from R_t (edge_geometry and vector_aggregation) and backpropagates through it with autograd;
-- mode="autograd": the same kernels unrolled under autograd; every step keeps its per-edge tensors
-  (E-sized: distances and weights) until the backward;
 - mode="last": the released code's approximation -- the first T - 1 steps without gradient, only
-  the last step differentiable;
-- mode="plain": conformer_kernels' reference for distance_descent (``ck.use_reference()``), the loop
-  in plain PyTorch ops under autograd (an (E, 3) edge-vector tensor per step): the peer.
+  the last step differentiable.
+The reference of distance_descent (``ck.use_reference()``) is the same loop in plain PyTorch ops
+under autograd. Two other exact unrolls that lost to "fused" (kept inputs with one step recomputed
+at a time; the kernels unrolled under autograd) live in benchmarks/bench_confvae.py with their
+figures in benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -24,7 +22,7 @@ import torch
 
 import conformer_kernels as ck
 
-MODES = ("fused", "checkpoint", "autograd", "last", "plain")
+MODES = ("fused", "last")
 
 
 def _distances(x, index):
@@ -47,33 +45,6 @@ def dg_gradient(x: torch.Tensor, index, d: torch.Tensor) -> torch.Tensor:
 
 def _step(x, index, d, lr):
     return x - lr * dg_gradient(x, index, d)
-
-
-class _CheckpointedDescent(torch.autograd.Function):
-    """T steps keeping only each step's input; the backward recomputes them one at a time."""
-
-    @staticmethod
-    def forward(ctx, x0, d, index, steps, lr):
-        states = [x0]
-        x = x0
-        with torch.no_grad():
-            for _ in range(steps):
-                x = _step(x, index, d, lr)
-                states.append(x)
-        ctx.save_for_backward(d, index, *states[:-1])
-        ctx.lr = lr
-        return x
-
-    @staticmethod
-    def backward(ctx, grad_out):
-        d, index, *states = ctx.saved_tensors
-        grad_x, grad_d = grad_out, torch.zeros_like(d)
-        for x in reversed(states):
-            with torch.enable_grad():
-                xt, dt = x.detach().requires_grad_(), d.detach().requires_grad_()
-                gx, gd = torch.autograd.grad(_step(xt, index, dt, ctx.lr), (xt, dt), grad_x)
-            grad_x, grad_d = gx, grad_d + gd
-        return grad_x, grad_d, None, None, None
 
 
 def metric_matrix_embedding(index: torch.Tensor, d: torch.Tensor, ptr: torch.Tensor) -> torch.Tensor:
@@ -128,16 +99,6 @@ def distance_geometry(x0: torch.Tensor, index: torch.Tensor, d: torch.Tensor, st
         raise ValueError(f"steps must be >= 1, got {steps}")
     if mode == "fused":
         return ck.distance_descent(x0, index, d, int(steps), float(lr))
-    if mode == "plain":
-        with ck.use_reference():
-            return ck.distance_descent(x0, index, d, int(steps), float(lr))
-    if mode == "checkpoint":
-        return _CheckpointedDescent.apply(x0, d, index, int(steps), float(lr))
-    x = x0
-    if mode == "last":
-        with torch.no_grad():
-            x = ck.distance_descent(x0, index, d, int(steps) - 1, float(lr))
-        return _step(x, index, d, lr)
-    for _ in range(steps):
-        x = _step(x, index, d, lr)
-    return x
+    with torch.no_grad():
+        x = ck.distance_descent(x0, index, d, int(steps) - 1, float(lr))
+    return _step(x, index, d, lr)

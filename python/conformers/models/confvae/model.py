@@ -304,9 +304,11 @@ class ConfVAE(ConformerModel, nn.Module):
                  adjoint: bool = False, velocity_bound: float | None = None, hypergradient_clip: float | None = None,
                  sample_steps: int = 1000, sample_lr: float = 0.1, distance_noise: float = 0.1):
         """hidden: the flow's width (the released code: 64); encoder_hidden: the encoder's and the
-        prior's (the paper: 256 for every MPNN; default: hidden). Two variants against the collapse
-        of the KL term (free bits, z in every flow layer) lost and left this class; their figures
-        are in benchmarks/README.md."""
+        prior's (the paper: 256 for every MPNN; default: hidden); inner_mode: "fused" (the exact
+        hypergradient of the unrolled inner loop, default) or "last" (the released code's last-step
+        approximation). Variants that lost the measurements left this class (free bits and z in
+        every flow layer against the collapse of the KL term; two slower exact unrolls): their
+        figures are in benchmarks/README.md."""
         if inner_init not in INNER_INITS:  # checked here: the sampler would otherwise fall back silently
             raise ValueError(f"inner_init must be one of {INNER_INITS}, got {inner_init!r}")
         if inner_mode not in MODES:
