@@ -131,15 +131,15 @@ def _heavy_coordinates(mol: Chem.Mol) -> tuple[np.ndarray, list[int]]:
     return np.stack([c.GetPositions()[heavy] for c in mol.GetConformers()]), heavy
 
 
-def resolve_stereo_policy(policy: str, reflection_invariant: bool = False) -> str:
-    """The policy 'auto' stands for: 'fix' for a model whose density a mirror image leaves unchanged
-    (distances only: ConfGF, ConfVAE), whose mirrored sample is as much the model's; 'drop' for
-    every other model (its wrong-stereo samples are replaced by new draws, see REFILL_ROUNDS)."""
+def resolve_stereo_policy(policy: str) -> str:
+    """The policy 'auto' stands for: 'fix'. A mirror image has the same internal distances, so a
+    sample whose centres are all inverted is mirrored into the input's stereo at no cost in
+    geometry (for distance-only models, ConfGF and ConfVAE, it is as much the model's sample; DMCG
+    places atoms without reading chirality); samples with some centres right and others wrong are
+    dropped and replaced by new draws (REFILL_ROUNDS)."""
     if policy not in STEREO_POLICIES:
         raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {policy!r}")
-    if policy == "auto":
-        return "fix" if reflection_invariant else "drop"
-    return policy
+    return "fix" if policy == "auto" else policy
 
 
 def apply_stereo_policy(result: Generated, policy: str) -> None:
@@ -200,7 +200,7 @@ def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated
     """Sample every parsable input; conformers dropped by the overlap or stereo checks are replaced
     by new draws (twice the shortfall per round, up to REFILL_ROUNDS rounds), so a molecule gets
     the n it asked for unless the model keeps failing it; a shortfall is noted by name."""
-    policy = resolve_stereo_policy(stereo, getattr(model, "reflection_invariant", False))
+    policy = resolve_stereo_policy(stereo)
     results = [Generated(item, error=item.error) for item in inputs]
     need = {k: counts[k] for k, r in enumerate(results) if r.error is None}
     last_error = {}
@@ -223,7 +223,7 @@ def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated
         result = results[k]
         result.seconds = per_molecule
         if result.mol is None:
-            rounds = "" if k not in need or need[k] == 0 else f" (in {1 + REFILL_ROUNDS} sampling rounds)"
+            rounds = "" if need[k] == 0 else f" (the last of {1 + REFILL_ROUNDS} sampling rounds)"
             result.error = last_error.get(k, "the model returned no conformer") + rounds
         elif need[k] > 0:
             result.notes.append(f"{result.mol.GetNumConformers()} of {counts[k]} conformers: the rest failed the "

@@ -312,9 +312,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
-                          "that is right, else drop), drop; auto (default): fix for models that see distances only "
-                          "(ConfGF, ConfVAE: a mirror image is as likely), drop for the others. Dropped conformers "
-                          "are replaced by new draws (up to 3 more sampling rounds)")
+                          "that is right, else drop), drop; auto (default): fix. Dropped conformers are replaced by "
+                          "new draws (up to 3 more sampling rounds)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
                      help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) before it "

@@ -33,9 +33,6 @@ class ConformerModel(abc.ABC):
     embed_timeout: float | None = None
     # molecules per sample() call when generating for users: results are written after each call
     sample_chunk: int = 64
-    # the model's density is unchanged by a mirror image (it sees distances only): a sample whose
-    # stereo is inverted may be mirrored without leaving the model (generate's --stereo auto)
-    reflection_invariant: bool = False
 
     def __init__(self, **config):
         self.config = dict(config)

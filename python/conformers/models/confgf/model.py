@@ -32,7 +32,6 @@ class ConfGF(ConformerModel, nn.Module):
     docstring), trained by denoising score matching, sampled by annealed Langevin dynamics."""
 
     name = "confgf"
-    reflection_invariant = True  # distances only: a mirror image has the same density
     trainable = True
 
     def __init__(self, hidden: int = 256, convs: int = 4, sigma_begin: float = 10.0, sigma_end: float = 0.01,

@@ -294,7 +294,6 @@ class ConfVAE(ConformerModel, nn.Module):
     geometry)."""
 
     name = "confvae"
-    reflection_invariant = True  # distances only: a mirror image has the same density
     trainable = True
 
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, encoder_hidden: int | None = None,
