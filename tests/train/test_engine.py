@@ -173,6 +173,23 @@ def test_precision_setting(tmp_path):
         load_config(write_config(tmp_path / "bad.yaml", precision="fp8"))
 
 
+def test_auto_precision_follows_the_model_on_cpu(tmp_path):
+    """precision auto: bfloat16 on a CPU with native bfloat16 only for a model whose step it speeds
+    up (bfloat16_on_cpu); an explicit bfloat16 is honoured either way."""
+    from conformers._device import autocast_dtype, native_bfloat16
+    from conformers.models import create_model
+    from conformers.train.engine import Trainer
+
+    assert autocast_dtype("auto", "cpu", cpu_bfloat16=False) is None
+    assert autocast_dtype("bfloat16", "cpu", cpu_bfloat16=False) is torch.bfloat16
+    cfg = write_config(tmp_path / "c.yaml", max_steps=1)
+    trainer = Trainer(load_config(cfg), str(tmp_path / "run"))
+    expected = torch.bfloat16 if native_bfloat16("cpu") and trainer.model.bfloat16_on_cpu else None
+    assert trainer.autocast_dtype is expected
+    for name in ("dmcg", "confvae"):  # measured slower under bfloat16 here (benchmarks/README.md)
+        assert not create_model(name).bfloat16_on_cpu
+
+
 def test_init_from_starts_a_run_from_given_weights(tmp_path, capsys):
     """train.init_from (fine-tuning): the run starts from a checkpoint's weights, with a fresh
     optimizer and schedule; a checkpoint of another architecture is refused naming the mismatch."""
