@@ -46,6 +46,23 @@ def test_forward_backward_and_training_on_real_molecules(batch, permutation_loss
     assert np.mean(losses[-3:]) < losses[0]
 
 
+def test_bond_and_angle_terms_measure_local_geometry_only(batch):
+    """Zero on the reference and unchanged by a rigid motion, positive for a stretched copy; with
+    their weights on, they join the loss and its gradients."""
+    from conformers.models.common import BondGraph
+    from conformers.models.dmcg.model import local_geometry_errors
+
+    graph, pos = BondGraph.of(batch), batch.pos
+    rotation = torch.linalg.qr(torch.randn(3, 3, dtype=pos.dtype, generator=torch.Generator().manual_seed(0)))[0]
+    for x in (pos, pos @ rotation.T + 2.0):
+        assert all(float(v) < 1e-5 for v in local_geometry_errors(x, pos, graph))
+    bond, angle = local_geometry_errors(pos * 1.1, pos, graph)
+    assert float(bond) > 0.1 and float(angle) < 1e-5  # scaling keeps angles
+    out = small(bond_weight=0.1, angle_weight=0.2)(batch)
+    assert {"bond", "angle"} <= set(out) and torch.isfinite(out["loss"])
+    out["loss"].backward()
+
+
 def test_permutation_term_never_exceeds_identity(batch):
     """l_RTP minimises over the automorphisms, the identity among them: on the same prediction it
     is never larger than the 'No l_P' loss."""
