@@ -12,7 +12,7 @@ import os
 import pytest
 import torch
 
-from .conftest import MEDIANS, ratio
+from .conftest import MEDIANS, ratio, training_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 QM9_CACHE = os.path.join(ROOT, "data", "qm9", "cache")
@@ -43,13 +43,7 @@ def make_model(fused):
 
 
 def train_step(model, optimizer, batch, precision):
-    torch.manual_seed(1)  # the same starts in every round and variant
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-        loss = model(batch)["loss"]
-    optimizer.zero_grad(set_to_none=True)
-    loss.float().backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 8.0)
-    optimizer.step()
+    training_step(model, optimizer, batch, precision, clip=8.0)  # the same starts in every round
 
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])

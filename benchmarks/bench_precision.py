@@ -17,7 +17,7 @@ import pytest
 import torch
 import yaml
 
-from .conftest import MEDIANS, ratio
+from .conftest import MEDIANS, ratio, training_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {"confopt": "configs/confopt_generation.yaml", "dmcg": "configs/dmcg_qm9.yaml",
@@ -45,13 +45,7 @@ def model_and_batch(name):
 
 
 def train_step(model, optimizer, batch, precision):
-    torch.manual_seed(1)  # the same noise in every round and variant
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
-        loss = model(batch)["loss"]
-    optimizer.zero_grad(set_to_none=True)
-    loss.float().backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-    optimizer.step()
+    training_step(model, optimizer, batch, precision, clip=10.0)
 
 
 @pytest.fixture(scope="module", params=sorted(CONFIGS))

@@ -51,3 +51,17 @@ def peak_memory_mb(step, *args) -> float:
             _, sizes = json.load(handle)
     total = np.asarray(sizes, dtype=np.float64).sum(axis=1)
     return float(total.max() - total[0]) / 2 ** 20
+
+
+def training_step(model, optimizer, batch, precision: str, clip: float) -> None:
+    """One optimizer step, forward under bfloat16 CPU autocast when precision is "bfloat16",
+    with the same random draws in every round and variant."""
+    import torch
+
+    torch.manual_seed(1)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bfloat16"):
+        loss = model(batch)["loss"]
+    optimizer.zero_grad(set_to_none=True)
+    loss.float().backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
