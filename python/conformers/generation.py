@@ -203,7 +203,7 @@ def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated
     policy = resolve_stereo_policy(stereo)
     results = [Generated(item, error=item.error) for item in inputs]
     need = {k: counts[k] for k, r in enumerate(results) if r.error is None}
-    last_error = {}
+    last_error, rounds = {}, dict.fromkeys(need, 0)
     start = time.perf_counter()
     for round_ in range(1 + REFILL_ROUNDS):
         todo = [k for k, missing in need.items() if missing > 0]
@@ -214,20 +214,22 @@ def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated
         for k, out in zip(todo, sampled):
             draw = _screen(results[k].input, out, mmff, policy)
             _absorb(results[k], draw, need[k])
+            rounds[k] += 1
             if draw.error is not None:
                 last_error[k] = draw.error
-            hard = draw.mol is None and draw.stereo_wrong == 0 and not draw.notes  # the model failed, not a check
-            need[k] = 0 if hard else counts[k] - (results[k].mol.GetNumConformers() if results[k].mol else 0)
+            failed = draw.mol is None and draw.stereo_wrong == 0 and not draw.notes  # the model's failure, not a check's
+            need[k] = 0 if failed else counts[k] - (results[k].mol.GetNumConformers() if results[k].mol else 0)
     per_molecule = (time.perf_counter() - start) / max(len(need), 1)
-    for k in [k for k, r in enumerate(results) if r.error is None]:
+    for k in need:
         result = results[k]
         result.seconds = per_molecule
-        if result.mol is None:
-            rounds = "" if need[k] == 0 else f" (the last of {1 + REFILL_ROUNDS} sampling rounds)"
-            result.error = last_error.get(k, "the model returned no conformer") + rounds
-        elif need[k] > 0:
-            result.notes.append(f"{result.mol.GetNumConformers()} of {counts[k]} conformers: the rest failed the "
-                                f"overlap or stereo checks in {1 + REFILL_ROUNDS} sampling rounds")
+        have = result.mol.GetNumConformers() if result.mol is not None else 0
+        which = f" (the last of {rounds[k]} sampling rounds)" if rounds[k] > 1 else ""
+        if have == 0:
+            result.mol, result.error = None, last_error.get(k, "the model returned no conformer") + which
+        elif have < counts[k]:
+            result.notes.append(f"{have} of {counts[k]} conformers: the rest failed the overlap or stereo checks or "
+                                f"sampling in {rounds[k]} sampling rounds" + (f"; last error: {last_error[k]}" if k in last_error else ""))
     return results
 
 

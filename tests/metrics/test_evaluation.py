@@ -65,11 +65,11 @@ def test_matches_an_independent_getbestrms_loop():
 
 
 class MirrorModel(ConformerModel):
-    """ETKDG conformers reflected through a plane (every ``period``-th one, from the second; all of
-    them by default): chirality inverted, E/Z kept."""
+    """ETKDG conformers reflected through a plane (chirality inverted, E/Z kept): all of them, or
+    all but every ``period``-th of each call's (the 1st, the (period+1)-th, ...)."""
     name = "mirror"
 
-    def __init__(self, period: int = 1):
+    def __init__(self, period: int | None = None):
         super().__init__()
         self.period = period
 
@@ -77,7 +77,7 @@ class MirrorModel(ConformerModel):
         out = create_model("rdkit").sample(mols, n, seed)
         for mol in out:
             for k, conf in enumerate(mol.GetConformers()):
-                if self.period == 1 or k % self.period == 1:
+                if self.period is None or k % self.period:
                     conf.SetPositions(conf.GetPositions() * np.array([1.0, 1.0, -1.0]))
         return out
 
@@ -97,7 +97,7 @@ def test_stereo_fidelity_and_policies():
     fixed = generate(inputs, MirrorModel(), 3, seed=1, stereo="fix")
     assert fixed[0].stereo_fixed == 3 and fixed[0].mol.GetNumConformers() == 3
     dropped = generate(inputs, MirrorModel(), 3, seed=1, stereo="drop")
-    assert dropped[0].mol is None and "wrong stereo" in dropped[0].error and "of 4 sampling rounds" in dropped[0].error
+    assert dropped[0].mol is None and "wrong stereo" in dropped[0].error and "(the last of 4 sampling rounds)" in dropped[0].error
     assert dropped[1].mol.GetNumConformers() == 3
     assert generate(inputs[:1], MirrorModel(), 3, seed=1)[0].stereo_fixed == 3  # the default: fix
     # E/Z: rotate a trans double bond to cis by hand and the check notices
@@ -121,6 +121,10 @@ def test_dropped_conformers_are_replaced_by_new_draws():
     again = generate(inputs, MirrorModel(period=2), 5, seed=3, stereo="drop")  # new draws come from derived seeds
     for a, b in zip(results, again):
         assert np.array_equal(a.mol.GetConformer(4).GetPositions(), b.mol.GetConformer(4).GetPositions())
+    # one right conformer per call: 4 rounds give 4 of the 5 asked for, and the shortfall is named
+    short = generate(inputs[:1], MirrorModel(period=100), 5, seed=3, stereo="drop")[0]
+    assert short.mol.GetNumConformers() == 4 and _stereo_right(short)
+    assert "4 of 5 conformers" in short.notes[-1] and "4 sampling rounds" in short.notes[-1]
 
 
 def test_read_sdf_groups_maps_and_reports(tmp_path):
