@@ -220,3 +220,12 @@ def test_references_holding_both_enantiomers_specify_no_stereo_there():
     both = np.stack([xyz, xyz * [1, 1, -1]])
     assert stereo_elements(shared_stereo(heavy, both)) == ([], [])
     assert stereo_elements(shared_stereo(heavy, both[:1])) == stereo_elements(heavy)
+
+
+def test_a_molecule_whose_generation_failed_is_counted_once():
+    sampled = create_model("rdkit").sample([Chem.MolFromSmiles("CCO")], 2, seed=0)[0]
+    references = {"ethanol": _heavy_ensemble(sampled, "ethanol")}
+    failed = [{"key": "ethanol", "reason": "generation_failed", "detail": "every conformer had the wrong stereo"}]
+    result = evaluate({}, references, 0.5, read_failures=failed)
+    assert result.failures == failed
+    assert [f["reason"] for f in evaluate({}, references, 0.5).failures] == ["not_generated"]

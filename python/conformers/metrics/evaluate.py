@@ -104,7 +104,9 @@ def evaluate(generated: dict[str, Ensemble], references: dict[str, Ensemble], th
 
     start = time.perf_counter()
     pairs, failures = pair_ensembles(generated, references)
-    failures = list(read_failures or []) + failures
+    known = {f["key"] for f in read_failures or []}  # a molecule whose generation failed is not failed twice
+    failures = list(read_failures or []) + [f for f in failures if not (f["reason"] == "not_generated"
+                                                                        and f["key"] in known)]
     per_molecule, matrices = [], {}
     for key, gen, ref in tqdm(pairs, desc="evaluate", unit="mol", disable=not progress):
         try:
