@@ -23,10 +23,10 @@ BATCH = 128
 def batch():
     from conformers.data import Collater, ConformerDataset, MoleculeCache, Selection, load_split, nci_xtb
 
-    if os.path.isfile(os.path.join(QM9_CACHE, "split.json")):
-        path, name = QM9_CACHE, "train_with_starts"
-    else:
-        path, name = nci_xtb("qm9")[0], "train"
+    path, name = nci_xtb("qm9")[0], "train"
+    if os.path.isfile(os.path.join(QM9_CACHE, "split.json")) and \
+            load_split(os.path.join(QM9_CACHE, "split.json")).get("train_with_starts"):
+        path, name = QM9_CACHE, "train_with_starts"  # a cache prepared with starts for its train split
     cache = MoleculeCache(path)
     split = load_split(os.path.join(path, "split.json"))
     ds = ConformerDataset.from_split(cache, split, name, selection=Selection("relative", ratio=0.5), mode="molecule")

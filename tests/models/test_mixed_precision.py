@@ -1,5 +1,5 @@
-"""Every trainable model trains under bfloat16 autocast (what train.precision auto picks on this
-CPU and on GPUs): the loss is finite, near the float32 loss of the same random draws, and every
+"""Every trainable model trains under bfloat16 autocast (what train.precision auto picks on GPUs,
+and bfloat16 asks for on a CPU): the loss is finite, near the float32 loss of the same random draws, and every
 gradient is finite. ConfOpt's closer check is in test_confopt.py."""
 import pytest
 import torch

@@ -33,9 +33,6 @@ class ConformerModel(abc.ABC):
     embed_timeout: float | None = None
     # molecules per sample() call when generating for users: results are written after each call
     sample_chunk: int = 64
-    # train.precision "auto" on a CPU with native bfloat16 autocasts to it only where that speeds
-    # the model's training step up (measured by benchmarks/bench_precision.py; GPUs always do)
-    bfloat16_on_cpu: bool = True
 
     def __init__(self, **config):
         self.config = dict(config)

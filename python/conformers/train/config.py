@@ -14,7 +14,7 @@ DEFAULTS = {
     "train": {"max_steps": 1000, "log_every": 10, "val_every": 100, "checkpoint_every": 100,
               "early_stopping_patience": None, "metric": "loss", "seed": 0, "threads": None, "progress": True,
               "precision": "auto", "init_from": None, "device": "auto"},
-    # precision auto: bfloat16 autocast where the CPU/GPU runs it natively; init_from: a checkpoint
+    # precision auto: bfloat16 autocast on a GPU that runs it natively, float32 on a CPU; init_from: a checkpoint
     # file or registered model name whose weights start the run (fine-tuning); device: auto (CUDA
     # when available; under torchrun each rank's own GPU), cpu, cuda or cuda:N
 }

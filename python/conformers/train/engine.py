@@ -84,8 +84,7 @@ class Trainer:
             _initialize_from(self.model, train["init_from"])
         self.model.to(self.device)  # once: batches follow it, the optimizer is built on its parameters
         # mixed precision: GEMMs in bfloat16 under autocast, float32 master weights and optimizer
-        self.autocast_dtype = autocast_dtype(train["precision"], self.device,
-                                             getattr(self.model, "bfloat16_on_cpu", True))
+        self.autocast_dtype = autocast_dtype(train["precision"], self.device)
         if not getattr(self.model, "trainable", False):
             raise ValueError(f"model {config['model']['name']!r} is not trainable")
         self.train_set, self.val_set = self._datasets()

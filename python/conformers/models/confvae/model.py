@@ -295,7 +295,6 @@ class ConfVAE(ConformerModel, nn.Module):
 
     name = "confvae"
     trainable = True
-    bfloat16_on_cpu = False  # its small GEMMs: bfloat16 autocast doubled the step here (bench_precision.py)
 
     def __init__(self, hidden: int = 64, latent: int = 8, layers: int = 3, encoder_hidden: int | None = None,
                  recon_weight: float = 1.0, kl_weight: float = 1.0, aux_weight: float = 1.0,

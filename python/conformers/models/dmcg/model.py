@@ -69,7 +69,6 @@ class DMCG(ConformerModel, nn.Module):
 
     name = "dmcg"
     trainable = True
-    bfloat16_on_cpu = False  # its small GEMMs: bfloat16 autocast doubled the step here (bench_precision.py)
 
     def __init__(self, dim: int = 256, mlp_hidden: int = 1024, layers: int = 6, heads: int = 4, dropout: float = 0.1,
                  aux_weight: float = 0.2, beta_min: float = 1e-4, beta_max: float = 0.03, sample_scale: float = 1.2,
