@@ -146,5 +146,5 @@ def test_evaluate_a_model_on_a_reference_set(tmp_path):
 
 
 def test_untrained_learned_model_is_refused(capsys):
-    assert main(["generate", "CCO", "--model", "dmcg"]) == 2
+    assert main(["generate", "CCO", "--model", "dmcg-no-lp"]) == 2
     assert "no shipped checkpoint" in capsys.readouterr().err

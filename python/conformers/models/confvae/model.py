@@ -25,13 +25,14 @@ per-molecule guard on the unrolled hypergradient (reconstruction_rmsd).
 from __future__ import annotations
 
 import math
+import os
 
 import torch
 from torch import nn
 
 import conformer_kernels as ck
 
-from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
+from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, sample_copies
 from ..common import ExtendedPairGraph, GINEConv, mlp, segment_mean
 from .distance_geometry import MODES, dg_gradient, distance_geometry, metric_matrix_embedding
 
@@ -394,6 +395,8 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     return x.detach()
 
 
-register("confvae", ConfVAE, "ConfVAE: CVAE with a CNF over distances and unrolled distance geometry (L_recon)")
+register("confvae", ConfVAE, "ConfVAE: CVAE with a CNF over distances and unrolled distance geometry (L_recon); "
+         "trained on QM9 DFT + GFN2-xTB ensembles, below ETKDG here (checkpoints/confvae_qm9.json)",
+         checkpoint=os.path.join(SHIPPED, "confvae_qm9.pt"))
 register("confvae-minus", ConfVAE, "ConfVAE- : without the reconstruction loss through distance geometry",
          recon_weight=0.0)

@@ -20,6 +20,7 @@ pass of phi_2D and phi_dec over many samples of many molecules batched together.
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import torch
@@ -28,7 +29,7 @@ from torch import nn
 import conformer_kernels as ck
 from conformers.data import features
 
-from ..base import ConformerModel, DataSpec, module_device, register, sample_copies
+from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, sample_copies
 from ..common import BondGraph, segment_mean
 from .layers import MLP, GNBlock, recentred_update
 
@@ -196,6 +197,8 @@ def local_geometry_errors(x: torch.Tensor, reference: torch.Tensor, graph: BondG
     return bond, angle
 
 
-register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations)")
+register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations); "
+         "trained on QM9 DFT + GFN2-xTB ensembles, below ETKDG here (checkpoints/dmcg_qm9.json)",
+         checkpoint=os.path.join(SHIPPED, "dmcg_qm9.pt"))
 register("dmcg-no-lp", DMCG, "DMCG without the permutation term of l_RTP (the paper's 'No l_P' ablation)",
          permutation_loss=False)
