@@ -183,24 +183,24 @@ def generate_stream(inputs: list[InputMolecule], model, n: int | list[int], seed
     """``generate``, one result at a time in input order: the model samples ``model.sample_chunk``
     molecules per call, so a caller that writes each result as it comes keeps everything finished
     when a later molecule fails, hangs or the run is interrupted."""
-    resolve_stereo_policy(stereo)  # a nonsense policy fails before any work
+    policy = resolve_stereo_policy(stereo)  # a nonsense policy fails before any work
     counts = [n] * len(inputs) if isinstance(n, int) else list(n)
     if len(counts) != len(inputs) or min(counts, default=1) < 1:
         raise ValueError("n must be >= 1, one count per input molecule")
     chunk = max(1, int(getattr(model, "sample_chunk", 64)))
     for lo in range(0, len(inputs), chunk):
-        yield from _generate_chunk(inputs[lo:lo + chunk], model, counts[lo:lo + chunk], seed, mmff, stereo)
+        yield from _generate_chunk(inputs[lo:lo + chunk], model, counts[lo:lo + chunk], seed, mmff, policy)
 
 
 REFILL_ROUNDS = 3     # extra sampling rounds for molecules whose conformers were dropped
 REFILL_SEED = 1_000_003  # round r samples with seed + r * REFILL_SEED: new draws, still reproducible
 
 
-def _generate_chunk(inputs, model, counts, seed, mmff, stereo) -> list[Generated]:
+def _generate_chunk(inputs, model, counts, seed, mmff, policy) -> list[Generated]:
     """Sample every parsable input; conformers dropped by the overlap or stereo checks are replaced
     by new draws (twice the shortfall per round, up to REFILL_ROUNDS rounds), so a molecule gets
-    the n it asked for unless the model keeps failing it; a shortfall is noted by name."""
-    policy = resolve_stereo_policy(stereo)
+    the n it asked for unless the model keeps failing it; a shortfall is noted by name. ``policy``
+    is a resolved stereo policy (not 'auto')."""
     results = [Generated(item, error=item.error) for item in inputs]
     need = {k: counts[k] for k, r in enumerate(results) if r.error is None}
     last_error, rounds = {}, dict.fromkeys(need, 0)

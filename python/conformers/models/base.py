@@ -169,8 +169,12 @@ def _check_settings(name: str, factory, config: dict) -> None:
 
 def save_checkpoint(model, path: str, extra: dict | None = None) -> None:
     """A model's weights and config, written atomically (temporary file, then rename)."""
-    payload = {"format": CHECKPOINT_FORMAT, "model": model.name, "config": model.config,
-               "state_dict": model.state_dict(), **(extra or {})}
+    _save_atomically({"format": CHECKPOINT_FORMAT, "model": model.name, "config": model.config,
+                      "state_dict": model.state_dict(), **(extra or {})}, path)
+
+
+def _save_atomically(payload: dict, path: str) -> None:
+    """torch.save to a temporary file, then a rename: never a half-written checkpoint at ``path``."""
     tmp = f"{path}.tmp{os.getpid()}"
     torch.save(payload, tmp)
     os.replace(tmp, path)
@@ -190,9 +194,7 @@ def export_checkpoint(source: str, path: str, dtype: str = "float32") -> dict:
     payload = {**payload, "state_dict": {k: v.to(target) if v.is_floating_point() else v
                                          for k, v in payload["state_dict"].items()}, "weights_dtype": dtype}
     create_model(payload["model"], **payload["config"]).load_state_dict(payload["state_dict"])  # loads as shipped
-    tmp = f"{path}.tmp{os.getpid()}"
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    _save_atomically(payload, path)
     return payload
 
 
