@@ -95,18 +95,31 @@ CK_HOST_DEVICE inline double jacobi_max_eigen(const double K[16], double* q) {
   return A[5 * best];
 }
 
+// Coefficients of det(K(S) - x I) = x^4 + c2 x^2 + c1 x + c0 from S's nine entries (row-major),
+// written on scalars alone so that it vectorizes across pairs (see rmsd_matrix_kernel.h).
+CK_HOST_DEVICE inline void qcp_coefficients(double xx, double xy, double xz, double yx, double yy, double yz,
+                                            double zx, double zy, double zz, double* c2, double* c1, double* c0) {
+  *c2 = -2.0 * (xx * xx + xy * xy + xz * xz + yx * yx + yy * yy + yz * yz + zx * zx + zy * zy + zz * zz);
+  *c1 = -8.0 * det3(xx, xy, xz, yx, yy, yz, zx, zy, zz);
+  // K (key_matrix), symmetric: rows (k00 k01 k02 k03), (k01 k11 k12 k13), (k02 k12 k22 k23), (k03 k13 k23 k33).
+  const double k00 = xx + yy + zz, k01 = yz - zy, k02 = zx - xz, k03 = xy - yx;
+  const double k11 = xx - yy - zz, k12 = xy + yx, k13 = zx + xz;
+  const double k22 = -xx + yy - zz, k23 = yz + zy, k33 = -xx - yy + zz;
+  // det4 by 2x2 minors of rows 0-1 (s) and rows 2-3 (c), as det4 does.
+  const double s0 = k00 * k11 - k01 * k01, s1 = k00 * k12 - k02 * k01, s2 = k00 * k13 - k03 * k01;
+  const double s3 = k01 * k12 - k02 * k11, s4 = k01 * k13 - k03 * k11, s5 = k02 * k13 - k03 * k12;
+  const double q5 = k22 * k33 - k23 * k23, q4 = k12 * k33 - k23 * k13, q3 = k12 * k23 - k22 * k13;
+  const double q2 = k02 * k33 - k23 * k03, q1 = k02 * k23 - k22 * k03, q0 = k02 * k13 - k12 * k03;
+  *c0 = s0 * q5 - s1 * q4 + s2 * q3 + s3 * q2 - s4 * q1 + s5 * q0;
+}
+
 // Largest eigenvalue of K(S) by Newton on the characteristic polynomial, starting at E0.
 // Every iterate is an upper bound of lambda, so once one falls below stop_below the answer is known
 // to be below it too and the iterate is returned as is: a minimum over permutations uses this to
 // abandon a permutation as soon as it cannot beat the best so far.
 CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0, double stop_below = -1e300) {
-  double K[16];
-  key_matrix(S, K);
-  double sum_sq = 0.0;
-  for (int k = 0; k < 9; ++k) sum_sq += S[k] * S[k];
-  const double c2 = -2.0 * sum_sq;
-  const double c1 = -8.0 * det3(S[0], S[1], S[2], S[3], S[4], S[5], S[6], S[7], S[8]);
-  const double c0 = det4(K);
+  double c2, c1, c0;
+  qcp_coefficients(S[0], S[1], S[2], S[3], S[4], S[5], S[6], S[7], S[8], &c2, &c1, &c0);
   double x = E0, dp = 0.0;
   for (int it = 0; it < 100; ++it) {
     const double x2 = x * x;
@@ -121,7 +134,11 @@ CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0, do
   // P'(lambda) is the product of the gaps to the other eigenvalues. When the largest is (nearly)
   // repeated (collinear points, 1-2 atoms), the polynomial pins it only to sqrt(rounding): use
   // Jacobi, which resolves it to rounding.
-  if (!(dp > 1e-6 * E0 * E0 * E0)) return E0 > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0) : 0.0;
+  if (!(dp > 1e-6 * E0 * E0 * E0)) {
+    double K[16];
+    key_matrix(S, K);
+    return E0 > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0) : 0.0;
+  }
   // lambda lies in [-E0, E0]; rounding can push it a hair outside.
   return fmin(x, E0);
 }

@@ -1,40 +1,191 @@
-// All-pairs symmetric aligned RMSD between two conformer sets of one molecule.
+// All-pairs symmetric aligned RMSD between two conformer sets of one molecule, W pairs at a time.
+//
+// Layout. X's conformers are centred into Xc (G x n x 3, one conformer's atoms together: a lane
+// group shares one g and reads its atoms as broadcast scalars). Y's are centred and transposed into
+// Yt (n x 3 x R_pad, the reference conformer innermost): W consecutive reference conformers' value
+// of one coordinate is one contiguous run, a SIMD vector on the CPU (W lanes) and a coalesced read
+// across a CUDA warp (W = 1, one thread per pair, consecutive threads consecutive r).
+//
+// Work per lane group (one g, W consecutive r): the 3x3 correlations of the identity, a GEMM-shaped
+// broadcast-multiply-add over the atoms (9 n multiply-adds per pair); for each permutation, the
+// correlation corrected over the atoms it moves only (see symmetric_rmsd_kernel.h) and the QCP
+// eigenvalue by Newton in all W lanes together, stopping once every lane has converged or cannot
+// beat its best permutation so far.
 #pragma once
 
 #include "../symmetric_rmsd/symmetric_rmsd_kernel.h"
 
+// Lane loops: OpenMP simd on the CPU (-fopenmp) so they vectorize instead of unrolling; W = 1 on CUDA.
+#if defined(__CUDACC__)
+#define CK_LANES_INLINE __forceinline__
+#define CK_SIMD
+#define CK_SIMD_ANY
+#else
+#define CK_LANES_INLINE __attribute__((always_inline)) inline
+#define CK_SIMD _Pragma("omp simd")
+#define CK_SIMD_ANY _Pragma("omp simd reduction(|:any)")  // the loop's flag `any`: some lane still runs
+#endif
+
 namespace ck {
 
-// Centres conformer c of X (n x 3) into out (double) and returns sum_i |x_i - centroid|^2.
+// Reference conformers are padded to a multiple of this (the widest CPU lane group).
+constexpr int64_t kRmsdMatrixPad = 16;
+
+inline int64_t rmsd_matrix_padded(int64_t R) { return (R + kRmsdMatrixPad - 1) / kRmsdMatrixPad * kRmsdMatrixPad; }
+
+// Centres conformer c of X (n x 3) and returns sum_i |x_i - centroid|^2. The centred atom i,
+// coordinate k goes to out[i * atom_stride + k * coord_stride] (AoS: 3, 1; transposed: 3 R_pad, R_pad).
 template <typename scalar_t>
-CK_HOST_DEVICE inline double center_conformer(const scalar_t* X, int64_t c, int64_t n, double* out) {
+CK_HOST_DEVICE inline double center_conformer(const scalar_t* X, int64_t c, int64_t n, double* out,
+                                              int64_t atom_stride, int64_t coord_stride) {
   double mean[3];
   centroid(X + 3 * n * c, (const scalar_t*)nullptr, n, mean);
   double norm = 0.0;
   for (int64_t i = 0; i < n; ++i)
     for (int k = 0; k < 3; ++k) {
       const double v = (double)X[3 * n * c + 3 * i + k] - mean[k];
-      out[3 * n * c + 3 * i + k] = v;
+      out[i * atom_stride + k * coord_stride] = v;
       norm += v * v;
     }
   return norm;
 }
 
-// Entry (g, r) from centred coordinates, whose E0 comes from the precomputed norms.
-template <typename scalar_t>
-CK_HOST_DEVICE inline void rmsd_matrix_entry(const double* Xc, const double* Yc, const double* x_norm,
-                                             const double* y_norm, int64_t g, int64_t r, int64_t R,
-                                             int64_t n, const int64_t* perms, int64_t n_perms,
-                                             scalar_t* sse, int64_t* best) {
+// S[3u+v][l] = sum_i a_iu y_iv(r0 + l): the identity's correlations of W pairs (one g).
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void identity_correlation_lanes(const double* a, const double* Yt, int64_t n,
+                                                               int64_t R_pad, int64_t r0, double S[9][W]) {
+  for (int c = 0; c < 9; ++c)
+    CK_SIMD
+    for (int l = 0; l < W; ++l) S[c][l] = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double* y = Yt + 3 * i * R_pad + r0;
+    for (int u = 0; u < 3; ++u) {
+      const double au = a[3 * i + u];
+      for (int v = 0; v < 3; ++v)
+        CK_SIMD
+        for (int l = 0; l < W; ++l) S[3 * u + v][l] += au * y[v * R_pad + l];
+    }
+  }
+}
+
+// S = S0 + sum over atoms i that perm moves of (a_perm[i] - a_i) y_i^T; returns whether any moved.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE bool permuted_correlation_lanes(const double* a, const double* Yt, int64_t n,
+                                                               int64_t R_pad, int64_t r0, const int64_t* perm,
+                                                               const double S0[9][W], double S[9][W]) {
+  for (int c = 0; c < 9; ++c)
+    CK_SIMD
+    for (int l = 0; l < W; ++l) S[c][l] = S0[c][l];
+  bool moved = false;
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t j = perm[i];
+    if (j == i) continue;
+    moved = true;
+    const double* y = Yt + 3 * i * R_pad + r0;
+    for (int u = 0; u < 3; ++u) {
+      const double du = a[3 * j + u] - a[3 * i + u];
+      for (int v = 0; v < 3; ++v)
+        CK_SIMD
+        for (int l = 0; l < W; ++l) S[3 * u + v][l] += du * y[v * R_pad + l];
+    }
+  }
+  return moved;
+}
+
+// Largest eigenvalue of K(S) in each lane: qcp_max_eigenvalue (qcp.h) run in W lanes at once.
+// Newton stops per lane as the scalar version does (converged, abandoned below stop_below, or at a
+// double root) and the loop ends when every lane has stopped; lanes at a (nearly) double root take
+// the scalar Jacobi fallback. Lane state is kept in doubles (1 or 0), not bools, so that every
+// statement of the loop is a masked vector operation.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W], const double E0[W],
+                                                             const double stop_below[W], double lambda[W]) {
+  double c2[W], c1[W], c0[W], x[W], dp[W], running[W], abandoned[W];
+  CK_SIMD
+  for (int l = 0; l < W; ++l) {
+    qcp_coefficients(S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l], &c2[l],
+                     &c1[l], &c0[l]);
+    x[l] = E0[l];
+    dp[l] = 0.0;
+    running[l] = 1.0;
+    abandoned[l] = 0.0;
+  }
+  for (int it = 0; it < 100; ++it) {
+    int any = 0;
+    CK_SIMD_ANY
+    for (int l = 0; l < W; ++l) {
+      const double xl = x[l], x2 = xl * xl;
+      const double p = (x2 + c2[l]) * x2 + c1[l] * xl + c0[l];
+      const double d = (4.0 * x2 + 2.0 * c2[l]) * xl + c1[l];
+      const bool step_ok = running[l] != 0.0 && d > 0.0;
+      const double step = step_ok ? p / d : 0.0;
+      const double next = xl - step;
+      dp[l] = running[l] != 0.0 ? d : dp[l];
+      x[l] = next;
+      const bool below = step_ok && next < stop_below[l];
+      abandoned[l] = below ? 1.0 : abandoned[l];
+      running[l] = (step_ok && !below && fabs(step) > 1e-15 * fabs(next) + 1e-300) ? 1.0 : 0.0;
+      any |= running[l] != 0.0;
+    }
+    if (!any) break;
+  }
+  for (int l = 0; l < W; ++l) {  // scalar: the fallback is rare and branchy
+    if (abandoned[l] != 0.0) {
+      lambda[l] = x[l];
+    } else if (!(dp[l] > 1e-6 * E0[l] * E0[l] * E0[l])) {
+      const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
+      double K[16];
+      key_matrix(Sl, K);
+      lambda[l] = E0[l] > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0[l]) : 0.0;
+    } else {
+      lambda[l] = x[l] < E0[l] ? x[l] : E0[l];
+    }
+  }
+}
+
+// Entries (g, r0 .. r0 + W - 1): the minimal sum of squared deviations over the permutations and
+// the row attaining it, as best_permuted_sse computes it. Lanes at or past R are computed on the
+// padding (copies of a real conformer: zeros would hold Newton at its slowest, linear rate) and not
+// written.
+template <int W, typename scalar_t>
+CK_HOST_DEVICE CK_LANES_INLINE void rmsd_matrix_lanes(const double* Xc, const double* Yt, const double* x_norm,
+                                                      const double* y_norm, int64_t g, int64_t r0, int64_t R,
+                                                      int64_t R_pad, int64_t n, const int64_t* perms,
+                                                      int64_t n_perms, scalar_t* sse, int64_t* best) {
   const double* a = Xc + 3 * n * g;
-  const double* b = Yc + 3 * n * r;
-  double S0[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
-  for (int64_t i = 0; i < n; ++i)
-    for (int u = 0; u < 3; ++u)
-      for (int v = 0; v < 3; ++v) S0[3 * u + v] += a[3 * i + u] * b[3 * i + v];
-  const double origin[3] = {0.0, 0.0, 0.0};
-  sse[g * R + r] = (scalar_t)best_permuted_sse(a, b, origin, S0, 0.5 * (x_norm[g] + y_norm[r]), perms, n_perms,
-                                               n, best + g * R + r);
+  double S0[9][W], S[9][W], E0[W], lowest[W], bound[W], lambda[W];
+  int64_t arg[W];
+  identity_correlation_lanes<W>(a, Yt, n, R_pad, r0, S0);
+  CK_SIMD
+  for (int l = 0; l < W; ++l) {
+    E0[l] = 0.5 * (x_norm[g] + y_norm[r0 + l]);
+    bound[l] = -1e300;
+  }
+  qcp_max_eigenvalue_lanes<W>(S0, E0, bound, lambda);
+  double identity_value[W];
+  CK_SIMD
+  for (int l = 0; l < W; ++l) {
+    identity_value[l] = 2.0 * (E0[l] - lambda[l]);
+    lowest[l] = n_perms > 0 ? 1e300 : identity_value[l];
+    arg[l] = 0;
+  }
+  for (int64_t k = 0; k < n_perms; ++k) {
+    const bool moved = permuted_correlation_lanes<W>(a, Yt, n, R_pad, r0, perms + k * n, S0, S);
+    if (moved) {
+      CK_SIMD
+      for (int l = 0; l < W; ++l) bound[l] = E0[l] - 0.5 * lowest[l];
+      qcp_max_eigenvalue_lanes<W>(S, E0, bound, lambda);
+    }
+    CK_SIMD
+    for (int l = 0; l < W; ++l) {
+      const double value = moved ? 2.0 * (E0[l] - lambda[l]) : identity_value[l];
+      if (value < lowest[l] || value != value) { lowest[l] = value; arg[l] = k; }  // NaN must surface
+    }
+  }
+  for (int l = 0; l < W && r0 + l < R; ++l) {
+    sse[g * R + r0 + l] = (scalar_t)(lowest[l] < 0.0 ? 0.0 : lowest[l]);
+    best[g * R + r0 + l] = arg[l];
+  }
 }
 
 }  // namespace ck
