@@ -24,29 +24,59 @@ class SymmetryCapWarning(UserWarning):
 
 
 def _mol_graph(mol, symmetrize: bool):
-    if mol.GetNumAtoms() == 0:
+    """(atom_keys, bonds, bond_labels) of an RDKit Mol. Bonds come from one adjacency-matrix call
+    (labelled by bond order: single, aromatic, double and triple differ; a dative bond counts as a
+    single one); atoms from one accessor call per property, the only per-atom Python left."""
+    import numpy as np
+    from rdkit import Chem
+
+    n = mol.GetNumAtoms()
+    if n == 0:
         raise ValueError("mol has no atoms")
-    charge_free, either_bond = set(), set()
+    order = Chem.GetAdjacencyMatrix(mol, useBO=True)
+    bond_label = np.rint(2 * order).astype(np.int64)  # 2, 3 (aromatic), 4, 6; 0 = no bond
+    charge_free = ()
     if symmetrize:
-        pattern = _terminal_pattern()
-        for terminal, centre in mol.GetSubstructMatches(pattern, uniquify=False):
-            charge_free.add(terminal)
-            either_bond.add(mol.GetBondBetweenAtoms(terminal, centre).GetIdx())
-    ring_counts = [0] * mol.GetNumAtoms()
+        matches = mol.GetSubstructMatches(_terminal_pattern(), uniquify=False)
+        if matches:
+            terminal, centre = np.asarray(matches, dtype=np.int64).T
+            bond_label[terminal, centre] = bond_label[centre, terminal] = _SINGLE_OR_DOUBLE
+            charge_free = set(terminal.tolist())
+    lo, hi = np.nonzero(np.triu(order))
+    if lo.size != mol.GetNumBonds():  # zero-order bonds (ionic, hydrogen): not in the matrix
+        return _mol_graph_by_bond(mol, symmetrize)
+    ring_counts = _ring_counts(mol, n)
+    # An atom of the query matches only atoms with the same element, charge, isotope and radicals,
+    # and (RDKit's atom-match rule) no fewer rings; over a whole automorphism that is equality.
+    atom_keys = [(a.GetAtomicNum(), a.GetFormalCharge(), a.GetIsotope(), a.GetNumRadicalElectrons())
+                 for a in mol.GetAtoms()]
+    for i in charge_free:
+        atom_keys[i] = (atom_keys[i][0], 0) + atom_keys[i][2:]
+    keys = [key + (rings,) for key, rings in zip(atom_keys, ring_counts)]
+    return _intern(keys), np.stack([lo, hi], 1).tolist(), bond_label[lo, hi].tolist()
+
+
+def _ring_counts(mol, n):
+    counts = [0] * n
     try:
         for ring in mol.GetRingInfo().AtomRings():
             for i in ring:
-                ring_counts[i] += 1
+                counts[i] += 1
     except RuntimeError:  # ring info not initialised (unsanitized mol): RDKit skips the check too
         pass
-    # An atom of the query matches only atoms with the same element, charge, isotope and radicals,
-    # and (RDKit's atom-match rule) no fewer rings; over a whole automorphism that is equality.
-    # One pass over atoms and one over bonds: RDKit's Python accessors dominate this function.
-    atom_keys = []
-    for a in mol.GetAtoms():
-        i = a.GetIdx()
-        atom_keys.append((a.GetAtomicNum(), 0 if i in charge_free else a.GetFormalCharge(), a.GetIsotope(),
-                          a.GetNumRadicalElectrons(), ring_counts[i]))
+    return counts
+
+
+def _mol_graph_by_bond(mol, symmetrize: bool):
+    """The same graph read one bond at a time, for molecules with bonds of order zero."""
+    charge_free, either_bond = set(), set()
+    if symmetrize:
+        for terminal, centre in mol.GetSubstructMatches(_terminal_pattern(), uniquify=False):
+            charge_free.add(terminal)
+            either_bond.add(mol.GetBondBetweenAtoms(terminal, centre).GetIdx())
+    ring_counts = _ring_counts(mol, mol.GetNumAtoms())
+    atom_keys = [(a.GetAtomicNum(), 0 if i in charge_free else a.GetFormalCharge(), a.GetIsotope(),
+                  a.GetNumRadicalElectrons(), ring_counts[i]) for i, a in enumerate(mol.GetAtoms())]
     bonds, bond_labels = [], []
     for b in mol.GetBonds():
         bonds.append((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))

@@ -105,3 +105,19 @@ def test_symmetry_classes():
     classes = ck.symmetry_classes(mol)
     assert classes[1] != classes[2] and classes[2] == classes[3] == classes[0]
     assert len(set(classes.tolist())) == 6  # CH3, C quaternary, ipso, ortho, meta, para
+
+
+def test_graph_read_in_bulk_equals_the_bond_by_bond_read():
+    """The adjacency-matrix read (the default) and the bond-by-bond one (molecules with zero-order
+    bonds) give the same automorphisms, with and without the conjugated-terminal symmetrization."""
+    from conformer_kernels.ops.automorphisms import _mol_graph, _mol_graph_by_bond
+
+    mols = list(nci_molecules(300)) + [Chem.MolFromSmiles(s) for s in (
+        "OC(=O)c1ccc(cc1)C([O-])=O", "NC(=[NH2+])c1ccccc1", "[O-][N+](=O)c1ccc(cc1)[N+]([O-])=O", "[13CH3]C([13CH3])C")]
+    for mol in mols:
+        for symmetrize in (False, True):
+            bulk, by_bond = _mol_graph(mol, symmetrize), _mol_graph_by_bond(mol, symmetrize)
+            assert _as_set(ck.automorphisms(bulk, max_count=10**5)) == _as_set(ck.automorphisms(by_bond, max_count=10**5))
+    ionic = Chem.RWMol(Chem.MolFromSmiles("CC.CC"))
+    ionic.AddBond(1, 2, Chem.BondType.ZERO)  # absent from the adjacency matrix: read bond by bond
+    assert len(_mol_graph(ionic, True)[1]) == 3
