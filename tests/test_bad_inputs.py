@@ -171,7 +171,7 @@ def test_a_highly_symmetric_molecule_is_exact_and_capped_molecules_are_reported(
 
     import conformer_kernels as ck
     from conformers.metrics.ensembles import read_sdf
-    from conformers.metrics.evaluate import evaluate
+    from conformers.metrics.evaluation import evaluate
 
     sdf = tmp_path / "t.sdf"
     assert cli("generate", "CC(C)(C)C(C(C)(C)C)(C(C)(C)C)C(C)(C)C", "--model", "rdkit", "-n", 4, "-o", sdf).returncode == 0

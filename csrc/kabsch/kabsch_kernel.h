@@ -3,6 +3,7 @@
 
 #include "../common/macros.h"
 #include "../common/qcp.h"
+#include "../common/qcp_lanes.h"
 
 namespace ck {
 
@@ -71,16 +72,13 @@ CK_HOST_DEVICE inline double kabsch_pair_centred(const scalar_t* p, const scalar
   return aligned_residual_sse(p, q, w, n, R, pc, qc);
 }
 
-// Optimal superposition of one pair: rotation R (row-major, R p ~ q), centroids, and the
-// minimal weighted sum of squared deviations sum_i w_i |R (p_i - pc) - (q_i - qc)|^2.
-// Fast path: one pass of raw moments (S = sum w p q^T - W pc qc^T) and sse = 2 (E0 - lambda).
-// Both cancel: when sse is below 1e-6 of the raw second moments (near-exact fits, or points far
-// from the origin), the pair is redone on centred coordinates with sse from the residuals.
+// One pass of raw moments of a pair: S = sum w p q^T - W pc qc^T, E0 (clamped at 0), the centroids
+// and raw = sum w (|p|^2 + |q|^2), against which the cancellation of this fast path is judged.
 template <typename scalar_t>
-CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, const scalar_t* w,
-                                       int64_t n, scalar_t* R_out, scalar_t* pc_out,
-                                       scalar_t* qc_out, scalar_t* sse_out) {
-  double W = 0.0, sp[3] = {0, 0, 0}, sq[3] = {0, 0, 0}, S[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0}, raw = 0.0;
+CK_HOST_DEVICE inline void raw_moments(const scalar_t* p, const scalar_t* q, const scalar_t* w, int64_t n,
+                                       double S[9], double* E0, double pc[3], double qc[3], double* raw) {
+  double W = 0.0, sp[3] = {0, 0, 0}, sq[3] = {0, 0, 0}, r = 0.0;
+  for (int k = 0; k < 9; ++k) S[k] = 0.0;
   for (int64_t i = 0; i < n; ++i) {
     const double wi = w ? (double)w[i] : 1.0;
     const double a[3] = {(double)p[3 * i], (double)p[3 * i + 1], (double)p[3 * i + 2]};
@@ -89,17 +87,38 @@ CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, con
     for (int u = 0; u < 3; ++u) {
       sp[u] += wi * a[u];
       sq[u] += wi * b[u];
-      raw += wi * (a[u] * a[u] + b[u] * b[u]);
+      r += wi * (a[u] * a[u] + b[u] * b[u]);
       for (int v = 0; v < 3; ++v) S[3 * u + v] += wi * a[u] * b[v];
     }
   }
-  double pc[3], qc[3], R[9], q4[4];
   const double inv = W > 0.0 ? 1.0 / W : 0.0;
   for (int u = 0; u < 3; ++u) { pc[u] = sp[u] * inv; qc[u] = sq[u] * inv; }
   for (int u = 0; u < 3; ++u)
     for (int v = 0; v < 3; ++v) S[3 * u + v] -= W * pc[u] * qc[v];
-  double E0 = 0.5 * (raw - W * (pc[0] * pc[0] + pc[1] * pc[1] + pc[2] * pc[2] + qc[0] * qc[0] + qc[1] * qc[1] + qc[2] * qc[2]));
-  E0 = E0 > 0.0 ? E0 : 0.0;
+  const double e = 0.5 * (r - W * (pc[0] * pc[0] + pc[1] * pc[1] + pc[2] * pc[2] + qc[0] * qc[0] + qc[1] * qc[1] + qc[2] * qc[2]));
+  *E0 = e > 0.0 ? e : 0.0;
+  *raw = r;
+}
+
+template <typename scalar_t>
+CK_HOST_DEVICE inline void store_superposition(const double R[9], const double pc[3], const double qc[3], double sse,
+                                               scalar_t* R_out, scalar_t* pc_out, scalar_t* qc_out, scalar_t* sse_out) {
+  for (int k = 0; k < 9; ++k) R_out[k] = (scalar_t)R[k];
+  for (int k = 0; k < 3; ++k) { pc_out[k] = (scalar_t)pc[k]; qc_out[k] = (scalar_t)qc[k]; }
+  *sse_out = (scalar_t)(sse < 0.0 ? 0.0 : sse);  // NaN passes: callers report it
+}
+
+// Optimal superposition of one pair: rotation R (row-major, R p ~ q), centroids, and the
+// minimal weighted sum of squared deviations sum_i w_i |R (p_i - pc) - (q_i - qc)|^2.
+// Fast path: one pass of raw moments and sse = 2 (E0 - lambda). Both cancel: when sse is below
+// 1e-6 of the raw second moments (near-exact fits, or points far from the origin), the pair is
+// redone on centred coordinates with sse from the residuals.
+template <typename scalar_t>
+CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, const scalar_t* w,
+                                       int64_t n, scalar_t* R_out, scalar_t* pc_out,
+                                       scalar_t* qc_out, scalar_t* sse_out) {
+  double S[9], E0, pc[3], qc[3], raw, R[9], q4[4];
+  raw_moments(p, q, w, n, S, &E0, pc, qc, &raw);
   const double lambda = qcp_max_eigenvalue(S, E0);
   double sse = 2.0 * (E0 - lambda);
   if (sse > 1e-6 * raw) {
@@ -108,9 +127,37 @@ CK_HOST_DEVICE inline void kabsch_pair(const scalar_t* p, const scalar_t* q, con
   } else {
     sse = kabsch_pair_centred(p, q, w, n, R, pc, qc);
   }
-  for (int k = 0; k < 9; ++k) R_out[k] = (scalar_t)R[k];
-  for (int k = 0; k < 3; ++k) { pc_out[k] = (scalar_t)pc[k]; qc_out[k] = (scalar_t)qc[k]; }
-  *sse_out = (scalar_t)(sse < 0.0 ? 0.0 : sse);  // NaN passes: callers report it
+  store_superposition(R, pc, qc, sse, R_out, pc_out, qc_out, sse_out);
+}
+
+// Pairs b0 .. b0 + W - 1 of a ragged batch (atoms ptr[b] .. ptr[b + 1]): kabsch_pair with the
+// eigenvalue and quaternion solved in W lanes at once (qcp_lanes.h); the moments stay per pair.
+template <int W, typename scalar_t>
+CK_LANES_INLINE void kabsch_lanes(const scalar_t* P, const scalar_t* Q, const scalar_t* w, const int64_t* ptr,
+                                  int64_t b0, scalar_t* R_out, scalar_t* pc_out, scalar_t* qc_out, scalar_t* sse_out) {
+  double S[9][W], E0[W], pc[W][3], qc[W][3], raw[W], lambda[W], q4[4][W], never[W];
+  for (int l = 0; l < W; ++l) {
+    const int64_t start = ptr[b0 + l];
+    double Sl[9];
+    raw_moments(P + 3 * start, Q + 3 * start, w ? w + start : nullptr, ptr[b0 + l + 1] - start, Sl, &E0[l], pc[l],
+                qc[l], &raw[l]);
+    for (int k = 0; k < 9; ++k) S[k][l] = Sl[k];
+    never[l] = -1e300;
+  }
+  qcp_max_eigenvalue_lanes<W>(S, E0, never, lambda);
+  qcp_quaternion_lanes<W>(S, lambda, E0, q4);
+  for (int l = 0; l < W; ++l) {
+    const int64_t b = b0 + l, start = ptr[b];
+    double R[9], sse = 2.0 * (E0[l] - lambda[l]);
+    if (sse > 1e-6 * raw[l]) {
+      const double ql[4] = {q4[0][l], q4[1][l], q4[2][l], q4[3][l]};
+      quaternion_to_rotation(ql, R);
+    } else {
+      sse = kabsch_pair_centred(P + 3 * start, Q + 3 * start, w ? w + start : nullptr, ptr[b + 1] - start, R, pc[l],
+                                qc[l]);
+    }
+    store_superposition(R, pc[l], qc[l], sse, R_out + 9 * b, pc_out + 3 * b, qc_out + 3 * b, sse_out + b);
+  }
 }
 
 // Gradient of g * sum_i w_i |R (p_i - pc) - (q_i - qc)|^2 with R held at its optimum, for one atom.

@@ -13,18 +13,8 @@
 // beat its best permutation so far.
 #pragma once
 
+#include "../common/qcp_lanes.h"
 #include "../symmetric_rmsd/symmetric_rmsd_kernel.h"
-
-// Lane loops: OpenMP simd on the CPU (-fopenmp) so they vectorize instead of unrolling; W = 1 on CUDA.
-#if defined(__CUDACC__)
-#define CK_LANES_INLINE __forceinline__
-#define CK_SIMD
-#define CK_SIMD_ANY
-#else
-#define CK_LANES_INLINE __attribute__((always_inline)) inline
-#define CK_SIMD _Pragma("omp simd")
-#define CK_SIMD_ANY _Pragma("omp simd reduction(|:any)")  // the loop's flag `any`: some lane still runs
-#endif
 
 namespace ck {
 
@@ -90,57 +80,6 @@ CK_HOST_DEVICE CK_LANES_INLINE bool permuted_correlation_lanes(const double* a, 
     }
   }
   return moved;
-}
-
-// Largest eigenvalue of K(S) in each lane: qcp_max_eigenvalue (qcp.h) run in W lanes at once.
-// Newton stops per lane as the scalar version does (converged, abandoned below stop_below, or at a
-// double root) and the loop ends when every lane has stopped; lanes at a (nearly) double root take
-// the scalar Jacobi fallback. Lane state is kept in doubles (1 or 0), not bools, so that every
-// statement of the loop is a masked vector operation.
-template <int W>
-CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W], const double E0[W],
-                                                             const double stop_below[W], double lambda[W]) {
-  double c2[W], c1[W], c0[W], x[W], dp[W], running[W], abandoned[W];
-  CK_SIMD
-  for (int l = 0; l < W; ++l) {
-    qcp_coefficients(S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l], &c2[l],
-                     &c1[l], &c0[l]);
-    x[l] = E0[l];
-    dp[l] = 0.0;
-    running[l] = 1.0;
-    abandoned[l] = 0.0;
-  }
-  for (int it = 0; it < 100; ++it) {
-    int any = 0;
-    CK_SIMD_ANY
-    for (int l = 0; l < W; ++l) {
-      const double xl = x[l], x2 = xl * xl;
-      const double p = (x2 + c2[l]) * x2 + c1[l] * xl + c0[l];
-      const double d = (4.0 * x2 + 2.0 * c2[l]) * xl + c1[l];
-      const bool step_ok = running[l] != 0.0 && d > 0.0;
-      const double step = step_ok ? p / d : 0.0;
-      const double next = xl - step;
-      dp[l] = running[l] != 0.0 ? d : dp[l];
-      x[l] = next;
-      const bool below = step_ok && next < stop_below[l];
-      abandoned[l] = below ? 1.0 : abandoned[l];
-      running[l] = (step_ok && !below && fabs(step) > 1e-15 * fabs(next) + 1e-300) ? 1.0 : 0.0;
-      any |= running[l] != 0.0;
-    }
-    if (!any) break;
-  }
-  for (int l = 0; l < W; ++l) {  // scalar: the fallback is rare and branchy
-    if (abandoned[l] != 0.0) {
-      lambda[l] = x[l];
-    } else if (!(dp[l] > 1e-6 * E0[l] * E0[l] * E0[l])) {
-      const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
-      double K[16];
-      key_matrix(Sl, K);
-      lambda[l] = E0[l] > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0[l]) : 0.0;
-    } else {
-      lambda[l] = x[l] < E0[l] ? x[l] : E0[l];
-    }
-  }
 }
 
 // Entries (g, r0 .. r0 + W - 1): the minimal sum of squared deviations over the permutations and

@@ -164,8 +164,7 @@ def _optimize(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from conformers.metrics import evaluate, read_ensembles, write_report
-    from conformers.metrics.ensembles import read_generated_and_reference
+    from conformers.metrics.ensembles import read_ensembles, read_generated_and_reference
 
     if (args.generated is None) == (args.model is None):
         return _error("give either --generated FILE or --model NAME (which generates --ratio x the references)")
@@ -174,9 +173,9 @@ def _evaluate(args) -> int:
     if (bad := _bad_output_folder(args.out)):
         return _error(bad)
     try:
-        if args.generated:
+        if args.generated:  # the files are read in two worker processes while torch loads here
             (generated, gen_failures), (references, ref_failures) = read_generated_and_reference(
-                args.generated, args.reference, split=args.split)
+                args.generated, args.reference, split=args.split, meanwhile=_import_evaluation)
         else:
             references, ref_failures = read_ensembles(args.reference, split=args.split)
             generated, gen_failures = _generate_for(references, args)
@@ -184,9 +183,14 @@ def _evaluate(args) -> int:
         return _error(str(exc))
     for f in ref_failures:
         f["reason"] = f"reference_{f['reason']}"
-    result = evaluate(generated, references, args.threshold, stereo=not args.no_stereo,
-                      read_failures=gen_failures + ref_failures, progress=not args.quiet)
-    summary = write_report(result, args.out, plot=not args.no_plot)
+    from conformers.metrics.evaluation import evaluate, import_matplotlib, write_report
+
+    with _one_worker() as plotter:
+        if plotter and not args.no_plot:
+            plotter.submit(import_matplotlib)  # meanwhile, in the worker
+        result = evaluate(generated, references, args.threshold, stereo=not args.no_stereo,
+                          read_failures=gen_failures + ref_failures, progress=not args.quiet)
+        summary = write_report(result, args.out, plot=not args.no_plot, plotter=plotter)
     for f in result.failures:
         print(f"not evaluated {f['key']}: {f['reason']} ({f['detail']})", file=sys.stderr)
     if summary["symmetry_capped_molecules"]:
@@ -199,6 +203,22 @@ def _evaluate(args) -> int:
           f"COV-P {_pct(summary['cov_precision_mean'])} / MAT-P {_ang(summary['mat_precision_mean'])} (means); "
           f"report in {args.out}/summary.json")
     return 0 if summary["n_molecules"] else 1
+
+
+def _import_evaluation() -> None:
+    import conformers.metrics.evaluation  # noqa: F401 (torch and the kernels: ~1.5 s)
+
+
+def _one_worker():
+    """A one-process executor (fork) for work beside the main process, or a null context where
+    there is one core or no fork."""
+    import contextlib
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        return contextlib.nullcontext()
+    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
 
 
 def ck_cap() -> int:
@@ -296,8 +316,7 @@ def _add_model_options(parser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from conformers.metrics.optimization import START_TIMEOUT
-    from conformers.models import DEFAULT_MODEL
+    from conformers.defaults import DEFAULT_MODEL, START_TIMEOUT
 
     parser = argparse.ArgumentParser(prog="conformers", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,10 +1,24 @@
 """Everything between molecules and a model's batch: featurization, GEOM loaders, splits, the
 on-disk cache, ragged batching, and a GEOM-like reference-set builder."""
-from .batch import EDGE_SETS, Batch, Collater, ConformerDataset, collate
-from .cache import MoleculeCache, prepare
-from .features import MolGraph, featurize, full_graph
-from .geom import GeomMolecule, Selection, SkippedMolecule, leakage_key, load_molecule, read_summary
-from .split import check_leakage, load_split, make_split, save_split
+import importlib as _importlib
+
+# Names load their submodule on first use (PEP 562), so that reading SDF files (conformers.data.sdf)
+# does not import torch: `conformers evaluate` reads its inputs while torch loads.
+_SUBMODULE = {
+    **dict.fromkeys(("EDGE_SETS", "Batch", "Collater", "ConformerDataset", "collate"), "batch"),
+    **dict.fromkeys(("MoleculeCache", "prepare"), "cache"),
+    **dict.fromkeys(("MolGraph", "featurize", "full_graph"), "features"),
+    **dict.fromkeys(("GeomMolecule", "Selection", "SkippedMolecule", "leakage_key", "load_molecule", "read_summary"),
+                    "geom"),
+    **dict.fromkeys(("check_leakage", "load_split", "make_split", "save_split"), "split"),
+}
+
+
+def __getattr__(name):
+    if name in _SUBMODULE:
+        return getattr(_importlib.import_module(f".{_SUBMODULE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["Batch", "Collater", "ConformerDataset", "EDGE_SETS", "GeomMolecule", "MolGraph", "MoleculeCache",
            "Selection", "SkippedMolecule", "check_leakage", "collate", "featurize", "full_graph", "leakage_key",

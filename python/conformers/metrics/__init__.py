@@ -1,9 +1,19 @@
 """Evaluation: COV/MAT/MIS (recall and precision) on reference ensembles, curves, stereo fidelity."""
-from .coverage import THRESHOLDS, coverage_curves, coverage_metrics, summarize
-from .ensembles import Ensemble, EnsembleReadError, read_cache, read_ensembles, read_geom, read_sdf
-from .evaluate import EvaluationResult, evaluate, evaluate_pair, pair_ensembles, write_report
-from .stereo import shared_stereo, stereo_elements, stereo_matches
+import importlib as _importlib
 
-__all__ = ["THRESHOLDS", "Ensemble", "EnsembleReadError", "EvaluationResult", "coverage_curves", "coverage_metrics",
-           "evaluate", "evaluate_pair", "pair_ensembles", "read_cache", "read_ensembles", "read_geom", "read_sdf",
-           "shared_stereo", "stereo_elements", "stereo_matches", "summarize", "write_report"]
+# Names load their submodule on first use (PEP 562): the readers (ensembles) do not import torch.
+_SUBMODULE = {
+    **dict.fromkeys(("THRESHOLDS", "coverage_curves", "coverage_metrics", "summarize"), "coverage"),
+    **dict.fromkeys(("Ensemble", "EnsembleReadError", "read_cache", "read_ensembles", "read_geom", "read_sdf"),
+                    "ensembles"),
+    **dict.fromkeys(("EvaluationResult", "evaluate", "evaluate_pair", "pair_ensembles", "write_report"), "evaluation"),
+    **dict.fromkeys(("shared_stereo", "stereo_elements", "stereo_matches"), "stereo"),
+}
+
+__all__ = sorted(_SUBMODULE)
+
+
+def __getattr__(name):
+    if name in _SUBMODULE:
+        return getattr(_importlib.import_module(f".{_SUBMODULE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -179,18 +179,22 @@ def read_cache(path: str, split: str | None = "test") -> tuple[dict[str, Ensembl
     return out, []
 
 
-def read_generated_and_reference(generated: str, reference: str, split: str | None = "test"):
-    """Both inputs of an evaluation, the reference read in a second process meanwhile (reading a
-    large SDF is pure-Python parsing, ~35 us per record): ((generated, failures), (reference, failures))."""
+def read_generated_and_reference(generated: str, reference: str, split: str | None = "test", meanwhile=None):
+    """Both inputs of an evaluation, each read in a worker process of its own (reading a large SDF
+    is pure-Python parsing, ~35 us per record) while ``meanwhile()``, if given, runs here: the
+    command line imports torch and the kernels then. ((generated, failures), (reference, failures))."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        if meanwhile:
+            meanwhile()
         return read_ensembles(generated, split), read_ensembles(reference, split)
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")) as pool:
-        pending = pool.submit(read_ensembles, reference, split)
-        ours = read_ensembles(generated, split)
-        return ours, pending.result()
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending = [pool.submit(read_ensembles, path, split) for path in (generated, reference)]
+        if meanwhile:
+            meanwhile()
+        return pending[0].result(), pending[1].result()
 
 
 def read_ensembles(path: str, split: str | None = "test") -> tuple[dict[str, Ensemble], list[dict]]:

@@ -19,10 +19,9 @@ from rdkit import Chem, RDLogger
 import conformer_kernels as ck
 from conformers._io import write_json
 from conformers.data.embedding import rdkit_mmff_starts
+from conformers.defaults import START_TIMEOUT
 from conformers.models.base import with_conformers
 
-START_TIMEOUT = 5.0  # seconds per ETKDG attempt; a molecule past it is reported, not evaluated (strained,
-# stereo-specified QM9 cages can take minutes: ~7% of QM9 molecules pass 1 s)
 
 
 def _starts_task(task):

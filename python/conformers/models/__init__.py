@@ -8,7 +8,7 @@ from .confvae import model as _confvae  # noqa: F401  (registers confvae, confva
 from .base import (ConformerModel, DataSpec, available, create_model, import_plugin, load_model, model_settings,
                    read_checkpoint, register, save_checkpoint)
 
-DEFAULT_MODEL = "confopt"  # the learned model that beats ETKDG+MMFF on held-out COV/MAT (README)
+from ..defaults import DEFAULT_MODEL
 
 __all__ = ["ConformerModel", "DataSpec", "DEFAULT_MODEL", "available", "create_model", "import_plugin", "load_model",
            "model_settings", "read_checkpoint", "register", "save_checkpoint"]

@@ -124,8 +124,9 @@ CSV_COLUMNS = ("molecule", "smiles", "n_atoms", "n_reference", "n_generated", "c
                "cov_precision", "mat_precision", "mis", "stereo_elements", "stereo_fidelity", "symmetry_capped")
 
 
-def write_report(result: EvaluationResult, out: str, plot: bool = True) -> dict:
-    """out/per_molecule.csv, out/summary.json, out/curves.json and out/coverage_curves.png."""
+def write_report(result: EvaluationResult, out: str, plot: bool = True, plotter=None) -> dict:
+    """out/per_molecule.csv, out/summary.json, out/curves.json and out/coverage_curves.png (drawn in
+    ``plotter``, an executor, when given: see import_matplotlib)."""
     os.makedirs(out, exist_ok=True)
     atomic_write(os.path.join(out, "per_molecule.csv"), lambda h: _write_csv(h, result.per_molecule))
     summary = result.summary
@@ -133,8 +134,17 @@ def write_report(result: EvaluationResult, out: str, plot: bool = True) -> dict:
     curves = result.curves
     write_json(os.path.join(out, "curves.json"), curves, indent=None)
     if plot and curves:
-        plot_curves(curves, result.threshold, os.path.join(out, "coverage_curves.png"))
+        args = (curves, result.threshold, os.path.join(out, "coverage_curves.png"))
+        plotter.submit(plot_curves, *args).result() if plotter else plot_curves(*args)
     return summary
+
+
+def import_matplotlib() -> None:
+    """Submit this to a one-process executor while the evaluation runs: importing matplotlib takes
+    ~0.6 s, which write_report(plotter=that executor) then does not wait for."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
 
 
 def _write_csv(handle, rows):

@@ -1,0 +1,123 @@
+// The QCP solve (qcp.h) run on W pairs at once: each function computes, in every lane l < W, what
+// its scalar counterpart computes for one pair. On the CPU the lane loops are OpenMP simd loops
+// that compile to vector registers (lane state in doubles, not bools, so that every statement is a
+// masked vector operation); on CUDA W = 1, one thread per pair.
+#pragma once
+
+#include "qcp.h"
+
+// Lane loops: OpenMP simd on the CPU (-fopenmp) so that they vectorize instead of unrolling.
+#if defined(__CUDACC__)
+#define CK_LANES_INLINE __forceinline__
+#define CK_SIMD
+#define CK_SIMD_ANY
+#else
+#define CK_LANES_INLINE __attribute__((always_inline)) inline
+#define CK_SIMD _Pragma("omp simd")
+#define CK_SIMD_ANY _Pragma("omp simd reduction(|:any)")  // the loop's flag `any`: some lane still runs
+#endif
+
+namespace ck {
+
+// Largest eigenvalue of K(S) in each lane: qcp_max_eigenvalue (qcp.h) run in W lanes at once.
+// Newton stops per lane as the scalar version does (converged, abandoned below stop_below, or at a
+// double root) and the loop ends when every lane has stopped; lanes at a (nearly) double root take
+// the scalar Jacobi fallback. Lane state is kept in doubles (1 or 0), not bools, so that every
+// statement of the loop is a masked vector operation.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W], const double E0[W],
+                                                             const double stop_below[W], double lambda[W]) {
+  double c2[W], c1[W], c0[W], x[W], dp[W], running[W], abandoned[W];
+  CK_SIMD
+  for (int l = 0; l < W; ++l) {
+    qcp_coefficients(S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l], &c2[l],
+                     &c1[l], &c0[l]);
+    x[l] = E0[l];
+    dp[l] = 0.0;
+    running[l] = 1.0;
+    abandoned[l] = 0.0;
+  }
+  for (int it = 0; it < 100; ++it) {
+    int any = 0;
+    CK_SIMD_ANY
+    for (int l = 0; l < W; ++l) {
+      const double xl = x[l], x2 = xl * xl;
+      const double p = (x2 + c2[l]) * x2 + c1[l] * xl + c0[l];
+      const double d = (4.0 * x2 + 2.0 * c2[l]) * xl + c1[l];
+      const bool step_ok = running[l] != 0.0 && d > 0.0;
+      const double step = step_ok ? p / d : 0.0;
+      const double next = xl - step;
+      dp[l] = running[l] != 0.0 ? d : dp[l];
+      x[l] = next;
+      const bool below = step_ok && next < stop_below[l];
+      abandoned[l] = below ? 1.0 : abandoned[l];
+      running[l] = (step_ok && !below && fabs(step) > 1e-15 * fabs(next) + 1e-300) ? 1.0 : 0.0;
+      any |= running[l] != 0.0;
+    }
+    if (!any) break;
+  }
+  for (int l = 0; l < W; ++l) {  // scalar: the fallback is rare and branchy
+    if (abandoned[l] != 0.0) {
+      lambda[l] = x[l];
+    } else if (!(dp[l] > 1e-6 * E0[l] * E0[l] * E0[l])) {
+      const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
+      double K[16];
+      key_matrix(Sl, K);
+      lambda[l] = E0[l] > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0[l]) : 0.0;
+    } else {
+      lambda[l] = x[l] < E0[l] ? x[l] : E0[l];
+    }
+  }
+}
+
+// Unit quaternion of lambda in each lane: qcp_quaternion (qcp.h) on W lanes. A = K - lambda I is
+// symmetric, so its adjugate is too: ten 3x3 minors give all four columns; each lane takes its
+// largest column, and lanes where even that is too small to carry a direction (a repeated
+// eigenvalue) take the scalar Jacobi fallback.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void qcp_quaternion_lanes(const double S[9][W], const double lambda[W],
+                                                         const double E0[W], double q[4][W]) {
+  double norm[W];
+  CK_SIMD
+  for (int l = 0; l < W; ++l) {
+    const double xx = S[0][l], xy = S[1][l], xz = S[2][l], yx = S[3][l], yy = S[4][l], yz = S[5][l];
+    const double zx = S[6][l], zy = S[7][l], zz = S[8][l], lam = lambda[l];
+    const double a = xx + yy + zz - lam, b = yz - zy, c = zx - xz, d = xy - yx;  // row 0 of K - lambda I
+    const double e = xx - yy - zz - lam, f = xy + yx, g = zx + xz;                // row 1
+    const double h = -xx + yy - zz - lam, i = yz + zy, j = -xx - yy + zz - lam;   // rows 2, 3
+    const double m00 = det3(e, f, g, f, h, i, g, i, j), m01 = det3(b, f, g, c, h, i, d, i, j);
+    const double m02 = det3(b, e, g, c, f, i, d, g, j), m03 = det3(b, e, f, c, f, h, d, g, i);
+    const double m11 = det3(a, c, d, c, h, i, d, i, j), m12 = det3(a, b, d, c, f, i, d, g, j);
+    const double m13 = det3(a, b, c, c, f, h, d, g, i), m22 = det3(a, b, d, b, e, g, d, g, j);
+    const double m23 = det3(a, b, c, b, e, f, d, g, i), m33 = det3(a, b, c, b, e, f, c, f, h);
+    // Adjugate columns (cofactors (-1)^(r+c) m_rc); the first largest wins, as in qcp_quaternion.
+    double q0 = m00, q1 = -m01, q2 = m02, q3 = -m03;
+    double best = q0 * q0 + q1 * q1 + q2 * q2 + q3 * q3;
+    const double n1 = m01 * m01 + m11 * m11 + m12 * m12 + m13 * m13;
+    const bool take1 = n1 > best;
+    q0 = take1 ? -m01 : q0; q1 = take1 ? m11 : q1; q2 = take1 ? -m12 : q2; q3 = take1 ? m13 : q3;
+    best = take1 ? n1 : best;
+    const double n2 = m02 * m02 + m12 * m12 + m22 * m22 + m23 * m23;
+    const bool take2 = n2 > best;
+    q0 = take2 ? m02 : q0; q1 = take2 ? -m12 : q1; q2 = take2 ? m22 : q2; q3 = take2 ? -m23 : q3;
+    best = take2 ? n2 : best;
+    const double n3 = m03 * m03 + m13 * m13 + m23 * m23 + m33 * m33;
+    const bool take3 = n3 > best;
+    q0 = take3 ? -m03 : q0; q1 = take3 ? m13 : q1; q2 = take3 ? -m23 : q2; q3 = take3 ? m33 : q3;
+    best = take3 ? n3 : best;
+    norm[l] = best;
+    const double inv = best > 0.0 ? 1.0 / sqrt(best) : 0.0;
+    q[0][l] = q0 * inv; q[1][l] = q1 * inv; q[2][l] = q2 * inv; q[3][l] = q3 * inv;
+  }
+  for (int l = 0; l < W; ++l) {  // scalar: rare
+    const double scale = E0[l] > 0.0 ? E0[l] : 0.0;
+    if (sqrt(norm[l]) > 1e-9 * scale * scale * scale) continue;
+    const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
+    double K[16], ql[4];
+    key_matrix(Sl, K);
+    jacobi_max_eigen(K, ql);
+    for (int k = 0; k < 4; ++k) q[k][l] = ql[k];
+  }
+}
+
+}  // namespace ck
