@@ -2,8 +2,12 @@
 molecules (the repository's nci-xtb set), 72 reference and 144 generated conformers each, with
 hydrogens in the files as models and GEOM write them. Peers in the same run, both reading the same
 SDFs with RDKit: RDKit's batched GetAllConformerBestRMSToRef per molecule, and the GetBestRMS loop
-over every pair that the reference repositories use. Targets: >= 2x and >= 40x."""
+over every pair that the reference repositories use. Targets: >= 2x and >= 40x in process, and the
+`conformers evaluate` command end to end >= 5x the batched peer."""
 import itertools
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -94,6 +98,17 @@ def test_ours_with_stereo(record, sdf_files):
     record("ours_stereo", ours, sdf_files, True, rounds=1)
 
 
+def cli(paths, out):
+    """`conformers evaluate` as users run it, defaults on (stereo fidelity, report, plot)."""
+    subprocess.run([sys.executable, "-m", "conformers.cli.main", "evaluate", "-g", paths["gen"], "-r", paths["ref"],
+                    "-d", "1.25", "--out", out, "--quiet"], check=True, capture_output=True)
+
+
+def test_ours_cli(record, sdf_files, tmp_path):
+    record("ours_cli", cli, sdf_files, str(tmp_path / "report"), rounds=3)
+    assert json.loads((tmp_path / "report" / "summary.json").read_text())["n_molecules"] == N_MOL
+
+
 def test_rdkit_batched(record, sdf_files):
     theirs = record("rdkit_batched", rdkit_batched, sdf_files, rounds=1)
     result = MEDIANS.get("ours_result") or ours(sdf_files)
@@ -107,8 +122,12 @@ def test_rdkit_loop(record, sdf_files):
 
 
 def test_targets():
+    """In-process: >= 2x the batched peer, >= 40x the loop; the command end to end (a new process:
+    imports, both files read, stereo fidelity, report and plot): >= 5x the batched peer."""
     batched, loop = ratio("rdkit_batched", "ours"), ratio("rdkit_loop", "ours")
+    cli_batched = ratio("rdkit_batched", "ours_cli")
     print(f"\nevaluation of {N_MOL} molecules x ({N_REF} ref, {N_GEN} gen) from SDF: ours {MEDIANS['ours']:.2f} s; "
           f"{batched:.1f}x RDKit GetAllConformerBestRMSToRef ({MEDIANS['rdkit_batched']:.1f} s), "
-          f"{loop:.0f}x the GetBestRMS loop ({MEDIANS['rdkit_loop']:.0f} s)")
-    assert batched >= 2.0 and loop >= 40.0
+          f"{loop:.0f}x the GetBestRMS loop ({MEDIANS['rdkit_loop']:.0f} s); `conformers evaluate` end to end "
+          f"{MEDIANS['ours_cli']:.2f} s: {cli_batched:.1f}x the batched peer")
+    assert batched >= 2.0 and loop >= 40.0 and cli_batched >= 5.0

@@ -7,6 +7,7 @@ dense (B, N, 3) or ragged (total, 3) with CSR offsets ``ptr`` (B + 1,).
     rmsd(P, Q, weights=None, ptr=None) -> (B,)                differentiable
     aligned_squared_error(P, Q, weights=None, ptr=None) -> (B,)
     rmsd_matrix(X, Y, perms=None) -> (G, R)                   the COV/MAT workload
+    rmsd_matrices(Xs, Ys, perms=None) -> [(G_m, R_m)]         ... of a whole test set in one call
     automorphisms(mol_or_graph, max_count=DEFAULT_MAX_AUTOMORPHISMS) -> (P, N)  symmetric-atom permutations
     symmetry_classes(mol_or_graph) -> (N,)
     symmetric_rmsd(P, Q, perms) -> (B,)                       what RDKit's GetBestRMS computes
@@ -35,7 +36,7 @@ from .ops.gine_aggregate import gine_aggregate
 from .ops.kabsch import aligned_squared_error, kabsch, rmsd
 from .ops.rotations import random_rotations
 from .ops.segment_softmax import segment_attention, segment_softmax_aggregate
-from .ops.symmetric_rmsd import rmsd_matrix, rtp_loss, symmetric_rmsd
+from .ops.symmetric_rmsd import rmsd_matrices, rmsd_matrix, rtp_loss, symmetric_rmsd
 from .ops.triplets import triplet_aggregation, triplet_geometry, triplets
 from .ops.vector_aggregation import vector_aggregation
 
@@ -55,6 +56,7 @@ __all__ = [
     "kabsch",
     "random_rotations",
     "rmsd",
+    "rmsd_matrices",
     "rmsd_matrix",
     "rtp_loss",
     "segment_attention",

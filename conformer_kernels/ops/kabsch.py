@@ -55,8 +55,9 @@ _MSD_FLOOR = {torch.float32: 1e-12, torch.float64: 1e-24}
 
 def safe_sqrt(x: torch.Tensor) -> torch.Tensor:
     """sqrt whose value and gradient are 0 at (rounding distance from) 0, instead of an infinite
-    slope or a gradient pointing along rounding noise: RMSD is a norm, with a cone at 0."""
-    positive = x > _MSD_FLOOR[x.dtype]
+    slope or a gradient pointing along rounding noise: RMSD is a norm, with a cone at 0. NaN stays
+    NaN (an overflowed sum of squares must reach the callers' finiteness checks, not read as 0)."""
+    positive = (x > _MSD_FLOOR[x.dtype]) | x.isnan()
     return torch.where(positive, torch.where(positive, x, torch.ones_like(x)).sqrt(), torch.zeros_like(x))
 
 

@@ -212,3 +212,45 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
     if out.numel() and not bool(torch.isfinite(out).all()):  # finite inputs, overflowing squares
         raise ValueError("X and Y give a non-finite result: coordinates too large")
     return (out, best) if return_best else out
+
+
+def rmsd_matrices(Xs, Ys, perms=None) -> list:
+    """rmsd_matrix of many molecules in one call: a whole test set's COV/MAT matrices.
+
+    Args:
+        Xs, Ys: sequences of M tensors, Xs[m] (G_m, N_m, 3) generated and Ys[m] (R_m, N_m, 3)
+            reference conformers of molecule m (Angstrom; one dtype and device for all).
+        perms: None, or a sequence of M (K_m, N_m) permutation tables (:func:`automorphisms`;
+            None entries mean the identity alone).
+
+    Returns:
+        M tensors (G_m, R_m) of RMSD in Angstrom, equal to ``rmsd_matrix(Xs[m], Ys[m], perms[m])``.
+        The inputs are checked and the lane groups of all molecules scheduled in one C++ call, so a
+        test set of many small molecules pays Python's per-call cost once and keeps every core busy.
+        Molecules past the automorphism cap need ``rmsd_matrix(..., graph=mol)`` instead.
+    """
+    Xs, Ys = list(Xs), list(Ys)
+    perms = [None] * len(Xs) if perms is None else list(perms)
+    if not len(Xs) == len(Ys) == len(perms):
+        raise ValueError(f"Xs, Ys and perms must hold one entry per molecule, got {len(Xs)}, {len(Ys)} and {len(perms)}")
+    for name, items in (("Xs", Xs), ("Ys", Ys)):
+        for m, t in enumerate(items):
+            _checks.floating(f"{name}[{m}]", t)
+            if t.dim() != 3 or t.shape[-1] != 3:
+                raise ValueError(f"{name}[{m}] must have shape (count, N, 3), got {tuple(t.shape)}")
+    if not Xs:
+        return []
+    device, dtype = Xs[0].device, Xs[0].dtype
+    tables = []
+    for m, (X, Y, P) in enumerate(zip(Xs, Ys, perms)):
+        if X.shape[1] != Y.shape[1] or X.dtype != dtype or Y.dtype != dtype or X.device != device or Y.device != device:
+            raise ValueError(f"molecule {m}: Xs[{m}] {tuple(X.shape)} and Ys[{m}] {tuple(Y.shape)} must have the same "
+                             f"atom count, and all tensors the dtype and device of Xs[0] ({dtype}, {device})")
+        n = X.shape[1]
+        tables.append(torch.zeros((0, n), dtype=torch.int64, device=device) if P is None
+                      else _checks.permutations(f"perms[{m}]", P, n, device))
+    Xs = [X.detach().contiguous() for X in Xs]
+    Ys = [Y.detach().contiguous() for Y in Ys]
+    if _backend.reference_enabled():
+        return reference.rmsd_matrices(Xs, Ys, [t if t.shape[0] else None for t in tables])
+    return _backend.launch(_backend._C().rmsd_matrices, device, Xs, Ys, tables)  # ValueErrors name the molecule

@@ -130,3 +130,9 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False):
     sse, best = rmsd_matrix_sse(X, Y, table)
     rmsd = (sse / max(n, 1)).sqrt()
     return (rmsd, best) if return_best else rmsd
+
+
+def rmsd_matrices(Xs, Ys, perms=None):
+    """The spec of ck.rmsd_matrices, same arguments: rmsd_matrix of each molecule in turn."""
+    perms = [None] * len(Xs) if perms is None else perms
+    return [rmsd_matrix(X, Y, P) for X, Y, P in zip(Xs, Ys, perms)]

@@ -36,17 +36,6 @@ CK_HOST_DEVICE inline double det3(double a, double b, double c, double d, double
   return a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g);
 }
 
-// Determinant of a 4x4 matrix by 2x2 minors of the first two and last two rows.
-CK_HOST_DEVICE inline double det4(const double A[16]) {
-  const double s0 = A[0] * A[5] - A[1] * A[4], s1 = A[0] * A[6] - A[2] * A[4];
-  const double s2 = A[0] * A[7] - A[3] * A[4], s3 = A[1] * A[6] - A[2] * A[5];
-  const double s4 = A[1] * A[7] - A[3] * A[5], s5 = A[2] * A[7] - A[3] * A[6];
-  const double c5 = A[10] * A[15] - A[11] * A[14], c4 = A[9] * A[15] - A[11] * A[13];
-  const double c3 = A[9] * A[14] - A[10] * A[13], c2 = A[8] * A[15] - A[11] * A[12];
-  const double c1 = A[8] * A[14] - A[10] * A[12], c0 = A[8] * A[13] - A[9] * A[12];
-  return s0 * c5 - s1 * c4 + s2 * c3 + s3 * c2 - s4 * c1 + s5 * c0;
-}
-
 // Symmetric 4x4 eigen-decomposition by cyclic Jacobi rotations: returns the largest eigenvalue and
 // (if q is given) its unit eigenvector. Accurate to rounding for repeated eigenvalues, where Newton
 // on the polynomial is not; only used for those.
@@ -105,7 +94,7 @@ CK_HOST_DEVICE inline void qcp_coefficients(double xx, double xy, double xz, dou
   const double k00 = xx + yy + zz, k01 = yz - zy, k02 = zx - xz, k03 = xy - yx;
   const double k11 = xx - yy - zz, k12 = xy + yx, k13 = zx + xz;
   const double k22 = -xx + yy - zz, k23 = yz + zy, k33 = -xx - yy + zz;
-  // det4 by 2x2 minors of rows 0-1 (s) and rows 2-3 (c), as det4 does.
+  // det K by the 2x2 minors of rows 0-1 (s) and of rows 2-3 (q): Laplace expansion along row pairs.
   const double s0 = k00 * k11 - k01 * k01, s1 = k00 * k12 - k02 * k01, s2 = k00 * k13 - k03 * k01;
   const double s3 = k01 * k12 - k02 * k11, s4 = k01 * k13 - k03 * k11, s5 = k02 * k13 - k03 * k12;
   const double q5 = k22 * k33 - k23 * k23, q4 = k12 * k33 - k23 * k13, q3 = k12 * k23 - k22 * k13;

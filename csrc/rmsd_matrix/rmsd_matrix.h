@@ -20,6 +20,15 @@ void rmsd_matrix_cpu(const scalar_t* X, const scalar_t* Y, int64_t G, int64_t R,
                      const int64_t* perms, int64_t n_perms, double* scratch, scalar_t* sse,
                      int64_t* best);
 
+// Many molecules in one call: molecule m's arrays are X[m] (G[m] x n[m] x 3), Y[m], perms[m]
+// (n_perms[m] x n[m]), scratch[m] (rmsd_matrix_scratch_size(G[m], R[m], n[m]) doubles), sse[m]
+// and best[m] (G[m] x R[m]). The lane groups of all molecules share one parallel loop, so that a
+// test set of small molecules keeps every core busy.
+template <typename scalar_t>
+void rmsd_matrices_cpu(int64_t M, const scalar_t* const* X, const scalar_t* const* Y, const int64_t* G,
+                       const int64_t* R, const int64_t* n, const int64_t* const* perms, const int64_t* n_perms,
+                       double* const* scratch, scalar_t* const* sse, int64_t* const* best);
+
 template <typename scalar_t>
 void rmsd_matrix_cuda(const scalar_t* X, const scalar_t* Y, int64_t G, int64_t R, int64_t n,
                       const int64_t* perms, int64_t n_perms, double* scratch,

@@ -254,3 +254,28 @@ def test_same_name_references_match_the_ops():
     index = torch.tensor([[0, 0, 1, 2, 2], [1, 2, 0, 0, 1]])
     q, k, v = torch.randn(3, 2, 4, generator=g), torch.randn(5, 2, 4, generator=g), torch.randn(5, 2, 3, generator=g)
     torch.testing.assert_close(ck.segment_attention(q, k, v, index), ref_softmax.segment_attention(q, k, v, index))
+
+
+def test_rmsd_matrices_equal_rmsd_matrix_per_molecule(device, dtype):
+    """One call over many molecules (sizes, counts and permutation tables differ) gives each
+    molecule's rmsd_matrix, on the kernels and on the reference; bad input names the molecule."""
+    g = torch.Generator().manual_seed(5)
+    shapes = [(3, 17, 5), (20, 2, 9), (1, 1, 4), (0, 3, 6), (33, 40, 12)]  # (G, R, N)
+    Xs = [torch.randn(G, n, 3, generator=g, dtype=torch.float64).to(device, dtype) for G, _, n in shapes]
+    Ys = [torch.randn(R, n, 3, generator=g, dtype=torch.float64).to(device, dtype) for _, R, n in shapes]
+    perms = [None, torch.stack([torch.arange(9), torch.arange(9).flip(0)]), None, None,
+             torch.stack([torch.arange(12), torch.tensor([1, 0, 2, 3, 4, 5, 6, 7, 8, 9, 11, 10])])]
+    batched = ck.rmsd_matrices(Xs, Ys, perms)
+    with ck.use_reference():
+        reference = ck.rmsd_matrices(Xs, Ys, perms)
+    for X, Y, P, out, ref in zip(Xs, Ys, perms, batched, reference):
+        single = ck.rmsd_matrix(X, Y, P)
+        assert out.shape == single.shape == (X.shape[0], Y.shape[0])
+        assert torch.allclose(out, single, atol=1e-6, rtol=0) and torch.allclose(out, ref, atol=1e-4, rtol=0)
+    assert ck.rmsd_matrices([], []) == []
+    bad = [y.clone() for y in Ys]
+    bad[4][0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="molecule 4"):
+        ck.rmsd_matrices(Xs, bad, perms)
+    with pytest.raises(ValueError, match="one entry per molecule"):
+        ck.rmsd_matrices(Xs, Ys[:2])

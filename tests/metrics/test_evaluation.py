@@ -229,3 +229,20 @@ def test_a_molecule_whose_generation_failed_is_counted_once():
     result = evaluate({}, references, 0.5, read_failures=failed)
     assert result.failures == failed
     assert [f["reason"] for f in evaluate({}, references, 0.5).failures] == ["not_generated"]
+
+
+def test_a_molecule_the_kernels_refuse_fails_alone():
+    """Coordinates whose squares overflow: that molecule is reported (not read as RMSD 0), the
+    other molecules of its rmsd_matrices chunk are still evaluated."""
+    from conformers.metrics.ensembles import Ensemble
+
+    rng = np.random.default_rng(0)
+    ethanol, amine = Chem.MolFromSmiles("CCO"), Chem.MolFromSmiles("CCN")
+    generated = {"ok": Ensemble("ok", ethanol, rng.normal(size=(4, 3, 3))),
+                 "huge": Ensemble("huge", amine, rng.normal(size=(4, 3, 3)) * 1e200)}
+    references = {"ok": Ensemble("ok", ethanol, rng.normal(size=(3, 3, 3))),
+                  "huge": Ensemble("huge", amine, rng.normal(size=(3, 3, 3)) * 1e200)}
+    result = evaluate(generated, references, 0.5, stereo=False)
+    assert [m["molecule"] for m in result.per_molecule] == ["ok"]
+    assert [(f["key"], f["reason"]) for f in result.failures] == [("huge", "error")]
+    assert "too large" in result.failures[0]["detail"]
