@@ -25,17 +25,29 @@ namespace ck {
 // the scalar Jacobi fallback. Lane state is kept in doubles (1 or 0), not bools, so that every
 // statement of the loop is a masked vector operation.
 template <int W>
-CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W], const double E0[W],
-                                                             const double stop_below[W], double lambda[W]) {
-  double c2[W], c1[W], c0[W], x[W], dp[W], running[W], abandoned[W];
+CK_HOST_DEVICE CK_LANES_INLINE void qcp_coefficients_lanes(const double S[9][W], double c2[W], double c1[W],
+                                                           double c0[W]) {
   CK_SIMD
-  for (int l = 0; l < W; ++l) {
+  for (int l = 0; l < W; ++l)
     qcp_coefficients(S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l], &c2[l],
                      &c1[l], &c0[l]);
-    x[l] = E0[l];
+}
+
+// The Newton part of qcp_max_eigenvalue_lanes, from the polynomial's coefficients (S is read only by
+// the Jacobi fallback).
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void qcp_newton_lanes(const double c2[W], const double c1[W], const double c0[W],
+                                                     const double S[9][W], const double E0[W],
+                                                     const double stop_below[W], double lambda[W]) {
+  double x[W], dp[W], running[W], abandoned[W];
+  CK_SIMD
+  for (int l = 0; l < W; ++l) {
+    // Lanes whose bound already lies above every root cannot win: abandoned before any step.
+    const bool below = stop_below[l] < E0[l] && qcp_above_all_roots(c2[l], c1[l], c0[l], stop_below[l]);
+    x[l] = below ? -1e300 : E0[l];
     dp[l] = 0.0;
-    running[l] = 1.0;
-    abandoned[l] = 0.0;
+    running[l] = below ? 0.0 : 1.0;
+    abandoned[l] = below ? 1.0 : 0.0;
   }
   for (int it = 0; it < 100; ++it) {
     int any = 0;
@@ -68,6 +80,14 @@ CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W
       lambda[l] = x[l] < E0[l] ? x[l] : E0[l];
     }
   }
+}
+
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W], const double E0[W],
+                                                             const double stop_below[W], double lambda[W]) {
+  double c2[W], c1[W], c0[W];
+  qcp_coefficients_lanes<W>(S, c2, c1, c0);
+  qcp_newton_lanes<W>(c2, c1, c0, S, E0, stop_below, lambda);
 }
 
 // Unit quaternion of lambda in each lane: qcp_quaternion (qcp.h) on W lanes. A = K - lambda I is

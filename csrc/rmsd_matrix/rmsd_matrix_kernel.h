@@ -82,45 +82,84 @@ CK_HOST_DEVICE CK_LANES_INLINE bool permuted_correlation_lanes(const double* a, 
   return moved;
 }
 
+// Permutation solves of one lane group waiting for a full vector: the (lane, permutation) pairs
+// that the root test (qcp_above_all_roots) could not rule out. Solving them W at a time, whatever
+// permutation each came from, keeps every lane busy when most lanes of a permutation cannot win
+// (75% on a 16-automorphism molecule), where one lane-synchronous Newton per permutation would not.
+template <int W>
+struct PendingSolves {
+  double S[9][W], c2[W], c1[W], c0[W], E0[W], bound[W];
+  int lane[W];
+  int64_t perm[W];
+  int count;
+};
+
+// Solves the pending entries and folds each into its lane's minimum, in the order they came.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void flush_solves(PendingSolves<W>& q, double lowest[W], int64_t arg[W]) {
+  if (q.count == 0) return;
+  for (int i = q.count; i < W; ++i) {  // idle slots repeat entry 0 (a real polynomial), unread
+    for (int c = 0; c < 9; ++c) q.S[c][i] = q.S[c][0];
+    q.c2[i] = q.c2[0]; q.c1[i] = q.c1[0]; q.c0[i] = q.c0[0]; q.E0[i] = q.E0[0]; q.bound[i] = q.bound[0];
+  }
+  double lambda[W];
+  qcp_newton_lanes<W>(q.c2, q.c1, q.c0, q.S, q.E0, q.bound, lambda);
+  for (int i = 0; i < q.count; ++i) {
+    const double value = 2.0 * (q.E0[i] - lambda[i]);
+    const int l = q.lane[i];
+    if (value < lowest[l] || value != value) { lowest[l] = value; arg[l] = q.perm[i]; }  // NaN must surface
+  }
+  q.count = 0;
+}
+
 // Entries (g, r0 .. r0 + W - 1): the minimal sum of squared deviations over the permutations and
-// the row attaining it, as best_permuted_sse computes it. Lanes at or past R are computed on the
-// padding (copies of a real conformer: zeros would hold Newton at its slowest, linear rate) and not
-// written.
+// the row attaining it, as best_permuted_sse computes it. A permutation's solve in a lane is skipped
+// when the lane's best so far already rules it out, and deferred to PendingSolves otherwise. Lanes
+// at or past R are computed on the padding (copies of a real conformer: zeros would hold Newton at
+// its slowest, linear rate) and not written.
 template <int W, typename scalar_t>
 CK_HOST_DEVICE CK_LANES_INLINE void rmsd_matrix_lanes(const double* Xc, const double* Yt, const double* x_norm,
                                                       const double* y_norm, int64_t g, int64_t r0, int64_t R,
                                                       int64_t R_pad, int64_t n, const int64_t* perms,
                                                       int64_t n_perms, scalar_t* sse, int64_t* best) {
   const double* a = Xc + 3 * n * g;
-  double S0[9][W], S[9][W], E0[W], lowest[W], bound[W], lambda[W];
+  double S0[9][W], S[9][W], E0[W], lowest[W], none[W], lambda[W], identity_value[W], c2[W], c1[W], c0[W];
   int64_t arg[W];
   identity_correlation_lanes<W>(a, Yt, n, R_pad, r0, S0);
   CK_SIMD
   for (int l = 0; l < W; ++l) {
     E0[l] = 0.5 * (x_norm[g] + y_norm[r0 + l]);
-    bound[l] = -1e300;
+    none[l] = -1e300;
   }
-  qcp_max_eigenvalue_lanes<W>(S0, E0, bound, lambda);
-  double identity_value[W];
-  CK_SIMD
+  qcp_max_eigenvalue_lanes<W>(S0, E0, none, lambda);
   for (int l = 0; l < W; ++l) {
     identity_value[l] = 2.0 * (E0[l] - lambda[l]);
     lowest[l] = n_perms > 0 ? 1e300 : identity_value[l];
     arg[l] = 0;
   }
+  PendingSolves<W> pending;
+  pending.count = 0;
   for (int64_t k = 0; k < n_perms; ++k) {
-    const bool moved = permuted_correlation_lanes<W>(a, Yt, n, R_pad, r0, perms + k * n, S0, S);
-    if (moved) {
-      CK_SIMD
-      for (int l = 0; l < W; ++l) bound[l] = E0[l] - 0.5 * lowest[l];
-      qcp_max_eigenvalue_lanes<W>(S, E0, bound, lambda);
+    if (!permuted_correlation_lanes<W>(a, Yt, n, R_pad, r0, perms + k * n, S0, S)) {
+      flush_solves<W>(pending, lowest, arg);  // keep each lane's permutations in order
+      for (int l = 0; l < W; ++l) {
+        const double value = identity_value[l];
+        if (value < lowest[l] || value != value) { lowest[l] = value; arg[l] = k; }
+      }
+      continue;
     }
-    CK_SIMD
+    qcp_coefficients_lanes<W>(S, c2, c1, c0);
     for (int l = 0; l < W; ++l) {
-      const double value = moved ? 2.0 * (E0[l] - lambda[l]) : identity_value[l];
-      if (value < lowest[l] || value != value) { lowest[l] = value; arg[l] = k; }  // NaN must surface
+      const double bound = E0[l] - 0.5 * lowest[l];
+      if (bound < E0[l] && qcp_above_all_roots(c2[l], c1[l], c0[l], bound)) continue;  // cannot win
+      const int i = pending.count++;
+      for (int c = 0; c < 9; ++c) pending.S[c][i] = S[c][l];
+      pending.c2[i] = c2[l]; pending.c1[i] = c1[l]; pending.c0[i] = c0[l];
+      pending.E0[i] = E0[l]; pending.bound[i] = bound; pending.lane[i] = l; pending.perm[i] = k;
+      if (pending.count == W) flush_solves<W>(pending, lowest, arg);
     }
   }
+  flush_solves<W>(pending, lowest, arg);
   for (int l = 0; l < W && r0 + l < R; ++l) {
     sse[g * R + r0 + l] = (scalar_t)(lowest[l] < 0.0 ? 0.0 : lowest[l]);
     best[g * R + r0 + l] = arg[l];
