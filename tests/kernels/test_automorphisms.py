@@ -113,7 +113,9 @@ def test_graph_read_in_bulk_equals_the_bond_by_bond_read():
     from conformer_kernels.ops.automorphisms import _mol_graph, _mol_graph_by_bond
 
     mols = list(nci_molecules(300)) + [Chem.MolFromSmiles(s) for s in (
-        "OC(=O)c1ccc(cc1)C([O-])=O", "NC(=[NH2+])c1ccccc1", "[O-][N+](=O)c1ccc(cc1)[N+]([O-])=O", "[13CH3]C([13CH3])C")]
+        "OC(=O)c1ccc(cc1)C([O-])=O", "NC(=[NH2+])c1ccccc1", "[O-][N+](=O)c1ccc(cc1)[N+]([O-])=O", "[13CH3]C([13CH3])C",
+        "[CH2]c1ccc([CH2])cc1", "[2H]C([2H])(C)C", "*CC*", "C[Si](C)(C)C", "FC(F)(Cl)Br", "[NH3+]CC([O-])=O")]
+    mols.append(Chem.AddHs(Chem.MolFromSmiles("CC(C)O")))
     for mol in mols:
         for symmetrize in (False, True):
             bulk, by_bond = _mol_graph(mol, symmetrize), _mol_graph_by_bond(mol, symmetrize)
