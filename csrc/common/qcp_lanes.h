@@ -140,4 +140,51 @@ CK_HOST_DEVICE CK_LANES_INLINE void qcp_quaternion_lanes(const double S[9][W], c
   }
 }
 
+// lowest[l], arg[l] <- value, k when value is lower (or NaN, which must surface).
+CK_HOST_DEVICE inline void fold_min(double& lowest, int64_t& arg, double value, int64_t k) {
+  if (value < lowest || value != value) { lowest = value; arg = k; }
+}
+
+// Permutation solves waiting for a full vector: the (lane, permutation) pairs that the root test
+// (qcp_above_all_roots) could not rule out. Solving them W at a time, whatever permutation each
+// came from, keeps every lane busy when most lanes of a permutation cannot win (75% on a
+// 16-automorphism molecule), where one lane-synchronous Newton per permutation would not.
+template <int W>
+struct PendingSolves {
+  double S[9][W], c2[W], c1[W], c0[W], E0[W], bound[W];
+  int lane[W];
+  int64_t perm[W];
+  int count;
+};
+
+// Solves the pending entries and folds each into its lane's minimum, in the order they came.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void flush_solves(PendingSolves<W>& q, double lowest[W], int64_t arg[W]) {
+  if (q.count == 0) return;
+  for (int i = q.count; i < W; ++i) {  // idle slots repeat entry 0 (a real polynomial), unread
+    for (int c = 0; c < 9; ++c) q.S[c][i] = q.S[c][0];
+    q.c2[i] = q.c2[0]; q.c1[i] = q.c1[0]; q.c0[i] = q.c0[0]; q.E0[i] = q.E0[0]; q.bound[i] = q.bound[0];
+  }
+  double lambda[W];
+  qcp_newton_lanes<W>(q.c2, q.c1, q.c0, q.S, q.E0, q.bound, lambda);
+  for (int i = 0; i < q.count; ++i) {
+    const double value = 2.0 * (q.E0[i] - lambda[i]);
+    fold_min(lowest[q.lane[i]], arg[q.lane[i]], value, q.perm[i]);
+  }
+  q.count = 0;
+}
+
+// Queues lane l's solve of permutation k (correlation Sl, E0, bound) unless the root test rules
+// it out; flushes when the queue is full.
+template <int W>
+CK_HOST_DEVICE CK_LANES_INLINE void push_solve(PendingSolves<W>& q, const double Sl[9], double c2, double c1,
+                                               double c0, double E0, double bound, int l, int64_t k,
+                                               double lowest[W], int64_t arg[W]) {
+  if (bound < E0 && qcp_above_all_roots(c2, c1, c0, bound)) return;  // cannot win
+  const int i = q.count++;
+  for (int c = 0; c < 9; ++c) q.S[c][i] = Sl[c];
+  q.c2[i] = c2; q.c1[i] = c1; q.c0[i] = c0; q.E0[i] = E0; q.bound[i] = bound; q.lane[i] = l; q.perm[i] = k;
+  if (q.count == W) flush_solves<W>(q, lowest, arg);
+}
+
 }  // namespace ck

@@ -82,36 +82,6 @@ CK_HOST_DEVICE CK_LANES_INLINE bool permuted_correlation_lanes(const double* a, 
   return moved;
 }
 
-// Permutation solves of one lane group waiting for a full vector: the (lane, permutation) pairs
-// that the root test (qcp_above_all_roots) could not rule out. Solving them W at a time, whatever
-// permutation each came from, keeps every lane busy when most lanes of a permutation cannot win
-// (75% on a 16-automorphism molecule), where one lane-synchronous Newton per permutation would not.
-template <int W>
-struct PendingSolves {
-  double S[9][W], c2[W], c1[W], c0[W], E0[W], bound[W];
-  int lane[W];
-  int64_t perm[W];
-  int count;
-};
-
-// Solves the pending entries and folds each into its lane's minimum, in the order they came.
-template <int W>
-CK_HOST_DEVICE CK_LANES_INLINE void flush_solves(PendingSolves<W>& q, double lowest[W], int64_t arg[W]) {
-  if (q.count == 0) return;
-  for (int i = q.count; i < W; ++i) {  // idle slots repeat entry 0 (a real polynomial), unread
-    for (int c = 0; c < 9; ++c) q.S[c][i] = q.S[c][0];
-    q.c2[i] = q.c2[0]; q.c1[i] = q.c1[0]; q.c0[i] = q.c0[0]; q.E0[i] = q.E0[0]; q.bound[i] = q.bound[0];
-  }
-  double lambda[W];
-  qcp_newton_lanes<W>(q.c2, q.c1, q.c0, q.S, q.E0, q.bound, lambda);
-  for (int i = 0; i < q.count; ++i) {
-    const double value = 2.0 * (q.E0[i] - lambda[i]);
-    const int l = q.lane[i];
-    if (value < lowest[l] || value != value) { lowest[l] = value; arg[l] = q.perm[i]; }  // NaN must surface
-  }
-  q.count = 0;
-}
-
 // Entries (g, r0 .. r0 + W - 1): the minimal sum of squared deviations over the permutations and
 // the row attaining it, as best_permuted_sse computes it. A permutation's solve in a lane is skipped
 // when the lane's best so far already rules it out, and deferred to PendingSolves otherwise. Lanes
@@ -142,21 +112,13 @@ CK_HOST_DEVICE CK_LANES_INLINE void rmsd_matrix_lanes(const double* Xc, const do
   for (int64_t k = 0; k < n_perms; ++k) {
     if (!permuted_correlation_lanes<W>(a, Yt, n, R_pad, r0, perms + k * n, S0, S)) {
       flush_solves<W>(pending, lowest, arg);  // keep each lane's permutations in order
-      for (int l = 0; l < W; ++l) {
-        const double value = identity_value[l];
-        if (value < lowest[l] || value != value) { lowest[l] = value; arg[l] = k; }
-      }
+      for (int l = 0; l < W; ++l) fold_min(lowest[l], arg[l], identity_value[l], k);
       continue;
     }
     qcp_coefficients_lanes<W>(S, c2, c1, c0);
     for (int l = 0; l < W; ++l) {
-      const double bound = E0[l] - 0.5 * lowest[l];
-      if (bound < E0[l] && qcp_above_all_roots(c2[l], c1[l], c0[l], bound)) continue;  // cannot win
-      const int i = pending.count++;
-      for (int c = 0; c < 9; ++c) pending.S[c][i] = S[c][l];
-      pending.c2[i] = c2[l]; pending.c1[i] = c1[l]; pending.c0[i] = c0[l];
-      pending.E0[i] = E0[l]; pending.bound[i] = bound; pending.lane[i] = l; pending.perm[i] = k;
-      if (pending.count == W) flush_solves<W>(pending, lowest, arg);
+      const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
+      push_solve<W>(pending, Sl, c2[l], c1[l], c0[l], E0[l], E0[l] - 0.5 * lowest[l], l, k, lowest, arg);
     }
   }
   flush_solves<W>(pending, lowest, arg);

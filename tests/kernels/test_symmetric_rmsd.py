@@ -279,3 +279,24 @@ def test_rmsd_matrices_equal_rmsd_matrix_per_molecule(device, dtype):
         ck.rmsd_matrices(Xs, bad, perms)
     with pytest.raises(ValueError, match="one entry per molecule"):
         ck.rmsd_matrices(Xs, Ys[:2])
+
+
+def test_ragged_batch_in_lanes_equals_pairs_one_at_a_time(dtype):
+    """37 pairs of different sizes and permutation tables (16 per SIMD lane group on the CPU, the
+    last 5 alone) give what each pair gives on its own, and the row reported best attains it
+    (rows that tie may differ in the last bits and so in which one is reported)."""
+    g = torch.Generator().manual_seed(7)
+    sizes = [int(s) for s in torch.randint(1, 14, (37,), generator=g)]
+    Ps = [torch.randn(n, 3, generator=g, dtype=torch.float64).to(dtype) for n in sizes]
+    Qs = [p + 0.4 * torch.randn(p.shape, generator=g, dtype=torch.float64).to(dtype) for p in Ps]
+    tables = []
+    for n in sizes:
+        rows = [torch.arange(n)] + [torch.randperm(n, generator=g) for _ in range(int(torch.randint(0, 6, (1,), generator=g)))]
+        tables.append(torch.stack(rows))
+    ptr = torch.tensor([0] + sizes).cumsum(0)
+    together, best = ck.symmetric_rmsd(torch.cat(Ps), torch.cat(Qs), tables, ptr=ptr, return_best=True)
+    for b, (p, q, t) in enumerate(zip(Ps, Qs, tables)):
+        alone = ck.symmetric_rmsd(p[None], q[None], t)
+        by_best_row = ck.symmetric_rmsd(p[None], q[None], t[int(best[b])][None])
+        tol = 1e-5 if dtype == torch.float32 else 1e-9
+        assert abs(float(together[b]) - float(alone[0])) < tol and abs(float(by_best_row[0]) - float(alone[0])) < tol
