@@ -48,8 +48,9 @@ def _mol_graph(mol, symmetrize: bool):
     ring_counts = _ring_counts(mol, n)
     # An atom of the query matches only atoms with the same element, charge, isotope and radicals,
     # and (RDKit's atom-match rule) no fewer rings; over a whole automorphism that is equality.
+    # GetAtomWithIdx, not GetAtoms(): RDKit's Python sequence wrapper costs more than the accessors
     atom_keys = [(a.GetAtomicNum(), a.GetFormalCharge(), a.GetIsotope(), a.GetNumRadicalElectrons())
-                 for a in mol.GetAtoms()]
+                 for a in map(mol.GetAtomWithIdx, range(n))]
     for i in charge_free:
         atom_keys[i] = (atom_keys[i][0], 0) + atom_keys[i][2:]
     keys = [key + (rings,) for key, rings in zip(atom_keys, ring_counts)]
@@ -57,14 +58,17 @@ def _mol_graph(mol, symmetrize: bool):
 
 
 def _ring_counts(mol, n):
-    counts = [0] * n
+    """Rings (RDKit's ring info) each atom is in, as a list."""
+    import itertools
+
+    import numpy as np
+
     try:
-        for ring in mol.GetRingInfo().AtomRings():
-            for i in ring:
-                counts[i] += 1
+        rings = mol.GetRingInfo().AtomRings()
     except RuntimeError:  # ring info not initialised (unsanitized mol): RDKit skips the check too
-        pass
-    return counts
+        return [0] * n
+    members = np.fromiter(itertools.chain.from_iterable(rings), dtype=np.int64)
+    return np.bincount(members, minlength=n).tolist()
 
 
 def _mol_graph_by_bond(mol, symmetrize: bool):

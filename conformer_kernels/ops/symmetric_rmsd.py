@@ -186,8 +186,7 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
         aligned or permuted copy is materialised: each entry costs K x N multiply-adds plus one
         4x4 eigenvalue per permutation.
     """
-    X = _checks.finite("X", _checks.floating("X", X))
-    Y = _checks.finite("Y", _checks.floating("Y", Y))
+    X, Y = _checks.floating("X", X), _checks.floating("Y", Y)
     for name, t in (("X", X), ("Y", Y)):
         if t.dim() != 3 or t.shape[-1] != 3:
             raise ValueError(f"{name} must have shape (count, N, 3), got {tuple(t.shape)}")
@@ -200,17 +199,18 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
              else _checks.permutations("perms", perms, n, X.device))
     X, Y = X.detach().contiguous(), Y.detach().contiguous()
     if _backend.reference_enabled():
+        _checks.finite("X", X), _checks.finite("Y", Y)
         sse, best = reference.rmsd_matrix_sse(X, Y, table)
-    else:
-        sse, best = _backend.launch(_backend._C().rmsd_matrix, X.device, X, Y, table)
+        out = safe_sqrt(sse.clamp_min(0) / max(n, 1))
+    else:  # finiteness checks and the square root in C++ loops (torch ops on small tensors cost more)
+        (out,), (best,) = _backend.launch(_backend._C().rmsd_matrices, X.device, [X], [Y], [table], True)
     if graph is not None and X.shape[0] and Y.shape[0]:
         G, R = X.shape[0], Y.shape[0]
         rows = table[best.reshape(-1)] if table.shape[0] else torch.arange(n).expand(G * R, n)
         refined = guided_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), graph, rows)
-        sse = torch.minimum(sse, refined.reshape(G, R).to(sse))
-    out = safe_sqrt(sse.clamp_min(0) / max(n, 1))
-    if out.numel() and not bool(torch.isfinite(out).all()):  # finite inputs, overflowing squares
-        raise ValueError("X and Y give a non-finite result: coordinates too large")
+        out = torch.minimum(out, safe_sqrt(refined.reshape(G, R).to(out).clamp_min(0) / max(n, 1)))
+    if (graph is not None or _backend.reference_enabled()) and out.numel() and not bool(torch.isfinite(out).all()):
+        raise ValueError("X and Y give a non-finite result: coordinates too large")  # finite inputs, overflowing squares
     return (out, best) if return_best else out
 
 
@@ -253,4 +253,4 @@ def rmsd_matrices(Xs, Ys, perms=None) -> list:
     Ys = [Y.detach().contiguous() for Y in Ys]
     if _backend.reference_enabled():
         return reference.rmsd_matrices(Xs, Ys, [t if t.shape[0] else None for t in tables])
-    return _backend.launch(_backend._C().rmsd_matrices, device, Xs, Ys, tables)  # ValueErrors name the molecule
+    return _backend.launch(_backend._C().rmsd_matrices, device, Xs, Ys, tables, False)[0]  # errors name the molecule
