@@ -26,7 +26,7 @@ class SymmetryCapWarning(UserWarning):
 def _mol_graph(mol, symmetrize: bool):
     """(atom_keys, bonds, bond_labels) of an RDKit Mol. Bonds come from one adjacency-matrix call
     (labelled by bond order: single, aromatic, double and triple differ; a dative bond counts as a
-    single one); atoms from one accessor call per property, the only per-atom Python left."""
+    single one); atoms from one accessor call per property (_atom_labels), the only per-atom Python left."""
     import numpy as np
     from rdkit import Chem
 
@@ -45,16 +45,18 @@ def _mol_graph(mol, symmetrize: bool):
     lo, hi = np.nonzero(np.triu(order))
     if lo.size != mol.GetNumBonds():  # zero-order bonds (ionic, hydrogen): not in the matrix
         return _mol_graph_by_bond(mol, symmetrize)
-    ring_counts = _ring_counts(mol, n)
-    # An atom of the query matches only atoms with the same element, charge, isotope and radicals,
-    # and (RDKit's atom-match rule) no fewer rings; over a whole automorphism that is equality.
-    # GetAtomWithIdx, not GetAtoms(): RDKit's Python sequence wrapper costs more than the accessors
-    atom_keys = [(a.GetAtomicNum(), a.GetFormalCharge(), a.GetIsotope(), a.GetNumRadicalElectrons())
-                 for a in map(mol.GetAtomWithIdx, range(n))]
-    for i in charge_free:
-        atom_keys[i] = (atom_keys[i][0], 0) + atom_keys[i][2:]
-    keys = [key + (rings,) for key, rings in zip(atom_keys, ring_counts)]
-    return _intern(keys), np.stack([lo, hi], 1).tolist(), bond_label[lo, hi].tolist()
+    return _atom_labels(mol, charge_free), np.stack([lo, hi], 1).tolist(), bond_label[lo, hi].tolist()
+
+
+def _atom_labels(mol, charge_free) -> list:
+    """One label per atom. An atom of the query matches only atoms with the same element, charge
+    (none for the charge_free atoms), isotope and radicals, and (RDKit's atom-match rule) no fewer
+    rings; over a whole automorphism that is equality. GetAtomWithIdx, not GetAtoms(): RDKit's
+    Python sequence wrapper costs more than the accessors."""
+    n = mol.GetNumAtoms()
+    rings = _ring_counts(mol, n)
+    return _intern([(a.GetAtomicNum(), 0 if i in charge_free else a.GetFormalCharge(), a.GetIsotope(),
+                     a.GetNumRadicalElectrons(), rings[i]) for i, a in enumerate(map(mol.GetAtomWithIdx, range(n)))])
 
 
 def _ring_counts(mol, n):
@@ -78,14 +80,11 @@ def _mol_graph_by_bond(mol, symmetrize: bool):
         for terminal, centre in mol.GetSubstructMatches(_terminal_pattern(), uniquify=False):
             charge_free.add(terminal)
             either_bond.add(mol.GetBondBetweenAtoms(terminal, centre).GetIdx())
-    ring_counts = _ring_counts(mol, mol.GetNumAtoms())
-    atom_keys = [(a.GetAtomicNum(), 0 if i in charge_free else a.GetFormalCharge(), a.GetIsotope(),
-                  a.GetNumRadicalElectrons(), ring_counts[i]) for i, a in enumerate(mol.GetAtoms())]
     bonds, bond_labels = [], []
     for b in mol.GetBonds():
         bonds.append((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
         bond_labels.append(_SINGLE_OR_DOUBLE if b.GetIdx() in either_bond else int(b.GetBondType()))
-    return _intern(atom_keys), bonds, bond_labels
+    return _atom_labels(mol, charge_free), bonds, bond_labels
 
 
 _PATTERN = None

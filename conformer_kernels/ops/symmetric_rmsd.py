@@ -199,7 +199,8 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
              else _checks.permutations("perms", perms, n, X.device))
     X, Y = X.detach().contiguous(), Y.detach().contiguous()
     if _backend.reference_enabled():
-        _checks.finite("X", X), _checks.finite("Y", Y)
+        _checks.finite("X", X)
+        _checks.finite("Y", Y)
         sse, best = reference.rmsd_matrix_sse(X, Y, table)
         out = safe_sqrt(sse.clamp_min(0) / max(n, 1))
     else:  # finiteness checks and the square root in C++ loops (torch ops on small tensors cost more)

@@ -111,6 +111,18 @@ CK_HOST_DEVICE inline bool qcp_above_all_roots(double c2, double c1, double c0, 
          (b2 + c2) * b2 + c1 * b + c0 > 0.0;
 }
 
+// lambda from Newton's last iterate x and derivative dp there. P'(lambda) is the product of the gaps
+// to the other eigenvalues: when the largest is (nearly) repeated (collinear points, 1-2 atoms),
+// the polynomial pins it only to sqrt(rounding), so Jacobi, which resolves it to rounding, is used.
+CK_HOST_DEVICE inline double qcp_settle(const double S[9], double x, double dp, double E0) {
+  if (!(dp > 1e-6 * E0 * E0 * E0)) {
+    double K[16];
+    key_matrix(S, K);
+    return E0 > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0) : 0.0;
+  }
+  return fmin(x, E0);  // lambda lies in [-E0, E0]; rounding can push it a hair outside
+}
+
 // Largest eigenvalue of K(S) by Newton on the characteristic polynomial, starting at E0.
 // Every iterate is an upper bound of lambda, so once one falls below stop_below the answer is known
 // to be below it too and the iterate is returned as is: a minimum over permutations uses this to
@@ -131,16 +143,14 @@ CK_HOST_DEVICE inline double qcp_max_eigenvalue(const double S[9], double E0, do
     if (x < stop_below) return x;
     if (fabs(step) <= 1e-15 * fabs(x) + 1e-300) break;
   }
-  // P'(lambda) is the product of the gaps to the other eigenvalues. When the largest is (nearly)
-  // repeated (collinear points, 1-2 atoms), the polynomial pins it only to sqrt(rounding): use
-  // Jacobi, which resolves it to rounding.
-  if (!(dp > 1e-6 * E0 * E0 * E0)) {
-    double K[16];
-    key_matrix(S, K);
-    return E0 > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0) : 0.0;
-  }
-  // lambda lies in [-E0, E0]; rounding can push it a hair outside.
-  return fmin(x, E0);
+  return qcp_settle(S, x, dp, E0);
+}
+
+// Whether an adjugate column of squared norm norm_sq carries a direction: the adjugate scales like
+// (gap * E0^2); below ~1e-9 relative gap its direction is noise (NaN: no).
+CK_HOST_DEVICE inline bool adjugate_carries_direction(double norm_sq, double E0) {
+  const double scale = E0 > 0.0 ? E0 : 0.0;
+  return sqrt(norm_sq) > 1e-9 * scale * scale * scale;
 }
 
 // Unit quaternion of the eigenvalue lambda of K(S): the largest column of adj(K - lambda I),
@@ -170,10 +180,7 @@ CK_HOST_DEVICE inline void qcp_quaternion(const double S[9], double lambda, doub
       for (int i = 0; i < 4; ++i) best[i] = col[i];
     }
   }
-  // The adjugate scales like (gap * E0^2); below ~1e-9 relative gap its direction is noise.
-  const double scale = E0 > 0.0 ? E0 : 0.0;
-  const double threshold = 1e-9 * scale * scale * scale;
-  if (!(sqrt(best_norm) > threshold)) {
+  if (!adjugate_carries_direction(best_norm, E0)) {
     double K[16];
     key_matrix(S, K);
     jacobi_max_eigen(K, q);

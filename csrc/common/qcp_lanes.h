@@ -19,11 +19,20 @@
 
 namespace ck {
 
-// Largest eigenvalue of K(S) in each lane: qcp_max_eigenvalue (qcp.h) run in W lanes at once.
-// Newton stops per lane as the scalar version does (converged, abandoned below stop_below, or at a
-// double root) and the loop ends when every lane has stopped; lanes at a (nearly) double root take
-// the scalar Jacobi fallback. Lane state is kept in doubles (1 or 0), not bools, so that every
-// statement of the loop is a masked vector operation.
+// Pairs per lane group on the CPU: two AVX-512 registers of doubles (measured: 8 was slower, 32 spilled).
+constexpr int kCpuLanes = 16;
+
+// Column l of a lane array S[9][W] as a 3x3 matrix, and back.
+template <int W>
+CK_HOST_DEVICE inline void lane_matrix(const double S[9][W], int l, double out[9]) {
+  for (int c = 0; c < 9; ++c) out[c] = S[c][l];
+}
+template <int W>
+CK_HOST_DEVICE inline void set_lane_matrix(double S[9][W], int l, const double in[9]) {
+  for (int c = 0; c < 9; ++c) S[c][l] = in[c];
+}
+
+// The coefficients of each lane's characteristic polynomial (qcp_coefficients).
 template <int W>
 CK_HOST_DEVICE CK_LANES_INLINE void qcp_coefficients_lanes(const double S[9][W], double c2[W], double c1[W],
                                                            double c0[W]) {
@@ -68,20 +77,22 @@ CK_HOST_DEVICE CK_LANES_INLINE void qcp_newton_lanes(const double c2[W], const d
     }
     if (!any) break;
   }
-  for (int l = 0; l < W; ++l) {  // scalar: the fallback is rare and branchy
+  for (int l = 0; l < W; ++l) {  // scalar: the Jacobi fallback is rare and branchy
     if (abandoned[l] != 0.0) {
       lambda[l] = x[l];
-    } else if (!(dp[l] > 1e-6 * E0[l] * E0[l] * E0[l])) {
-      const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
-      double K[16];
-      key_matrix(Sl, K);
-      lambda[l] = E0[l] > 0.0 ? fmin(jacobi_max_eigen(K, nullptr), E0[l]) : 0.0;
-    } else {
-      lambda[l] = x[l] < E0[l] ? x[l] : E0[l];
+      continue;
     }
+    double Sl[9];
+    lane_matrix<W>(S, l, Sl);
+    lambda[l] = qcp_settle(Sl, x[l], dp[l], E0[l]);
   }
 }
 
+// Largest eigenvalue of K(S) in each lane: qcp_max_eigenvalue (qcp.h) run in W lanes at once.
+// Newton stops per lane as the scalar version does (converged, abandoned below stop_below, or at a
+// double root) and the loop ends when every lane has stopped; lanes at a (nearly) double root take
+// the scalar Jacobi fallback. Lane state is kept in doubles (1 or 0), not bools, so that every
+// statement of the loop is a masked vector operation.
 template <int W>
 CK_HOST_DEVICE CK_LANES_INLINE void qcp_max_eigenvalue_lanes(const double S[9][W], const double E0[W],
                                                              const double stop_below[W], double lambda[W]) {
@@ -130,10 +141,9 @@ CK_HOST_DEVICE CK_LANES_INLINE void qcp_quaternion_lanes(const double S[9][W], c
     q[0][l] = q0 * inv; q[1][l] = q1 * inv; q[2][l] = q2 * inv; q[3][l] = q3 * inv;
   }
   for (int l = 0; l < W; ++l) {  // scalar: rare
-    const double scale = E0[l] > 0.0 ? E0[l] : 0.0;
-    if (sqrt(norm[l]) > 1e-9 * scale * scale * scale) continue;
-    const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
-    double K[16], ql[4];
+    if (adjugate_carries_direction(norm[l], E0[l])) continue;
+    double Sl[9], K[16], ql[4];
+    lane_matrix<W>(S, l, Sl);
     key_matrix(Sl, K);
     jacobi_max_eigen(K, ql);
     for (int k = 0; k < 4; ++k) q[k][l] = ql[k];

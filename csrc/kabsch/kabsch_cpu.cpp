@@ -5,7 +5,7 @@
 namespace ck {
 namespace {
 
-constexpr int kLanes = 16;  // pairs solved together: two AVX-512 registers of doubles
+constexpr int kLanes = kCpuLanes;
 
 // Lane groups [begin, end) (pairs kLanes * begin ..), compiled per x86-64 level and picked at load
 // time (GCC function multi-versioning), as in rmsd_matrix_cpu.cpp.

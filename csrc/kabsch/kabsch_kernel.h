@@ -141,7 +141,7 @@ CK_LANES_INLINE void kabsch_lanes(const scalar_t* P, const scalar_t* Q, const sc
     double Sl[9];
     raw_moments(P + 3 * start, Q + 3 * start, w ? w + start : nullptr, ptr[b0 + l + 1] - start, Sl, &E0[l], pc[l],
                 qc[l], &raw[l]);
-    for (int k = 0; k < 9; ++k) S[k][l] = Sl[k];
+    set_lane_matrix<W>(S, l, Sl);
     never[l] = -1e300;
   }
   qcp_max_eigenvalue_lanes<W>(S, E0, never, lambda);

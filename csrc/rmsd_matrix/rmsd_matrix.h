@@ -3,16 +3,20 @@
 // Y's atom i; n_perms == 0 means the identity). Outputs (G x R, caller-allocated): sse, the
 // minimal sum of squared deviations, and best, the permutation row attaining it.
 // scratch: caller-allocated, rmsd_matrix_scratch_size(G, R, n) doubles (centred copies, Y's transposed
-// and padded to a multiple of 16 conformers, and norms).
+// and padded to a multiple of kRmsdMatrixPad conformers, and norms; see RmsdMatrixScratch).
 #pragma once
 
 #include <cstdint>
 
 namespace ck {
 
+// Reference conformers are padded to a multiple of this (the CPU lane group, kCpuLanes).
+constexpr int64_t kRmsdMatrixPad = 16;
+
+inline int64_t rmsd_matrix_padded(int64_t R) { return (R + kRmsdMatrixPad - 1) / kRmsdMatrixPad * kRmsdMatrixPad; }
+
 inline int64_t rmsd_matrix_scratch_size(int64_t G, int64_t R, int64_t n) {
-  const int64_t R_pad = (R + 15) / 16 * 16;
-  return (G + R_pad) * (3 * n + 1);
+  return (G + rmsd_matrix_padded(R)) * (3 * n + 1);
 }
 
 template <typename scalar_t>

@@ -8,7 +8,7 @@
 namespace ck {
 namespace {
 
-constexpr int kLanes = 16;  // pairs per lane group: two AVX-512 registers of doubles (measured: 8 was slower)
+constexpr int kLanes = kCpuLanes;
 
 // Lane groups [begin, end) of the (G x R_pad / kLanes) grid. Compiled once per instruction set
 // and picked at load time (GCC function multi-versioning): the lane loops vectorize to the widest
@@ -28,15 +28,12 @@ void rmsd_matrix_groups(const double* Xc, const double* Yt, const double* x_norm
 template <typename scalar_t>
 void center_molecule(const scalar_t* X, const scalar_t* Y, int64_t G, int64_t R, int64_t n, double* scratch) {
   const int64_t R_pad = rmsd_matrix_padded(R);
-  double* Xc = scratch;
-  double* Yt = Xc + 3 * n * G;
-  double* x_norm = Yt + 3 * n * R_pad;
-  double* y_norm = x_norm + G;
-  for (int64_t g = 0; g < G; ++g) x_norm[g] = center_conformer(X, g, n, Xc + 3 * n * g, 3, 1);
-  for (int64_t r = 0; r < R; ++r) y_norm[r] = center_conformer(Y, r, n, Yt + r, 3 * R_pad, R_pad);
+  const RmsdMatrixScratch s(scratch, G, n, R_pad);
+  for (int64_t g = 0; g < G; ++g) s.x_norm[g] = center_conformer(X, g, n, s.Xc + 3 * n * g, 3, 1);
+  for (int64_t r = 0; r < R; ++r) s.y_norm[r] = center_conformer(Y, r, n, s.Yt + r, 3 * R_pad, R_pad);
   for (int64_t r = R; r < R_pad; ++r) {  // zeros would hold Newton at its linear rate in these lanes
-    y_norm[r] = y_norm[R - 1];
-    for (int64_t c = 0; c < 3 * n; ++c) Yt[c * R_pad + r] = Yt[c * R_pad + R - 1];
+    s.y_norm[r] = s.y_norm[R - 1];
+    for (int64_t c = 0; c < 3 * n; ++c) s.Yt[c * R_pad + r] = s.Yt[c * R_pad + R - 1];
   }
 }
 
@@ -64,11 +61,9 @@ void rmsd_matrices_cpu(int64_t M, const scalar_t* const* X, const scalar_t* cons
     for (int64_t item = 0; item < first_item[M]; ++item) {
       const int64_t m = std::upper_bound(first_item.begin(), first_item.end(), item) - first_item.begin() - 1;
       const int64_t R_pad = rmsd_matrix_padded(R[m]), groups = G[m] * (R_pad / kLanes);
-      const double* Xc = scratch[m];
-      const double* Yt = Xc + 3 * n[m] * G[m];
-      const double* x_norm = Yt + 3 * n[m] * R_pad;
+      const RmsdMatrixScratch s(scratch[m], G[m], n[m], R_pad);
       const int64_t start = (item - first_item[m]) * kChunk;
-      rmsd_matrix_groups<scalar_t>(Xc, Yt, x_norm, x_norm + G[m], start, std::min(start + kChunk, groups), R[m], R_pad,
+      rmsd_matrix_groups<scalar_t>(s.Xc, s.Yt, s.x_norm, s.y_norm, start, std::min(start + kChunk, groups), R[m], R_pad,
                                    n[m], perms[m], n_perms[m], sse[m], best[m]);
     }
   }

@@ -43,14 +43,11 @@ void rmsd_matrix_cuda(const scalar_t* X, const scalar_t* Y, int64_t G, int64_t R
   if (G == 0 || R == 0) return;
   cudaStream_t s = (cudaStream_t)stream;
   const int64_t R_pad = rmsd_matrix_padded(R);
-  double* Xc = scratch;
-  double* Yt = Xc + 3 * n * G;
-  double* x_norm = Yt + 3 * n * R_pad;
-  double* y_norm = x_norm + G;
-  center_kernel<<<blocks_for(G, kThreads), kThreads, 0, s>>>(X, G, G, n, Xc, 0, x_norm);
-  center_kernel<<<blocks_for(R_pad, kThreads), kThreads, 0, s>>>(Y, R, R_pad, n, Yt, R_pad, y_norm);
+  const RmsdMatrixScratch w(scratch, G, n, R_pad);
+  center_kernel<<<blocks_for(G, kThreads), kThreads, 0, s>>>(X, G, G, n, w.Xc, 0, w.x_norm);
+  center_kernel<<<blocks_for(R_pad, kThreads), kThreads, 0, s>>>(Y, R, R_pad, n, w.Yt, R_pad, w.y_norm);
   rmsd_matrix_kernel<scalar_t><<<blocks_for(G * R_pad, kThreads), kThreads, 0, s>>>(
-      G, R, R_pad, n, perms, n_perms, Xc, Yt, x_norm, y_norm, sse, best);
+      G, R, R_pad, n, perms, n_perms, w.Xc, w.Yt, w.x_norm, w.y_norm, sse, best);
   CK_CUDA_CHECK(cudaGetLastError());
 }
 

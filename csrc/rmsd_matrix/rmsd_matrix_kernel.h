@@ -14,14 +14,20 @@
 #pragma once
 
 #include "../common/qcp_lanes.h"
+#include "rmsd_matrix.h"
 #include "../symmetric_rmsd/symmetric_rmsd_kernel.h"
 
 namespace ck {
 
-// Reference conformers are padded to a multiple of this (the widest CPU lane group).
-constexpr int64_t kRmsdMatrixPad = 16;
+static_assert(kRmsdMatrixPad % kCpuLanes == 0, "the padding must fill whole CPU lane groups");
 
-inline int64_t rmsd_matrix_padded(int64_t R) { return (R + kRmsdMatrixPad - 1) / kRmsdMatrixPad * kRmsdMatrixPad; }
+// The caller's scratch (rmsd_matrix_scratch_size doubles), laid out: Xc (G x n x 3), Yt
+// (n x 3 x R_pad), x_norm (G), y_norm (R_pad).
+struct RmsdMatrixScratch {
+  double *Xc, *Yt, *x_norm, *y_norm;
+  CK_HOST_DEVICE RmsdMatrixScratch(double* scratch, int64_t G, int64_t n, int64_t R_pad)
+      : Xc(scratch), Yt(scratch + 3 * n * G), x_norm(Yt + 3 * n * R_pad), y_norm(x_norm + G) {}
+};
 
 // Centres conformer c of X (n x 3) and returns sum_i |x_i - centroid|^2. The centred atom i,
 // coordinate k goes to out[i * atom_stride + k * coord_stride] (AoS: 3, 1; transposed: 3 R_pad, R_pad).
@@ -117,7 +123,8 @@ CK_HOST_DEVICE CK_LANES_INLINE void rmsd_matrix_lanes(const double* Xc, const do
     }
     qcp_coefficients_lanes<W>(S, c2, c1, c0);
     for (int l = 0; l < W; ++l) {
-      const double Sl[9] = {S[0][l], S[1][l], S[2][l], S[3][l], S[4][l], S[5][l], S[6][l], S[7][l], S[8][l]};
+      double Sl[9];
+      lane_matrix<W>(S, l, Sl);
       push_solve<W>(pending, Sl, c2[l], c1[l], c0[l], E0[l], E0[l] - 0.5 * lowest[l], l, k, lowest, arg);
     }
   }

@@ -5,7 +5,7 @@
 namespace ck {
 namespace {
 
-constexpr int kLanes = 16;  // pairs per lane group, as in rmsd_matrix_cpu.cpp
+constexpr int kLanes = kCpuLanes;
 
 // Lane groups [begin, end) (pairs kLanes * begin ..), compiled per x86-64 level (target_clones).
 template <typename scalar_t>

@@ -84,7 +84,7 @@ CK_LANES_INLINE void symmetric_sse_lanes(const scalar_t* P, const scalar_t* Q, c
     centroid(P + 3 * start, (const scalar_t*)nullptr, n, pc);
     centroid(Q + 3 * start, (const scalar_t*)nullptr, n, qc[l]);
     pair_correlation(P + 3 * start, Q + 3 * start, (const scalar_t*)nullptr, n, pc, qc[l], Sl, &E0[l]);
-    for (int c = 0; c < 9; ++c) S0[c][l] = Sl[c];
+    set_lane_matrix<W>(S0, l, Sl);
     none[l] = -1e300;
     most = perm_count[b] > most ? perm_count[b] : most;
   }
@@ -100,8 +100,8 @@ CK_LANES_INLINE void symmetric_sse_lanes(const scalar_t* P, const scalar_t* Q, c
     for (int l = 0; l < W; ++l) {
       const int64_t b = b0 + l, start = ptr[b], n = ptr[b + 1] - start;
       if (k >= perm_count[b]) continue;
-      const double S0l[9] = {S0[0][l], S0[1][l], S0[2][l], S0[3][l], S0[4][l], S0[5][l], S0[6][l], S0[7][l], S0[8][l]};
-      double S[9], c2, c1, c0;
+      double S0l[9], S[9], c2, c1, c0;
+      lane_matrix<W>(S0, l, S0l);
       if (!permuted_correlation(P + 3 * start, Q + 3 * start, qc[l], S0l, perms + perm_offset[b] + k * n, n, S)) {
         flush_solves<W>(pending, lowest, arg);  // keep the lane's permutations in order
         fold_min(lowest[l], arg[l], identity_value[l], k);

@@ -183,9 +183,12 @@ def _evaluate(args) -> int:
         return _error(str(exc))
     for f in ref_failures:
         f["reason"] = f"reference_{f['reason']}"
+    import contextlib
+
+    from conformers._io import fork_pool
     from conformers.metrics.evaluation import evaluate, import_matplotlib, write_report
 
-    with _one_worker() as plotter:
+    with fork_pool(1) or contextlib.nullcontext() as plotter:
         if plotter and not args.no_plot:
             plotter.submit(import_matplotlib)  # meanwhile, in the worker
         result = evaluate(generated, references, args.threshold, stereo=not args.no_stereo,
@@ -207,18 +210,6 @@ def _evaluate(args) -> int:
 
 def _import_evaluation() -> None:
     import conformers.metrics.evaluation  # noqa: F401 (torch and the kernels: ~1.5 s)
-
-
-def _one_worker():
-    """A one-process executor (fork) for work beside the main process, or a null context where
-    there is one core or no fork."""
-    import contextlib
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
-        return contextlib.nullcontext()
-    return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork"))
 
 
 def ck_cap() -> int:

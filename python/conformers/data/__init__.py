@@ -1,6 +1,6 @@
 """Everything between molecules and a model's batch: featurization, GEOM loaders, splits, the
 on-disk cache, ragged batching, and a GEOM-like reference-set builder."""
-import importlib as _importlib
+from .._lazy import lazy_getattr
 
 # Names load their submodule on first use (PEP 562), so that reading SDF files (conformers.data.sdf)
 # does not import torch: `conformers evaluate` reads its inputs while torch loads.
@@ -13,11 +13,7 @@ _SUBMODULE = {
     **dict.fromkeys(("check_leakage", "load_split", "make_split", "save_split"), "split"),
 }
 
-
-def __getattr__(name):
-    if name in _SUBMODULE:
-        return getattr(_importlib.import_module(f".{_SUBMODULE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _SUBMODULE)
 
 
 __all__ = ["Batch", "Collater", "ConformerDataset", "EDGE_SETS", "GeomMolecule", "MolGraph", "MoleculeCache",

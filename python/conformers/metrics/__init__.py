@@ -1,5 +1,5 @@
 """Evaluation: COV/MAT/MIS (recall and precision) on reference ensembles, curves, stereo fidelity."""
-import importlib as _importlib
+from .._lazy import lazy_getattr
 
 # Names load their submodule on first use (PEP 562): the readers (ensembles) do not import torch.
 _SUBMODULE = {
@@ -12,8 +12,4 @@ _SUBMODULE = {
 
 __all__ = sorted(_SUBMODULE)
 
-
-def __getattr__(name):
-    if name in _SUBMODULE:
-        return getattr(_importlib.import_module(f".{_SUBMODULE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_getattr(__name__, _SUBMODULE)

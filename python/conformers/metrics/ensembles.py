@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from rdkit import Chem
 
+from conformers._io import fork_pool
 from conformers.data.sdf import is_sdf, read_sdf_text
 
 
@@ -183,14 +184,12 @@ def read_generated_and_reference(generated: str, reference: str, split: str | No
     """Both inputs of an evaluation, each read in a worker process of its own (reading a large SDF
     is pure-Python parsing, ~35 us per record) while ``meanwhile()``, if given, runs here: the
     command line imports torch and the kernels then. ((generated, failures), (reference, failures))."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    if (os.cpu_count() or 1) < 2 or "fork" not in multiprocessing.get_all_start_methods():
+    pool = fork_pool(2)
+    if pool is None:
         if meanwhile:
             meanwhile()
         return read_ensembles(generated, split), read_ensembles(reference, split)
-    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("fork")) as pool:
+    with pool:
         pending = [pool.submit(read_ensembles, path, split) for path in (generated, reference)]
         if meanwhile:
             meanwhile()
