@@ -60,9 +60,10 @@ def test_optimize(generated, work, model):
 
 def test_evaluate(generated, work):
     out = work / "ev"
-    result = run("evaluate", "-g", generated, "-r", generated, "-d", 0.5, "--out", out, "--quiet", "--no-plot")
+    result = run("evaluate", "-g", generated, "-r", generated, "-d", 0.5, "--out", out, "--quiet")
     assert "2 molecules evaluated" in result.stdout
     assert json.loads((out / "summary.json").read_text())["cov_recall_mean"] == 1.0
+    assert (out / "coverage_curves.png").stat().st_size > 1000  # drawn by the worker process
 
 
 @pytest.mark.parametrize("model", ["rdkit-mmff", "confopt"])
