@@ -114,6 +114,17 @@ def test_a_molecule_past_the_embedding_budget_fails_by_name_and_the_others_are_w
         assert result.returncode == 2 and "--timeout must be a positive number" in result.stderr
 
 
+def test_a_molecule_past_a_learned_models_sampling_budget_fails_by_name_and_the_others_are_written(tmp_path):
+    """The budget covers a learned model's sampling too: ConfGF's 500 Langevin steps on a
+    300-carbon chain pass 2 s, the batch is sampled again molecule by molecule, and only the chain
+    fails (ethanol and phenol take ~0.4 s each here)."""
+    out, chain = tmp_path / "out.sdf", "C" * 300
+    result = cli("generate", "CCO", chain, "c1ccccc1O", "--model", "confgf", "-n", 2, "--timeout", 2, "-o", out)
+    assert result.returncode == 1 and f"failed {chain}: SamplingTimeout" in result.stderr, result.stderr
+    assert "time budget of 2 s per molecule (--timeout)" in result.stderr
+    assert [m.GetProp("_Name") for m in Chem.SDMolSupplier(str(out))] == ["CCO", "CCO", "c1ccccc1O", "c1ccccc1O"]
+
+
 def test_a_killed_generate_keeps_every_finished_molecule(tmp_path):
     """Molecules are on disk as they finish (flushed and synced): killed while embedding a slow one
     (SIGKILL: no handler runs), the run leaves the molecules before it in OUT.partial and no OUT."""

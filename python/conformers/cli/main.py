@@ -8,7 +8,7 @@ import sys
 
 from .data_commands import add_data_commands
 
-EMBED_TIMEOUT = 60.0  # s per molecule in RDKit embedding: typical drug-like molecules take well under 1 s
+EMBED_TIMEOUT = 60.0  # s per molecule in RDKit embedding and sampling: typical drug-like molecules take well under 1 s
 
 def _error(message: str) -> int:
     print(f"error: {message}", file=sys.stderr)
@@ -84,7 +84,7 @@ def _generate(args) -> int:
         return _error(str(exc))
     if args.num < 1:
         return _error(f"-n must be >= 1, got {args.num}")
-    model.embed_timeout = args.timeout
+    model.timeout = args.timeout
     stream, failed, seconds = SDFStream(args.output, model.name, args.seed), 0, 0.0
     try:
         for r in generate_stream(inputs, model, args.num, seed=args.seed, mmff=args.mmff, stereo=args.stereo):
@@ -326,8 +326,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "new draws (up to 3 more sampling rounds)")
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
-                     help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) before it "
-                          f"fails by name (default {EMBED_TIMEOUT:g})")
+                     help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) and in a learned "
+                          f"model's sampling before it fails by name; the others are kept (default {EMBED_TIMEOUT:g})")
     gen.set_defaults(func=_generate)
 
     opt = sub.add_parser("optimize", help="refine input conformers with an optimization model")

@@ -9,9 +9,12 @@ they need); the training engine (conformers.train) does the rest.
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import importlib.util
 import os
 import sys
+import time
 from dataclasses import dataclass
 
 import torch
@@ -28,9 +31,10 @@ class ConformerModel(abc.ABC):
 
     name: str = ""
     trainable: bool = False
-    # per-molecule time budget (s) of RDKit embedding where the model embeds (ETKDG itself, ConfOpt's
-    # starts); None: unbounded. `conformers generate --timeout` sets it; a molecule past it fails by name.
-    embed_timeout: float | None = None
+    # per-molecule time budget (s) of RDKit embedding (ETKDG itself, ConfOpt's starts) and of a
+    # learned model's sampling; None: unbounded. `conformers generate --timeout` sets it; a molecule
+    # past it fails by name.
+    timeout: float | None = None
     # molecules per sample() call when generating for users: results are written after each call
     sample_chunk: int = 64
 
@@ -57,14 +61,41 @@ class DataSpec:
     mols: bool = False               # the batch carries RDKit molecules (costly: only when used)
 
 
-def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None, device=None) -> list:
+class SamplingTimeout(TimeoutError):
+    """A model's sampling passed its time budget (ConformerModel.timeout per molecule)."""
+
+
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("sampling_deadline", default=None)
+
+
+@contextlib.contextmanager
+def time_budget(seconds: float | None):
+    """Sampling inside the block must end within ``seconds`` (None: unbounded): the iterative
+    samplers call ``check_time_budget`` once per step, which raises SamplingTimeout past it."""
+    token = _DEADLINE.set(None if seconds is None else time.perf_counter() + seconds)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def check_time_budget() -> None:
+    """Raise SamplingTimeout when the enclosing ``time_budget`` has run out (a no-op outside one)."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.perf_counter() > deadline:
+        raise SamplingTimeout("sampling passed its time budget")
+
+
+def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None, device=None,
+                  timeout: float | None = None) -> list:
     """The sampling skeleton the graph models share: each molecule's heavy-atom graph featurized
     once (a molecule that cannot be gives its exception in its place), its n copies batched with the
     others' (at most max_atoms atoms per batch, a larger molecule alone; None: one batch) and moved
     to ``device`` (the model's) once, ``run(batch)`` -> (A, 3) coordinates, split back into each
-    molecule with its conformers."""
+    molecule with its conformers. ``timeout`` (s per molecule; None: unbounded): a batch gets
+    timeout x its molecules; one that passes it is sampled again molecule by molecule, so only a
+    molecule that alone passes ``timeout`` fails (by SamplingTimeout, naming the budget)."""
     from conformers.data import features
-    from conformers.data.batch import collate
 
     counts = [n] * len(mols) if isinstance(n, int) else list(n)
     out, pending = [None] * len(mols), []
@@ -75,14 +106,31 @@ def sample_copies(mols, n, edges: tuple, run, max_atoms: int | None = None, devi
         except (RuntimeError, ValueError) as exc:
             out[k] = exc
     for chunk in _atom_chunks(pending, max_atoms):
-        items = [{**arrays, "index": k} for k, _, arrays, count in chunk for _ in range(count)]
-        x = run(collate(items, edges).to(device or "cpu")).double().cpu().numpy()
-        offset = 0
-        for k, heavy, _, count in chunk:
-            size = heavy.GetNumAtoms() * count
-            out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
-            offset += size
+        _sample_chunk(chunk, edges, run, device, timeout, out)
     return out
+
+
+def _sample_chunk(chunk, edges, run, device, timeout, out) -> None:
+    """``sample_copies``' one batch, within its time budget, into ``out``."""
+    from conformers.data.batch import collate
+
+    items = [{**arrays, "index": k} for k, _, arrays, count in chunk for _ in range(count)]
+    try:
+        with time_budget(None if timeout is None else timeout * len(chunk)):
+            x = run(collate(items, edges).to(device or "cpu")).double().cpu().numpy()
+    except SamplingTimeout:
+        if len(chunk) > 1:  # find the slow molecule: the others still get their conformers
+            for entry in chunk:
+                _sample_chunk([entry], edges, run, device, timeout, out)
+            return
+        out[chunk[0][0]] = SamplingTimeout(f"sampling took longer than its time budget of {timeout:g} s "
+                                           f"per molecule (--timeout)")
+        return
+    offset = 0
+    for k, heavy, _, count in chunk:
+        size = heavy.GetNumAtoms() * count
+        out[k] = with_conformers(heavy, x[offset:offset + size].reshape(count, -1, 3))
+        offset += size
 
 
 def _atom_chunks(pending, max_atoms):

@@ -39,12 +39,12 @@ class RDKitModel(ConformerModel):
 
     def sample(self, mols, n, seed: int = 0) -> list:
         """Per molecule, a copy with explicit H and n ETKDG (+MMFF) conformers, or the exception
-        (embedding failed or passed embed_timeout)."""
+        (embedding failed or passed timeout)."""
         counts = [n] * len(mols) if isinstance(n, int) else list(n)
         out = []
         for mol, count in zip(mols, counts):
             try:
-                out.append(generate(mol, count, seed=seed, mmff=self.config["mmff"], timeout=self.embed_timeout))
+                out.append(generate(mol, count, seed=seed, mmff=self.config["mmff"], timeout=self.timeout))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
         return out

@@ -110,7 +110,7 @@ class ConfGF(ConformerModel, nn.Module):
         device = module_device(self)
         generator = torch.Generator(device=device).manual_seed(seed)  # Langevin noise is drawn where x lives
         return sample_copies(mols, n, ("extended",), lambda batch: LangevinSampler(
-            self, batch, steps_per_level=steps_per_level).run(generator), device=device)
+            self, batch, steps_per_level=steps_per_level).run(generator), device=device, timeout=self.timeout)
 
 
 def symmetric_noise(index: torch.Tensor, n_atoms: int, generator=None) -> torch.Tensor:

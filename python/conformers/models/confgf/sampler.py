@@ -23,6 +23,7 @@ import torch
 
 import conformer_kernels as ck
 
+from ..base import check_time_budget
 from ..common import PairGraph
 from .tabulated import FrozenScoreNetwork
 
@@ -82,6 +83,7 @@ class LangevinSampler:
         scores, clip = torch.empty(self.n_edges, dtype=x.dtype, device=device), self.model.config["clip"]
         for inv_sigma, alpha in self.schedule():
             for _ in range(self.steps):
+                check_time_budget()
                 score = ck.vector_aggregation(x, self.csr, self.edge_scores(x, inv_sigma, scores), normalize=True)
                 torch.linalg.vector_norm(score, dim=1, keepdim=True, out=norm)
                 score.mul_(norm.clamp_(min=clip).reciprocal_().mul_(clip))

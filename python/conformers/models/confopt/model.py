@@ -35,7 +35,8 @@ from conformers.data import features
 from conformers.data.batch import collate
 from conformers.data.embedding import mmff_relaxed, rdkit_mmff_starts
 
-from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, with_conformers
+from ..base import (SHIPPED, ConformerModel, DataSpec, SamplingTimeout, check_time_budget, module_device, register,
+                    time_budget, with_conformers)
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
 class UnseenElementWarning(UserWarning):
@@ -126,6 +127,7 @@ class ConfOpt(ConformerModel, nn.Module):
         h, _ = self.init_layer(h, x, *args)  # the initial projection updates the atom states only
         for _ in range(self.config["blocks"]):
             for layer in self.block:
+                check_time_budget()  # sampling for users runs under a per-molecule budget
                 h, x = layer(h, x, *args)
         return x
 
@@ -234,30 +236,36 @@ class ConfOpt(ConformerModel, nn.Module):
         device, out = module_device(self), []
         for mol, count in zip(mols, counts):
             try:
-                heavy = Chem.RemoveHs(mol)
-                batch = _copies(heavy, count).to(device)
-                unseen = self.unseen_elements(heavy)
-                random_init = self.config["setting"] == "generation" and self.config.get("init", "random") == "random"
-                if random_init:
-                    if unseen:
-                        raise ValueError(f"{self.name} was not trained on elements {unseen}")
-                    x0 = _random_start(batch, generator)
-                else:  # ETKDG starts: with MMFF for the refiner, without for the generation setting
-                    mmff = self.config["setting"] == "optimization"
-                    starts = rdkit_mmff_starts(heavy, count, seed, timeout=self.embed_timeout, mmff=mmff)
-                    x0 = torch.from_numpy(starts).float().reshape(-1, 3).to(device)
-                self.eval()
-                if unseen:
-                    self._warn_unseen(heavy, unseen)
-                    x = x0.reshape(count, -1, 3).double().cpu().numpy()
-                else:
-                    x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().cpu().numpy()
-                    if not random_init:
-                        x = _keep_start_stereo(heavy, x, x0.reshape(count, -1, 3).double().cpu().numpy())
-                out.append(with_conformers(heavy, x))
+                with time_budget(self.timeout):  # embedding and refinement together
+                    out.append(self._sample_one(Chem.RemoveHs(mol), count, seed, generator, device))
+            except SamplingTimeout:
+                out.append(SamplingTimeout(f"sampling took longer than its time budget of {self.timeout:g} s per "
+                                           f"molecule (--timeout)"))
             except (RuntimeError, ValueError) as exc:
                 out.append(exc)
         return out
+
+    def _sample_one(self, heavy, count: int, seed: int, generator, device):
+        """``sample``'s work for one molecule: its n conformers on the heavy-atom molecule."""
+        batch = _copies(heavy, count).to(device)
+        unseen = self.unseen_elements(heavy)
+        random_init = self.config["setting"] == "generation" and self.config.get("init", "random") == "random"
+        if random_init:
+            if unseen:
+                raise ValueError(f"{self.name} was not trained on elements {unseen}")
+            x0 = _random_start(batch, generator)
+        else:  # ETKDG starts: with MMFF for the refiner, without for the generation setting
+            mmff = self.config["setting"] == "optimization"
+            starts = rdkit_mmff_starts(heavy, count, seed, timeout=self.timeout, mmff=mmff)
+            x0 = torch.from_numpy(starts).float().reshape(-1, 3).to(device)
+        self.eval()
+        if unseen:
+            self._warn_unseen(heavy, unseen)
+            return with_conformers(heavy, x0.reshape(count, -1, 3).double().cpu().numpy())
+        x = self.optimize_batch(batch, x0).reshape(count, -1, 3).double().cpu().numpy()
+        if not random_init:
+            x = _keep_start_stereo(heavy, x, x0.reshape(count, -1, 3).double().cpu().numpy())
+        return with_conformers(heavy, x)
 
     @torch.no_grad()
     def optimize(self, mols, max_atoms: int = 20000) -> list:

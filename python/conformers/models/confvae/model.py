@@ -32,7 +32,7 @@ from torch import nn
 
 import conformer_kernels as ck
 
-from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, sample_copies
+from ..base import SHIPPED, ConformerModel, DataSpec, check_time_budget, module_device, register, sample_copies
 from ..common import ExtendedPairGraph, GINEConv, mlp, segment_mean
 from .distance_geometry import MODES, dg_gradient, distance_geometry, metric_matrix_embedding
 
@@ -117,6 +117,7 @@ class _Velocity(nn.Module):
         self.flow, self.graph, self.condition = flow, graph, condition
 
     def forward(self, t, d):
+        check_time_budget()  # an adaptive solver's step count is not bounded in advance
         return self.flow(t, d, self.graph, self.condition)
 
 
@@ -361,7 +362,7 @@ class ConfVAE(ConformerModel, nn.Module):
         generator = torch.Generator(device=device).manual_seed(seed)  # draws happen where the batch lives
         self.eval()
         return sample_copies(mols, n, ("extended",), lambda batch: self._generate_batch(batch, generator),
-                             device=device)
+                             device=device, timeout=self.timeout)
 
     def _generate_batch(self, batch, generator):
         """z ~ p(z | G), distances from the flow, coordinates by distance geometry."""
@@ -390,6 +391,7 @@ def embed(graph, d_pairs, ptr, steps, lr, generator=None, init: str = "random"):
     x.requires_grad_()
     optimizer = torch.optim.Adam([x], lr=lr)
     for _ in range(steps):  # the pair graph's EdgeCSR: the edge list checked and sorted once, not per step
+        check_time_budget()
         x.grad = dg_gradient(x.detach(), graph.pairs.csr, d)
         optimizer.step()
     return x.detach()

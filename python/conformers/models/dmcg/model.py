@@ -29,7 +29,7 @@ from torch import nn
 import conformer_kernels as ck
 from conformers.data import features
 
-from ..base import SHIPPED, ConformerModel, DataSpec, module_device, register, sample_copies
+from ..base import SHIPPED, ConformerModel, DataSpec, check_time_budget, module_device, register, sample_copies
 from ..common import BondGraph, segment_mean
 from .layers import MLP, GNBlock, recentred_update
 
@@ -164,6 +164,7 @@ class DMCG(ConformerModel, nn.Module):
         """Coordinates (A, 3) of one sample per molecule of the batch: z ~ N(0, I) x sample_scale."""
         graph = BondGraph.of(batch)
         h, e, u, prior_traj = self._prior(batch, graph, generator)
+        check_time_budget()  # one pass: checked between the prior and the decoder
         z = torch.randn(graph.num_graphs, h.shape[1], generator=generator).to(h) * self.config["sample_scale"]
         return self.decoder.run(graph, h, e, u, prior_traj[-1], z)[3][-1]
 
@@ -173,7 +174,7 @@ class DMCG(ConformerModel, nn.Module):
         generator = torch.Generator().manual_seed(seed)
         self.eval()
         return sample_copies(mols, n, ("bond",), lambda batch: self.generate_batch(batch, generator),
-                             MAX_ATOMS_PER_BATCH, module_device(self))
+                             MAX_ATOMS_PER_BATCH, module_device(self), self.timeout)
 
 
 def local_geometry_errors(x: torch.Tensor, reference: torch.Tensor, graph: BondGraph) -> tuple:
