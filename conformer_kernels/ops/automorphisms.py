@@ -17,6 +17,7 @@ _SINGLE_OR_DOUBLE = -1  # bond label of a symmetrized terminal bond
 
 DEFAULT_MAX_COUNT = 100_000  # enumerating 31,104 (tetra-tert-butylmethane) takes ~20 ms
 DEFAULT_MAX_STEPS = 5_000_000
+DEFAULT_BOUND_STEPS = 1_000_000  # per pair of the branch and bound beyond the cap (GuidedSearch.exact)
 
 
 class SymmetryCapWarning(UserWarning):
@@ -204,3 +205,14 @@ class GuidedSearch:
         cost = cost.detach().to("cpu", torch.float64).contiguous()
         perms, _, _ = _backend._C().automorphisms(*self._graph, 1, self._max_steps, cost)
         return perms[0] if perms.shape[0] else None
+
+    def exact(self, X: torch.Tensor, Y: torch.Tensor, start: torch.Tensor, cost: torch.Tensor | None = None,
+              max_steps: int = DEFAULT_BOUND_STEPS) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per pair b of X, Y (B, N, 3): the automorphism minimising the aligned SSE of X[b][perm]
+        onto Y[b], by branch and bound from the automorphism start[b] (B, N) (a partial map's bound:
+        the aligned SSE of its mapped atoms alone), images tried in increasing cost[b] (B, N, N).
+        Returns (perm (B, N), sse (B,) in A^2, exact (B,) bool): exact is False where the search
+        stopped at max_steps candidate atoms, and sse is then the best found, an upper bound."""
+        as64 = lambda t: t.detach().to("cpu", torch.float64).contiguous()  # noqa: E731
+        return _backend._C().best_automorphisms(*self._graph, as64(X), as64(Y), start.to("cpu", torch.int64).contiguous(),
+                                                int(max_steps), None if cost is None else as64(cost))

@@ -1,12 +1,14 @@
 """Symmetry-aware aligned RMSD: min over atom permutations and rigid motions (no reflections)."""
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from .. import _backend, _checks
 from ..reference import symmetric_rmsd as reference
 from ._layout import as_pairs, check_finite
-from .automorphisms import GuidedSearch
+from .automorphisms import GuidedSearch, SymmetryCapWarning
 from .kabsch import AlignedSSE, _rmsd_from_sse, aligned_squared_error, kabsch, safe_sqrt
 
 
@@ -70,9 +72,10 @@ def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = 
             ``perm_ptr`` (B + 1,) offsets into it. P's atom ``perm[i]`` is matched to Q's atom i.
         return_best: also return the (B,) row of the best permutation in each pair's table.
         graph: the molecule (RDKit Mol, or plain graph) ``perms`` came from, for dense inputs: the
-            fallback when ``perms`` was capped (``SymmetryCapWarning``). Each pair is then refined
-            by :func:`guided_sse`, alternating Kabsch with a geometry-guided automorphism search,
-            and the result is min(table, refined). Not differentiable through the refinement.
+            fallback when ``perms`` was capped (``SymmetryCapWarning``). Each pair's minimum over
+            all the molecule's automorphisms is then found by :func:`guided_sse` (exact unless its
+            branch and bound stops at its step budget, which a SymmetryCapWarning reports), and the
+            result is min(table, refined). Not differentiable through the refinement.
 
     Returns:
         (B,) RMSD in Angstrom (a scalar for one (N, 3) pair), and the best rows if asked.
@@ -87,7 +90,8 @@ def symmetric_rmsd(P, Q, perms, ptr=None, perm_ptr=None, *, return_best: bool = 
             raise ValueError("graph (the capped-symmetry fallback) is supported for dense (B, N, 3) inputs only")
         n = pairs.n_atoms
         start = gather.reshape(-1, n) - pairs.ptr[:-1, None]
-        refined = guided_sse(pairs.P.reshape(-1, n, 3), pairs.Q.reshape(-1, n, 3), graph, start)
+        refined, exact = guided_sse(pairs.P.reshape(-1, n, 3), pairs.Q.reshape(-1, n, 3), graph, start)
+        _warn_inexact(exact)
         sse = torch.minimum(sse, refined.to(sse))
     out = _rmsd_from_sse(sse, counts).reshape(pairs.batch_shape)
     return (out, best.reshape(pairs.batch_shape)) if return_best else out
@@ -138,12 +142,16 @@ def _aligned_mean_distance(P, Q, ptr):
     return torch.zeros(sizes.numel(), dtype=P.dtype, device=P.device).index_add(0, seg, distance) / sizes.clamp_min(1)
 
 
-def guided_sse(X: torch.Tensor, Y: torch.Tensor, graph, start: torch.Tensor, max_iters: int = 10) -> torch.Tensor:
-    """The capped-symmetry fallback, per pair (X[b], Y[b]) of (B, N, 3): from permutation start[b],
-    alternate Kabsch alignment and a geometry-guided automorphism search (each atom takes the
-    nearest aligned atom that keeps every bond, see GuidedSearch) until the permutation is stable.
-    Returns the best sse seen (B,). Every candidate is a true automorphism, so the result is an
-    upper bound of the exact symmetric value and never below it; typically a few iterations.
+def guided_sse(X: torch.Tensor, Y: torch.Tensor, graph, start: torch.Tensor, max_iters: int = 10,
+               max_steps: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The capped-symmetry fallback, per pair (X[b], Y[b]) of (B, N, 3): the minimum aligned SSE
+    (A^2) over all automorphisms of ``graph``, however many. From permutation start[b], Kabsch
+    alignment alternates with a geometry-guided automorphism search (each atom takes the nearest
+    aligned atom that keeps every bond, see GuidedSearch) until the permutation is stable (a few
+    iterations); a branch and bound from the best of these (GuidedSearch.exact) then proves it
+    optimal or finds the optimum. Returns (sse (B,), exact (B,) bool): exact is False where the
+    branch and bound stopped at ``max_steps`` (default DEFAULT_BOUND_STEPS), whose sse is then an
+    upper bound. Every candidate is a true automorphism: never below the exact value.
     """
     search = graph if isinstance(graph, GuidedSearch) else GuidedSearch(graph)
     if search.n_atoms != X.shape[1]:
@@ -151,22 +159,33 @@ def guided_sse(X: torch.Tensor, Y: torch.Tensor, graph, start: torch.Tensor, max
     Xd, Yd = X.detach().double().cpu(), Y.detach().double().cpu()
     perm = start.cpu().clone()
     best = torch.full((X.shape[0],), float("inf"), dtype=torch.float64)
+    best_perm = perm.clone()
     active = torch.ones(X.shape[0], dtype=torch.bool)
-    for _ in range(max_iters):
+    for _ in range(max_iters + 1):
         permuted = torch.gather(Xd, 1, perm[..., None].expand(-1, -1, 3))
         R, t, _ = kabsch(permuted, Yd)
-        best = torch.minimum(best, aligned_squared_error(permuted, Yd))
+        sse = aligned_squared_error(permuted, Yd)
+        better = sse < best
+        best, best_perm[better] = torch.where(better, sse, best), perm[better]
         cost = torch.cdist(Yd, Xd @ R.transpose(1, 2) + t[:, None]) ** 2  # cost[b, v, w]: X's w onto Y's v
+        if not active.any():
+            break
         for b in torch.nonzero(active).flatten().tolist():
             found = search.best_for(cost[b])
             if found is None or torch.equal(found, perm[b]):
                 active[b] = False
             else:
                 perm[b] = found
-        if not active.any():
-            break
-    permuted = torch.gather(Xd, 1, perm[..., None].expand(-1, -1, 3))
-    return torch.minimum(best, aligned_squared_error(permuted, Yd))
+    kwargs = {} if max_steps is None else {"max_steps": max_steps}
+    _, sse, exact = search.exact(Xd, Yd, best_perm, cost, **kwargs)
+    return torch.minimum(best, sse), exact
+
+
+def _warn_inexact(exact: torch.Tensor) -> None:
+    if not bool(exact.all()):
+        warnings.warn(f"the branch and bound beyond the automorphism cap stopped at its step budget for "
+                      f"{int((~exact).sum())} of {exact.numel()} pairs: their RMSDs are upper bounds",
+                      SymmetryCapWarning, stacklevel=3)
 
 
 @_checks.autocast_float32
@@ -208,7 +227,8 @@ def rmsd_matrix(X, Y, perms=None, *, return_best: bool = False, graph=None):
     if graph is not None and X.shape[0] and Y.shape[0]:
         G, R = X.shape[0], Y.shape[0]
         rows = table[best.reshape(-1)] if table.shape[0] else torch.arange(n).expand(G * R, n)
-        refined = guided_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), graph, rows)
+        refined, exact = guided_sse(X.repeat_interleave(R, 0), Y.repeat(G, 1, 1), graph, rows)
+        _warn_inexact(exact)
         out = torch.minimum(out, safe_sqrt(refined.reshape(G, R).to(out).clamp_min(0) / max(n, 1)))
     if (graph is not None or _backend.reference_enabled()) and out.numel() and not bool(torch.isfinite(out).all()):
         raise ValueError("X and Y give a non-finite result: coordinates too large")  # finite inputs, overflowing squares

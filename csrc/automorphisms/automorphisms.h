@@ -40,4 +40,27 @@ std::vector<int64_t> symmetry_classes(const LabelledGraph& graph);
 AutomorphismResult enumerate_automorphisms(const LabelledGraph& graph, int64_t max_count,
                                            int64_t max_steps, const double* cost = nullptr);
 
+// The automorphism p minimising the aligned sum of squared deviations (A^2) of X[p] onto Y
+// (n x 3 each, row-major: row v of X[p] is X[p[v]]), by branch and bound over the same search: a
+// partial map's bound is the aligned SSE of its mapped atoms alone (QCP on their running moments),
+// which can only grow as atoms are added and never exceeds the full map's SSE, so a branch whose
+// bound reaches the best SSE found is cut. Starts from the automorphism `start` (its SSE the first
+// bound; the guided search's answer) and tries images in increasing cost[v * n + w] when cost is
+// given. exact: the search ran to its end within max_steps candidate atoms; otherwise perm is the
+// best found, an upper bound.
+struct BestAutomorphism {
+  std::vector<int64_t> perm;
+  double sse = 0.0;
+  bool exact = false;
+};
+
+BestAutomorphism best_automorphism(const LabelledGraph& graph, const double* X, const double* Y,
+                                   const int64_t* start, int64_t max_steps, const double* cost = nullptr);
+
+// best_automorphism for B pairs (X, Y: B x n x 3; start: B x n; cost: B x n x n or null), pairs in
+// parallel (OpenMP): perm (B x n), sse (B) and exact (B) written per pair.
+void best_automorphisms(const LabelledGraph& graph, int64_t B, const double* X, const double* Y,
+                        const int64_t* start, int64_t max_steps, const double* cost, int64_t* perm, double* sse,
+                        bool* exact);
+
 }  // namespace ck

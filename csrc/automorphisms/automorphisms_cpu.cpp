@@ -1,10 +1,13 @@
 #include "automorphisms.h"
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
+
+#include "../common/qcp.h"
 
 namespace ck {
 namespace {
@@ -107,6 +110,26 @@ class Search {
     return std::move(result_);
   }
 
+  // Branch and bound for best_automorphism: X, Y centred (n x 3), best_sse the start's SSE.
+  // Ties with the start are cut, so the start is returned unless a strictly better map exists; its
+  // SSE is loosened by rounding (relative 1e-12) as a bound, so that its own branch is not cut early.
+  BestAutomorphism run_bounded(const double* X, const double* Y, const std::vector<int64_t>& start,
+                               double start_sse) {
+    X_ = X;
+    Y_ = Y;
+    moments_.assign(n_ + 1, Moments{});
+    best_.perm = start;
+    best_.sse = start_sse * (1 + 1e-12) + 1e-12;
+    max_count_ = INT64_MAX;
+    extend(0);
+    if (best_.sse >= start_sse) {
+      best_.sse = start_sse;
+      best_.perm = start;
+    }
+    best_.exact = !result_.hit_max_steps;
+    return std::move(best_);
+  }
+
  private:
   bool stopped() const { return result_.hit_max_count || result_.hit_max_steps; }
 
@@ -121,6 +144,46 @@ class Search {
     }
     for (const auto& nb : adj_[w]) mapped_w += used_[nb.atom];
     return mapped_v == mapped_w;
+  }
+
+  // Running moments of the mapped pairs (X[image[v]], Y[v]): sums, squared norms, correlation.
+  struct Moments {
+    double sx[3] = {0, 0, 0}, sy[3] = {0, 0, 0}, sxx = 0, syy = 0, S[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0};
+  };
+
+  // Adds the pair (v -> w) to the moments of depth and returns whether the mapped atoms' aligned
+  // SSE can still beat the best: false cuts the branch. At the last atom, a better map is kept.
+  bool within_bound(int64_t depth, int64_t v, int64_t w) {
+    const Moments& a = moments_[depth];
+    Moments& b = moments_[depth + 1];
+    const double* x = X_ + 3 * w;
+    const double* y = Y_ + 3 * v;
+    b.sxx = a.sxx + x[0] * x[0] + x[1] * x[1] + x[2] * x[2];
+    b.syy = a.syy + y[0] * y[0] + y[1] * y[1] + y[2] * y[2];
+    for (int i = 0; i < 3; ++i) {
+      b.sx[i] = a.sx[i] + x[i];
+      b.sy[i] = a.sy[i] + y[i];
+      for (int j = 0; j < 3; ++j) b.S[3 * i + j] = a.S[3 * i + j] + x[i] * y[j];
+    }
+    const double m = double(depth + 1);
+    if (m < 3) return true;  // one or two atoms align (almost) exactly: no useful bound
+    double S[9];
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 3; ++j) S[3 * i + j] = b.S[3 * i + j] - b.sx[i] * b.sy[j] / m;
+    const double E0 = 0.5 * (b.sxx - (b.sx[0] * b.sx[0] + b.sx[1] * b.sx[1] + b.sx[2] * b.sx[2]) / m +
+                             b.syy - (b.sy[0] * b.sy[0] + b.sy[1] * b.sy[1] + b.sy[2] * b.sy[2]) / m);
+    const double stop_below = E0 - 0.5 * best_.sse;  // lambda below it: SSE above the best
+    const double lambda = qcp_max_eigenvalue(S, E0, stop_below);
+    if (!(lambda >= stop_below)) return false;
+    if (depth + 1 == n_) {
+      const double sse = std::max(0.0, 2.0 * (E0 - lambda));
+      if (sse < best_.sse) {
+        best_.sse = sse;
+        best_.perm.assign(image_.begin(), image_.end());
+      }
+      return false;  // a leaf: recorded, nothing below it
+    }
+    return true;
   }
 
   void extend(int64_t depth) {
@@ -153,7 +216,7 @@ class Search {
       if (!consistent(v, w)) continue;
       image_[v] = w;
       used_[w] = 1;
-      extend(depth + 1);
+      if (!X_ || within_bound(depth, v, w)) extend(depth + 1);
       image_[v] = -1;
       used_[w] = 0;
     }
@@ -167,6 +230,10 @@ class Search {
   std::vector<char> used_;
   std::vector<std::vector<int64_t>> members_;
   AutomorphismResult result_;
+  const double* X_ = nullptr;  // bounded mode (run_bounded): centred coordinates
+  const double* Y_ = nullptr;
+  std::vector<Moments> moments_;
+  BestAutomorphism best_;
 };
 
 }  // namespace
@@ -178,6 +245,49 @@ std::vector<int64_t> symmetry_classes(const LabelledGraph& graph) {
 AutomorphismResult enumerate_automorphisms(const LabelledGraph& graph, int64_t max_count,
                                            int64_t max_steps, const double* cost) {
   return Search(graph, max_count, max_steps, cost).run();
+}
+
+BestAutomorphism best_automorphism(const LabelledGraph& graph, const double* X, const double* Y,
+                                   const int64_t* start, int64_t max_steps, const double* cost) {
+  const int64_t n = graph.n_atoms;
+  // Centred copies: the moments' sums stay small, so the bound keeps its precision.
+  std::vector<double> x(X, X + 3 * n), y(Y, Y + 3 * n);
+  for (auto* points : {&x, &y})
+    for (int c = 0; c < 3; ++c) {
+      double mean = 0.0;
+      for (int64_t i = 0; i < n; ++i) mean += (*points)[3 * i + c];
+      mean /= std::max<int64_t>(n, 1);
+      for (int64_t i = 0; i < n; ++i) (*points)[3 * i + c] -= mean;
+    }
+  double start_sse = 0.0;
+  {
+    double S[9] = {0, 0, 0, 0, 0, 0, 0, 0, 0}, E0 = 0.0;
+    for (int64_t v = 0; v < n; ++v) {
+      const double* p = &x[3 * start[v]];
+      const double* q = &y[3 * v];
+      for (int i = 0; i < 3; ++i) {
+        E0 += 0.5 * (p[i] * p[i] + q[i] * q[i]);
+        for (int j = 0; j < 3; ++j) S[3 * i + j] += p[i] * q[j];
+      }
+    }
+    start_sse = std::max(0.0, 2.0 * (E0 - qcp_max_eigenvalue(S, E0)));
+  }
+  return Search(graph, 1, max_steps, cost).run_bounded(x.data(), y.data(), std::vector<int64_t>(start, start + n),
+                                                       start_sse);
+}
+
+void best_automorphisms(const LabelledGraph& graph, int64_t B, const double* X, const double* Y,
+                        const int64_t* start, int64_t max_steps, const double* cost, int64_t* perm, double* sse,
+                        bool* exact) {
+  const int64_t n = graph.n_atoms;
+#pragma omp parallel for schedule(dynamic, 1) if (B > 1)
+  for (int64_t b = 0; b < B; ++b) {
+    const BestAutomorphism best = best_automorphism(graph, X + b * n * 3, Y + b * n * 3, start + b * n, max_steps,
+                                                    cost ? cost + b * n * n : nullptr);
+    std::copy(best.perm.begin(), best.perm.end(), perm + b * n);
+    sse[b] = best.sse;
+    exact[b] = best.exact;
+  }
 }
 
 }  // namespace ck

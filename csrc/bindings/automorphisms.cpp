@@ -40,6 +40,42 @@ std::tuple<torch::Tensor, bool, bool> automorphisms(const torch::Tensor& atom_la
   return {out, result.hit_max_count, result.hit_max_steps};
 }
 
+// Per pair b: the automorphism minimising the aligned SSE of X[b][perm] onto Y[b] (see
+// ck::best_automorphism), from start[b]; cost (B, N, N) orders the images tried.
+std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> best_automorphisms(
+    const torch::Tensor& atom_labels, const torch::Tensor& bonds, const torch::Tensor& bond_labels,
+    const torch::Tensor& X, const torch::Tensor& Y, const torch::Tensor& start, int64_t max_steps,
+    const c10::optional<torch::Tensor>& cost) {
+  const auto graph = as_graph(atom_labels, bonds, bond_labels);
+  const int64_t n = graph.n_atoms;
+  for (auto [t, name] : {std::pair{&X, "X"}, {&Y, "Y"}}) {
+    TORCH_CHECK_VALUE(t->device().is_cpu() && t->scalar_type() == torch::kDouble && t->is_contiguous() &&
+                      t->dim() == 3 && t->size(1) == n && t->size(2) == 3,
+                      name, " must be a contiguous float64 CPU (B, N, 3) tensor");
+  }
+  const int64_t B = X.size(0);
+  TORCH_CHECK_VALUE(Y.size(0) == B, "X and Y must hold the same number of pairs");
+  TORCH_CHECK_VALUE(start.device().is_cpu() && start.scalar_type() == torch::kLong && start.is_contiguous() &&
+                    start.dim() == 2 && start.size(0) == B && start.size(1) == n,
+                    "start must be a contiguous int64 CPU (B, N) tensor");
+  const int64_t* s = start.data_ptr<int64_t>();
+  for (int64_t i = 0; i < B * n; ++i) TORCH_CHECK_VALUE(s[i] >= 0 && s[i] < n, "start holds an atom index outside [0, N)");
+  if (cost) {
+    TORCH_CHECK_VALUE(cost->device().is_cpu() && cost->scalar_type() == torch::kDouble && cost->is_contiguous() &&
+                      cost->numel() == B * n * n, "cost must be a contiguous float64 CPU (B, N, N) tensor");
+  }
+  auto perm = torch::empty({B, n}, start.options());
+  auto sse = torch::empty({B}, X.options());
+  auto exact = torch::empty({B}, X.options().dtype(torch::kBool));
+  {
+    pybind11::gil_scoped_release no_gil;
+    ck::best_automorphisms(graph, B, X.data_ptr<double>(), Y.data_ptr<double>(), s, max_steps,
+                           cost ? cost->data_ptr<double>() : nullptr, perm.data_ptr<int64_t>(),
+                           sse.data_ptr<double>(), exact.data_ptr<bool>());
+  }
+  return {perm, sse, exact};
+}
+
 torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
                                const torch::Tensor& bond_labels) {
   const auto classes = ck::symmetry_classes(as_graph(atom_labels, bonds, bond_labels));
@@ -53,4 +89,5 @@ torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Te
 void bind_automorphisms(pybind11::module_& m) {
   m.def("automorphisms", &automorphisms);
   m.def("symmetry_classes", &symmetry_classes);
+  m.def("best_automorphisms", &best_automorphisms);
 }

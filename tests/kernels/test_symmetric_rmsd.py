@@ -182,24 +182,42 @@ def test_rtp_loss_mean_distance_against_brute_force():
         ck.rtp_loss(pred, ref, perms, metric="rmsd")
 
 
-@pytest.mark.parametrize("smiles", ["CC(C)(C)c1cc(C(C)(C)C)cc(C(C)(C)C)c1",
-                                    "CC(C)(C)c1ccc(C(C)(C)C)cc1"])
-def test_capped_symmetry_fallback_is_close_and_never_undercuts(smiles):
-    """A tiny cap plus the guided-search fallback: never above the capped value, never below the
-    exact one, and closer on average. It is a local search: it cannot jump to a far symmetry copy
-    (a ring rotation the start alignment did not suggest), so it is not always exact."""
+@pytest.mark.parametrize("smiles", ["CC(C)(C)c1cc(C(C)(C)C)cc(C(C)(C)C)c1", "CC(C)(C)c1ccc(C(C)(C)C)cc1",
+                                    "CC(C)(C)C(C(C)(C)C)(C(C)(C)C)C(C)(C)C"])
+def test_capped_symmetry_fallback_is_exact(smiles):
+    """A tiny cap plus the fallback (guided search, then branch and bound over all automorphisms)
+    gives the exact symmetric RMSD of the full enumeration (tetra-tert-butylmethane: 31,104), where
+    the capped table alone is far off; the ops agree with each other."""
     mol = embed(Chem.MolFromSmiles(smiles), 5)
     X = conformer_tensor(mol)
-    exact = ck.rmsd_matrix(X, X, ck.automorphisms(mol))
+    exact = ck.rmsd_matrix(X, X.flip(0), ck.automorphisms(mol))
     with pytest.warns(ck.SymmetryCapWarning):
         capped = ck.automorphisms(mol, max_count=2)
-    capped_only = ck.rmsd_matrix(X, X, capped)
-    fallback = ck.rmsd_matrix(X, X, capped, graph=mol)
-    assert (fallback >= exact - 1e-6).all() and (fallback <= capped_only + 1e-9).all()
+    capped_only = ck.rmsd_matrix(X, X.flip(0), capped)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ck.SymmetryCapWarning)  # exact: no warning that it is a bound
+        fallback = ck.rmsd_matrix(X, X.flip(0), capped, graph=mol)
+        pairs = ck.symmetric_rmsd(X[:4], X.flip(0)[1:], capped, graph=mol)
     assert (capped_only - exact).max() > 0.1  # the cap alone is far off ...
-    assert (fallback - exact).mean() < 0.75 * (capped_only - exact).mean()  # ... the fallback closer
-    pairs = ck.symmetric_rmsd(X[:4], X[1:], capped, graph=mol)
+    torch.testing.assert_close(fallback, exact, atol=1e-6, rtol=0)  # ... the fallback exact
     assert torch.allclose(pairs, torch.stack([fallback[i, i + 1] for i in range(4)]), atol=1e-9)
+
+
+def test_capped_fallback_past_its_step_budget_is_an_upper_bound_and_says_so():
+    """With a step budget too small to finish, the branch and bound returns the best automorphism
+    it found (never below the exact value) and reports that it is not proven exact."""
+    from conformer_kernels.ops.symmetric_rmsd import guided_sse
+
+    mol = embed(Chem.MolFromSmiles("CC(C)(C)C(C(C)(C)C)(C(C)(C)C)C(C)(C)C"), 4)
+    X = conformer_tensor(mol).double()
+    full = ck.automorphisms(mol)
+    exact = ck.rmsd_matrix(X[:2], X[2:], full).reshape(-1) ** 2 * X.shape[1]
+    start = torch.arange(X.shape[1]).expand(4, -1)
+    sse, proven = guided_sse(X[:2].repeat_interleave(2, 0), X[2:].repeat(2, 1, 1), mol, start, max_steps=50)
+    assert not proven.any() and (sse >= exact - 1e-6).all()
+    sse, proven = guided_sse(X[:2].repeat_interleave(2, 0), X[2:].repeat(2, 1, 1), mol, start)
+    assert proven.all()
+    torch.testing.assert_close(sse, exact, atol=1e-6, rtol=0)
 
 
 def test_reference_switch_for_symmetric_ops():

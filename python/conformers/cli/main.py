@@ -196,10 +196,10 @@ def _evaluate(args) -> int:
         summary = write_report(result, args.out, plot=not args.no_plot, plotter=plotter)
     for f in result.failures:
         print(f"not evaluated {f['key']}: {f['reason']} ({f['detail']})", file=sys.stderr)
-    if summary["symmetry_capped_molecules"]:
-        print(f"{len(summary['symmetry_capped_molecules'])} molecules have more automorphisms than "
-              f"{ck_cap():,}; their RMSDs are upper bounds (guided search beyond the cap): "
-              f"{', '.join(summary['symmetry_capped_molecules'][:5])}", file=sys.stderr)
+    if summary["symmetry_upper_bound_molecules"]:
+        print(f"{len(summary['symmetry_upper_bound_molecules'])} molecules have more automorphisms than "
+              f"{ck_cap():,} and the search beyond the cap stopped at its step budget: their RMSDs are upper "
+              f"bounds: {', '.join(summary['symmetry_upper_bound_molecules'][:5])}", file=sys.stderr)
     print(f"{summary['n_molecules']} molecules evaluated ({summary['n_generated_conformers']} generated, "
           f"{summary['n_reference_conformers']} reference conformers), {summary['n_failed']} failed; "
           f"delta {args.threshold} A: COV-R {_pct(summary['cov_recall_mean'])} / MAT-R {_ang(summary['mat_recall_mean'])}, "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,8 +40,11 @@ class EvaluationResult:
         stereo = [m for m in self.per_molecule if m.get("stereo_elements", 0) > 0]
         out["stereo_molecules"] = len(stereo)
         out["stereo_fidelity_mean"] = (float(np.mean([m["stereo_fidelity"] for m in stereo])) if stereo else None)
-        # molecules whose automorphisms passed the cap: their RMSDs are upper bounds (guided search)
+        # molecules whose automorphisms passed the cap (exact by the branch and bound beyond it), and
+        # those where it stopped at its step budget: their RMSDs are upper bounds
         out["symmetry_capped_molecules"] = [m["molecule"] for m in self.per_molecule if m.get("symmetry_capped")]
+        out["symmetry_upper_bound_molecules"] = [m["molecule"] for m in self.per_molecule
+                                                 if m.get("symmetry_upper_bound")]
         out["failed_molecules"] = self.failures
         out["seconds"] = round(self.seconds, 3)
         return out
@@ -75,8 +79,18 @@ def pair_ensembles(generated: dict[str, Ensemble], references: dict[str, Ensembl
 def evaluate_pair(gen: Ensemble, ref: Ensemble, threshold: float, stereo: bool = True):
     """(metrics dict, (G, R) RMSD matrix) of one molecule; ValueError(reason) if it cannot be evaluated."""
     X, Y, perms, capped = _rmsd_inputs(gen, ref)
-    rmsd = ck.rmsd_matrix(X, Y, perms, graph=ref.mol if capped else None).numpy()
-    return _pair_metrics(gen, ref, X, rmsd, capped, threshold, stereo), rmsd
+    rmsd, upper = _rmsd_one(X, Y, perms, ref.mol if capped else None)
+    return _pair_metrics(gen, ref, X, rmsd, capped, upper, threshold, stereo), rmsd
+
+
+def _rmsd_one(X, Y, perms, capped_mol) -> tuple[np.ndarray, bool]:
+    """(RMSD matrix, upper bound?) of one molecule; ``capped_mol``: the molecule when its
+    automorphisms passed the cap (the search beyond it runs; upper bound: it stopped at its step
+    budget for some entries)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ck.SymmetryCapWarning)
+        rmsd = ck.rmsd_matrix(X, Y, perms, graph=capped_mol).numpy()
+    return rmsd, any(issubclass(w.category, ck.SymmetryCapWarning) for w in caught)
 
 
 def _rmsd_inputs(gen: Ensemble, ref: Ensemble):
@@ -96,10 +110,11 @@ def _rmsd_inputs(gen: Ensemble, ref: Ensemble):
     return X, Y, perms, capped
 
 
-def _pair_metrics(gen: Ensemble, ref: Ensemble, X: torch.Tensor, rmsd: np.ndarray, capped: bool, threshold: float,
-                  stereo: bool) -> dict:
+def _pair_metrics(gen: Ensemble, ref: Ensemble, X: torch.Tensor, rmsd: np.ndarray, capped: bool, upper: bool,
+                  threshold: float, stereo: bool) -> dict:
     metrics = coverage_metrics(rmsd, threshold)
     metrics["symmetry_capped"] = capped
+    metrics["symmetry_upper_bound"] = upper
     metrics["n_atoms"] = ref.mol.GetNumAtoms()
     if stereo:
         template = shared_stereo(ref.mol, ref.coordinates)
@@ -128,18 +143,20 @@ def evaluate(generated: dict[str, Ensemble], references: dict[str, Ensemble], th
     with tqdm(total=len(pairs), desc="evaluate", unit="mol", disable=not progress) as bar:
         for first in range(0, len(pairs), CHUNK):
             chunk = pairs[first:first + CHUNK]
-            for (key, gen, ref), inputs, rmsd in zip(chunk, *_chunk_rmsd(chunk, failures)):
+            for (key, gen, ref), inputs, rmsd, upper in zip(chunk, *_chunk_rmsd(chunk, failures)):
                 if rmsd is not None:
                     per_molecule.append({"molecule": key, "smiles": ref.smiles,
-                                         **_pair_metrics(gen, ref, inputs[0], rmsd, inputs[3], threshold, stereo)})
+                                         **_pair_metrics(gen, ref, inputs[0], rmsd, inputs[3], upper, threshold,
+                                                         stereo)})
                     matrices[key] = rmsd
             bar.update(len(chunk))
     return EvaluationResult(threshold, per_molecule, failures, matrices, time.perf_counter() - start)
 
 
-def _chunk_rmsd(chunk: list, failures: list) -> tuple[list, list]:
-    """(inputs, RMSD matrix) per pair of the chunk, None for a pair that failed (its failure
-    appended to failures)."""
+def _chunk_rmsd(chunk: list, failures: list) -> tuple[list, list, list]:
+    """(inputs, RMSD matrix, upper bound?) per pair of the chunk, matrix None for a pair that failed
+    (its failure appended to failures); upper bound: past the automorphism cap, the branch and
+    bound stopped at its step budget for some entries."""
     inputs = []
     for key, gen, ref in chunk:
         try:
@@ -149,24 +166,25 @@ def _chunk_rmsd(chunk: list, failures: list) -> tuple[list, list]:
             failures.append({"key": key, "reason": reason if detail else "error", "detail": detail or str(exc)})
             inputs.append(None)
     plain = [k for k, x in enumerate(inputs) if x is not None and not x[3]]
-    rmsd = [None] * len(chunk)
+    rmsd, upper = [None] * len(chunk), [False] * len(chunk)
     try:
         for k, matrix in zip(plain, ck.rmsd_matrices(*zip(*[inputs[k][:3] for k in plain])) if plain else []):
             rmsd[k] = matrix.numpy()
         rest = [k for k, x in enumerate(inputs) if x is not None and x[3]]
     except ValueError:  # a molecule the kernels refuse (coordinates too large): each on its own, named
         rest = [k for k, x in enumerate(inputs) if x is not None]
-    for k in rest:  # past the automorphism cap (the guided search beyond it), or after a refusal
+    for k in rest:  # past the automorphism cap (the search beyond it), or after a refusal
         X, Y, perms, capped = inputs[k]
         try:
-            rmsd[k] = ck.rmsd_matrix(X, Y, perms, graph=chunk[k][2].mol if capped else None).numpy()
+            rmsd[k], upper[k] = _rmsd_one(X, Y, perms, chunk[k][2].mol if capped else None)
         except ValueError as exc:
             failures.append({"key": chunk[k][0], "reason": "error", "detail": str(exc)})
-    return inputs, rmsd
+    return inputs, rmsd, upper
 
 
 CSV_COLUMNS = ("molecule", "smiles", "n_atoms", "n_reference", "n_generated", "cov_recall", "mat_recall",
-               "cov_precision", "mat_precision", "mis", "stereo_elements", "stereo_fidelity", "symmetry_capped")
+               "cov_precision", "mat_precision", "mis", "stereo_elements", "stereo_fidelity", "symmetry_capped",
+               "symmetry_upper_bound")
 
 
 def write_report(result: EvaluationResult, out: str, plot: bool = True, plotter=None) -> dict:
