@@ -487,6 +487,13 @@ void test_symmetric_and_matrix(double tol) {
   CHECK(std::fabs((double)msse[0]) < tol, "%s matrix sse %g", Backend::name(), (double)msse[0]);
   Backend::matrix(hexagon, Q, 1, 1, 6, autos.perms, 0, msse, best);  // identity only: not 0
   CHECK((double)msse[0] > 0.1, "%s identity-only sse %g", Backend::name(), (double)msse[0]);
+  // The branch and bound beyond a cap (host-only) finds the same automorphism from the identity.
+  const std::vector<double> X(hexagon.begin(), hexagon.end()), Y(Q.begin(), Q.end());
+  const std::vector<int64_t> identity = {0, 1, 2, 3, 4, 5};
+  const auto found = ck::best_automorphism(graph, X.data(), Y.data(), identity.data(), 1000000);
+  CHECK(found.exact && found.sse < tol, "best_automorphism sse %g exact %d", found.sse, (int)found.exact);
+  for (int i = 0; i < 6; ++i) CHECK(found.perm[i] == (i + 2) % 6, "best_automorphism permutation");
+  CHECK(!ck::best_automorphism(graph, X.data(), Y.data(), identity.data(), 3).exact, "step budget not reported");
 }
 
 // A 3-atom triangle, edges destination-major: 0 <- {1, 2}, 1 <- {0}, 2 <- {} .
