@@ -35,6 +35,21 @@ def test_a_nonsense_threshold_is_refused(tmp_path, delta):
     assert result.returncode == 2 and "--threshold (delta, in A) must be a positive number" in result.stderr
 
 
+@pytest.mark.parametrize("args, message", [
+    (("generate", "CCO", "--seed", "99999999999"), "argument --seed: a seed is between 0 and"),
+    (("generate", "CCO", "--seed", "-3"), "argument --seed: a seed is between 0 and"),
+    (("evaluate", "--model", "rdkit", "-r", "{nci}", "--split", "nosuch"), "has no split 'nosuch'; its splits: train, val, test"),
+    (("evaluate-optimization", "--model", "confopt", "-r", "{nci}", "--split", "nosuch"), "has no split 'nosuch'"),
+])
+def test_nonsense_seeds_and_splits_are_refused_by_name(tmp_path, args, message):
+    from conformers.data import nci_xtb
+
+    nci = nci_xtb("qm9")[0]
+    result = cli(*[a.format(nci=nci) for a in args], "--out" if args[0] != "generate" else "-o",
+                 tmp_path / ("out" if args[0] != "generate" else "x.sdf"))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
 def test_bad_output_paths_are_refused_before_any_work(tmp_path):
     result = cli("generate", "CCO", "--model", "rdkit", "-o", tmp_path / "nodir" / "x.sdf")
     assert result.returncode == 2 and "create it first" in result.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import sys
 
+from ._arguments import seed
+
 
 def _data_prepare(args) -> int:
     from conformers.data import prepare
@@ -152,7 +154,7 @@ def add_data_commands(sub):
     split.add_argument("--train", type=_count, default=40_000, help="count, fraction or 'all' (default 40000)")
     split.add_argument("--val", type=_count, default=5_000)
     split.add_argument("--test", type=_count, default=200)
-    split.add_argument("--seed", type=int, default=2021)
+    split.add_argument("--seed", type=seed, default=2021)
     split.add_argument("--min-train-conformers", type=int, default=5, help="ConfGF: 5")
     split.add_argument("--test-min-conformers", type=int, default=1)
     split.add_argument("--test-max-conformers", type=int, default=None)
@@ -163,7 +165,7 @@ def add_data_commands(sub):
     bld.add_argument("--method", choices=["mmff", "xtb"], default="mmff", help="xtb needs `pip install tblite`")
     bld.add_argument("--subset", default="drugs", help="summary_<subset>.json / <subset>/ (default drugs)")
     bld.add_argument("--seeds", type=int, default=30, help="ETKDG embeddings per molecule")
-    bld.add_argument("--seed", type=int, default=0)
+    bld.add_argument("--seed", type=seed, default=0)
     bld.add_argument("--max-heavy-atoms", type=int, default=100)
     bld.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     bld.add_argument("--time-budget", type=float, default=None, help="seconds; start no molecule after it")

@@ -6,6 +6,7 @@ import math
 import os
 import sys
 
+from ._arguments import seed
 from .data_commands import add_data_commands
 
 EMBED_TIMEOUT = 60.0  # s per molecule in RDKit embedding and sampling: typical drug-like molecules take well under 1 s
@@ -324,7 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
                           "that is right, else drop), drop; auto (default): fix. Dropped conformers are replaced by "
                           "new draws (up to 3 more sampling rounds)")
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=seed, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
                      help=f"seconds each molecule may spend in RDKit embedding (ETKDG, ConfOpt's starts) and in a learned "
                           f"model's sampling before it fails by name; the others are kept (default {EMBED_TIMEOUT:g})")
@@ -342,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--model", "-m", help="instead of --generated: generate with this model, --ratio x references")
     _add_model_options(ev)
     ev.add_argument("--ratio", type=int, default=2, help="generated per reference conformer with --model (default 2)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=seed, default=0)
     ev.add_argument("--mmff", action="store_true", help="with --model: MMFF94-polish the generated conformers")
     ev.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
                     help="with --model: conformers with the wrong stereo, as generate's --stereo (default auto)")
@@ -363,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
     evo.add_argument("--split", default="test")
     evo.add_argument("--starts", type=int, default=10, help="RDKit+MMFF starting conformers per molecule "
                                                              "(default 10, ConfOpt's Table 1)")
-    evo.add_argument("--seed", type=int, default=0)
+    evo.add_argument("--seed", type=seed, default=0)
     evo.add_argument("--limit", type=int, default=None, help="only the split's first N molecules")
     evo.add_argument("--workers", type=int, default=1, help="processes embedding the RDKit+MMFF starts")
     evo.add_argument("--mirror", action="store_true",

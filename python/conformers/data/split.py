@@ -98,3 +98,12 @@ def load_split(path: str) -> dict:
     if missing:
         raise ValueError(f"{path} is not a split file: missing {missing}")
     return split
+
+
+def split_members(path: str, name: str) -> list:
+    """The molecules (SMILES) of one split of a split file; a ValueError names an unknown split."""
+    split = load_split(path)
+    names = [key for key, members in split.items() if isinstance(members, list)]  # not seed, protocol
+    if name not in names:
+        raise ValueError(f"{path} has no split {name!r}; its splits: {', '.join(names)}")
+    return split[name]

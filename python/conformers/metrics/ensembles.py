@@ -165,13 +165,14 @@ def read_geom(root: str, name: str | None = None) -> tuple[dict[str, Ensemble], 
 
 def read_cache(path: str, split: str | None = "test") -> tuple[dict[str, Ensemble], list[dict]]:
     """Reference ensembles from a prepared cache (all conformers), optionally one split's molecules."""
-    from conformers.data import MoleculeCache, load_split
+    from conformers.data import MoleculeCache
+    from conformers.data.split import split_members
 
     cache = MoleculeCache(path)
     indices = range(len(cache))
     split_file = os.path.join(path, "split.json")
     if split is not None and os.path.isfile(split_file):
-        indices = [cache.index_of(s) for s in load_split(split_file)[split]]
+        indices = [cache.index_of(s) for s in split_members(split_file, split)]
     out = {}
     for i in indices:
         mol = cache.rdkit_mol(i, with_conformers=False)

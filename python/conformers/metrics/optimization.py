@@ -101,12 +101,13 @@ def optimization_rmsd(model, cache_dir: str, split: str = "test", starts: int = 
     ``starts_cache``: a file prefix where the starts are kept and reused (cached_start_sets)."""
     from tqdm import tqdm
 
-    from conformers.data import MoleculeCache, Selection, load_split
+    from conformers.data import MoleculeCache, Selection
+    from conformers.data.split import split_members
 
     if starts < 1:
         raise ValueError(f"starts must be >= 1, got {starts}")
     cache = MoleculeCache(cache_dir)
-    names = load_split(os.path.join(cache_dir, "split.json"))[split][:limit]
+    names = split_members(os.path.join(cache_dir, "split.json"), split)[:limit]
     if not names:
         raise ValueError(f"split {split!r} of {cache_dir} holds no molecules")
     index = [cache.index_of(s) for s in names]
