@@ -62,6 +62,20 @@ def test_bad_inputs_give_clear_messages(tmp_path, capsys):
     corrupt.write_bytes(b"PK\x03\x04 truncated")
     assert main(["generate", "CCO", "--model", str(corrupt)]) == 2
     assert "corrupt or truncated" in capsys.readouterr().err
+    import torch
+
+    from conformers.models.base import SHIPPED
+
+    edited = torch.load(f"{SHIPPED}/confopt_refiner.pt", weights_only=False)  # weights of another shape
+    edited["config"]["hidden"] = 64
+    torch.save(edited, tmp_path / "edited.pt")
+    assert main(["generate", "CCO", "--model", str(tmp_path / "edited.pt")]) == 2
+    assert "its weights do not fit a confopt model with its config" in capsys.readouterr().err
+    assert main(["generate", "CCO", "--model", "rdkit", "--model-set", "mmff=["]) == 2
+    assert "--model-set 'mmff=[' is not valid YAML" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("model: {name: confopt\n")
+    assert main(["train", "-c", str(tmp_path / "bad.yaml"), "-o", str(tmp_path / "run")]) == 2
+    assert "bad.yaml is not valid YAML" in capsys.readouterr().err
     assert main(["evaluate", "-g", str(empty), "-r", str(empty), "--out", str(tmp_path / "ev")]) == 2
     assert "empty SDF" in capsys.readouterr().err
     assert main(["evaluate", "-g", str(tmp_path / "nope.sdf"), "-r", str(empty), "--out", str(tmp_path / "ev")]) == 2

@@ -41,10 +41,9 @@ def _bad_output_folder(path: str) -> str | None:
 def _load(args):
     """``--model`` by name or checkpoint, with ``--model-set KEY=VALUE`` config overrides (YAML
     values), on ``--device``; ValueError naming a bad setting or device."""
-    import yaml
-
     from conformers._device import resolve_device
     from conformers.models import load_model
+    from conformers.train.config import yaml_value
 
     name, settings = args.model, args.model_set
     device = resolve_device(args.device)  # a bad or absent device fails before the model loads
@@ -60,7 +59,7 @@ def _load(args):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ValueError(f"--model-set takes KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml.safe_load(value)
+        overrides[key.strip()] = yaml_value(value, f"--model-set {item!r}")
     model = load_model(name, **overrides)
     if hasattr(model, "to"):  # the graph models: weights moved once; batches follow them
         model.to(device)

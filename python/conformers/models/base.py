@@ -319,6 +319,11 @@ def load_model(name_or_path: str, **overrides) -> ConformerModel:
     if os.path.isfile(name_or_path) or name_or_path.endswith((".pt", ".pth", ".ckpt")):
         payload = read_checkpoint(name_or_path)
         model = create_model(payload["model"], **{**payload["config"], **overrides})
-        model.load_state_dict(payload["state_dict"])
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except (RuntimeError, KeyError, TypeError) as exc:  # missing, unexpected or reshaped weights
+            detail = " ".join(str(exc).split())
+            raise ValueError(f"{name_or_path}: its weights do not fit a {payload['model']} model with its config "
+                             f"(edited or from another version?): {detail[:300]}") from None
         return model
     raise ValueError(f"unknown model {name_or_path!r}; available: {', '.join(available())} (or a checkpoint path)")

@@ -73,12 +73,20 @@ def _merge(base: dict, update: dict) -> dict:
 
 def parse_override(text: str) -> tuple[list[str], object]:
     """'optim.lr=3e-4' -> (['optim', 'lr'], 0.0003); values are read as YAML scalars."""
-    import yaml
-
     if "=" not in text:
         raise ValueError(f"override {text!r} must look like section.key=value")
     key, value = text.split("=", 1)
-    return key.strip().split("."), _numbers(yaml.safe_load(value))
+    return key.strip().split("."), _numbers(yaml_value(value, f"override {text!r}"))
+
+
+def yaml_value(text_or_stream, what: str):
+    """yaml.safe_load, its syntax errors as a ValueError naming ``what`` (a file, an override)."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text_or_stream)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{what} is not valid YAML: {' '.join(str(exc).split())}") from None
 
 
 def _numbers(value):
@@ -120,12 +128,13 @@ def read_config_file(path: str) -> dict:
         import tomllib
 
         with open(path, "rb") as handle:
-            data = tomllib.load(handle)
+            try:
+                data = tomllib.load(handle)
+            except tomllib.TOMLDecodeError as exc:
+                raise ValueError(f"{path} is not valid TOML: {exc}") from None
     else:
-        import yaml
-
         with open(path) as handle:
-            data = yaml.safe_load(handle)
+            data = yaml_value(handle, path)
     if not isinstance(data, dict):
         raise ValueError(f"{path} must hold a mapping of sections (model, data, optim, schedule, train)")
     return _numbers(data)
