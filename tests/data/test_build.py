@@ -76,7 +76,7 @@ def test_resume_skips_finished_molecules(built):
 
 
 def test_time_budget_stops_starting_molecules(tmp_path):
-    report = build([(f"m{i}", "CCCCCCO") for i in range(6)], str(tmp_path), "qm9", BuildSettings(num_seeds=2),
+    report = build([(f"m{i}", "C" * (i + 1) + "O") for i in range(6)], str(tmp_path), "qm9", BuildSettings(num_seeds=2),
                    workers=1, time_budget=0.0, progress=False)
     assert report["built"] + report["not_started_time_budget"] == 6 and report["not_started_time_budget"] >= 4
 

@@ -72,7 +72,10 @@ def _data_build(args) -> int:
     for failure in report["failures"]:
         print(f"failed {failure['name']} {failure['smiles']}: {failure['reason']} ({failure['detail']})",
               file=sys.stderr)
+    for twin in report["duplicates"]:
+        print(f"skipped {twin['name']} {twin['smiles']}: the same molecule as {twin['same_as']}", file=sys.stderr)
     print(f"{args.out}: built {report['built']} of {report['molecules']} molecules ({report['failed']} failed, "
+          f"{len(report['duplicates'])} duplicates skipped, "
           f"{report['not_started_time_budget']} not started within the time budget); "
           f"summary_{args.subset}.json and {args.subset}/*.pickle in GEOM's rdkit_folder layout")
     return 0 if report["failed"] == 0 and report["not_started_time_budget"] == 0 else 1

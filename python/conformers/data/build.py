@@ -253,6 +253,8 @@ def build(molecules: list[tuple[str, str]], out: str, subset: str = "drugs", set
     names = [n for n, _ in molecules]
     if len(set(names)) != len(names):
         raise ValueError("molecule names must be unique (they name the pickles)")
+    molecules, duplicates = _without_duplicates(molecules)
+    names = [n for n, _ in molecules]
     os.makedirs(os.path.join(out, subset), exist_ok=True)
     records_dir = os.path.join(out, ".build")
     os.makedirs(records_dir, exist_ok=True)
@@ -284,10 +286,26 @@ def build(molecules: list[tuple[str, str]], out: str, subset: str = "drugs", set
             else:
                 os.environ[k] = v
         bar.close()
-    return _write_summary(out, subset, names, settings, len(queue), time.perf_counter() - start)
+    return _write_summary(out, subset, names, settings, len(queue), time.perf_counter() - start, duplicates)
 
 
-def _write_summary(out, subset, names, settings, not_started, elapsed) -> dict:
+def _without_duplicates(molecules: list[tuple[str, str]]) -> tuple[list, list[dict]]:
+    """The molecules without those whose canonical SMILES an earlier one already has (GEOM's
+    summary is keyed by SMILES: they would collapse into one entry), and those dropped."""
+    kept, first, duplicates = [], {}, []
+    for name, smiles in molecules:
+        mol = Chem.MolFromSmiles(smiles) if smiles else None
+        key = Chem.MolToSmiles(mol) if mol is not None else None  # unparsable: built, and fails by name
+        if key is not None and key in first:
+            duplicates.append({"name": name, "smiles": smiles, "same_as": first[key]})
+            continue
+        if key is not None:
+            first[key] = name
+        kept.append((name, smiles))
+    return kept, duplicates
+
+
+def _write_summary(out, subset, names, settings, not_started, elapsed, duplicates=()) -> dict:
     summary, failures = {}, []
     for name in names:
         path = os.path.join(out, ".build", f"{name}.json")
@@ -300,7 +318,8 @@ def _write_summary(out, subset, names, settings, not_started, elapsed) -> dict:
         else:
             failures.append({k: record[k] for k in ("name", "smiles", "reason", "detail")})
     write_json(os.path.join(out, f"summary_{subset}.json"), summary, sort_keys=True)
-    report = {"molecules": len(names), "built": len(summary), "failed": len(failures),
+    report = {"molecules": len(names) + len(duplicates), "built": len(summary), "failed": len(failures),
+              "duplicates": list(duplicates),
               "not_started_time_budget": not_started, "seconds_this_run": round(elapsed, 1),
               "settings": asdict(settings), "failures": failures}
     write_json(os.path.join(out, "build_report.json"), report, sort_keys=True)
