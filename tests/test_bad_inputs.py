@@ -40,13 +40,14 @@ def test_a_nonsense_threshold_is_refused(tmp_path, delta):
     (("generate", "CCO", "--seed", "-3"), "argument --seed: a seed is between 0 and"),
     (("evaluate", "--model", "rdkit", "-r", "{nci}", "--split", "nosuch"), "has no split 'nosuch'; its splits: train, val, test"),
     (("evaluate-optimization", "--model", "confopt", "-r", "{nci}", "--split", "nosuch"), "has no split 'nosuch'"),
+    (("data", "split", "--cache", "{nci}", "--train", "-5"), "split sizes must be >= 0, got -5"),
 ])
 def test_nonsense_seeds_and_splits_are_refused_by_name(tmp_path, args, message):
     from conformers.data import nci_xtb
 
     nci = nci_xtb("qm9")[0]
-    result = cli(*[a.format(nci=nci) for a in args], "--out" if args[0] != "generate" else "-o",
-                 tmp_path / ("out" if args[0] != "generate" else "x.sdf"))
+    out = {"generate": ("-o", tmp_path / "x.sdf"), "data": ("--out", tmp_path / "s.json")}.get(args[0], ("--out", tmp_path / "o"))
+    result = cli(*[a.format(nci=nci) for a in args], *out)
     assert result.returncode == 2 and message in result.stderr, result.stderr
 
 

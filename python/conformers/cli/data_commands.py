@@ -44,12 +44,12 @@ def _data_split(args) -> int:
 
     try:
         cache = MoleculeCache(args.cache)
-    except (FileNotFoundError, ValueError) as exc:
+        split = make_split(cache.smiles, cache.num_conformers().tolist(), n_train=args.train, n_val=args.val,
+                           n_test=args.test, seed=args.seed, min_train_conformers=args.min_train_conformers,
+                           test_conformer_range=(args.test_min_conformers, args.test_max_conformers))
+    except (FileNotFoundError, ValueError) as exc:  # a missing cache, nonsense split sizes
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    split = make_split(cache.smiles, cache.num_conformers().tolist(), n_train=args.train, n_val=args.val,
-                       n_test=args.test, seed=args.seed, min_train_conformers=args.min_train_conformers,
-                       test_conformer_range=(args.test_min_conformers, args.test_max_conformers))
     save_split(split, args.out)
     print(f"{args.out}: train {len(split['train'])}, val {len(split['val'])}, test {len(split['test'])} "
           f"molecules (seed {args.seed}; no connectivity identity shared between splits)")
