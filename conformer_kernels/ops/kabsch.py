@@ -13,16 +13,17 @@ class AlignedSSE(torch.autograd.Function):
 
     Backward holds R at its optimum: by the envelope theorem that is the exact gradient wherever
     the optimal rotation is unique. Returns (sse, R, p_centroid, q_centroid); only sse is
-    differentiable, and weights are treated as constants.
+    differentiable, and weights are treated as constants. Also returns t = qc - R pc, the
+    translation of R p + t ~ q.
     """
 
     @staticmethod
     def forward(ctx, P, Q, weights, ptr):
         ext = _backend._C()
-        R, pc, qc, sse = _backend.launch(ext.kabsch_forward, P.device, P, Q, weights, ptr)
+        R, pc, qc, sse, t = _backend.launch(ext.kabsch_forward, P.device, P, Q, weights, ptr)
         ctx.save_for_backward(P, Q, weights, ptr, R, pc, qc)
-        ctx.mark_non_differentiable(R, pc, qc)
-        return sse, R, pc, qc
+        ctx.mark_non_differentiable(R, pc, qc, t)
+        return sse, R, pc, qc, t
 
     @staticmethod
     def backward(ctx, grad_sse, *_):
@@ -34,11 +35,12 @@ class AlignedSSE(torch.autograd.Function):
 
 
 def _sse(pairs: Pairs):
-    """(sse, R, p_centroid, q_centroid, weight_sum) per pair, on the kernels or the reference."""
+    """(sse, R, translation, weight_sum) per pair, on the kernels or the reference."""
     if _backend.reference_enabled():
         sse, R, pc, qc = reference.aligned_sse_ragged(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
+        t = qc - torch.einsum("bij,bj->bi", R, pc)
     else:
-        sse, R, pc, qc = AlignedSSE.apply(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
+        sse, R, _, _, t = AlignedSSE.apply(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
     check_finite(pairs, sse)
     counts = (pairs.ptr[1:] - pairs.ptr[:-1]).to(pairs.P.dtype)
     if pairs.weights is None:
@@ -46,7 +48,7 @@ def _sse(pairs: Pairs):
     else:
         seg = torch.repeat_interleave(torch.arange(pairs.n_pairs, device=pairs.P.device), pairs.ptr[1:] - pairs.ptr[:-1])
         wsum = torch.zeros(pairs.n_pairs, dtype=pairs.P.dtype, device=pairs.P.device).index_add_(0, seg, pairs.weights)
-    return sse, R, pc, qc, wsum
+    return sse, R, t, wsum
 
 
 # Mean squared deviations below these (Angstrom^2) are rounding noise of an exact superposition.
@@ -84,8 +86,7 @@ def kabsch(P, Q, weights=None, ptr=None):
         their optimal rotations.
     """
     pairs = as_pairs(P, Q, weights, ptr)
-    sse, R, pc, qc, wsum = _sse(pairs)
-    t = qc - torch.einsum("bij,bj->bi", R, pc)
+    sse, R, t, wsum = _sse(pairs)
     rmsd_ = _rmsd_from_sse(sse, wsum)
     shape = pairs.batch_shape
     return R.reshape(*shape, 3, 3), t.reshape(*shape, 3), rmsd_.reshape(shape)
@@ -99,7 +100,7 @@ def rmsd(P, Q, weights=None, ptr=None):
     where that rotation is unique; at RMSD 0 the gradient is 0.
     """
     pairs = as_pairs(P, Q, weights, ptr)
-    sse, _, _, _, wsum = _sse(pairs)
+    sse, _, _, wsum = _sse(pairs)
     return _rmsd_from_sse(sse, wsum).reshape(pairs.batch_shape)
 
 
