@@ -76,6 +76,23 @@ std::tuple<torch::Tensor, torch::Tensor, torch::Tensor> best_automorphisms(
   return {perm, sse, exact};
 }
 
+// Whether every row of a contiguous int64 CPU (P, N) table is a permutation of 0..N-1: a plain
+// loop (the torch sort-and-compare check cost ~30 us per call, more than small rmsd_matrix calls).
+bool rows_are_permutations(const torch::Tensor& perms) {
+  TORCH_CHECK_VALUE(perms.device().is_cpu() && perms.scalar_type() == torch::kLong && perms.is_contiguous() &&
+                    perms.dim() == 2, "perms must be a contiguous int64 CPU (P, N) tensor");
+  const int64_t P = perms.size(0), n = perms.size(1);
+  const int64_t* row = perms.data_ptr<int64_t>();
+  std::vector<int64_t> seen(n, -1);
+  for (int64_t k = 0; k < P; ++k, row += n)
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t v = row[i];
+      if (v < 0 || v >= n || seen[v] == k) return false;
+      seen[v] = k;
+    }
+  return true;
+}
+
 torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
                                const torch::Tensor& bond_labels) {
   const auto classes = ck::symmetry_classes(as_graph(atom_labels, bonds, bond_labels));
@@ -90,4 +107,5 @@ void bind_automorphisms(pybind11::module_& m) {
   m.def("automorphisms", &automorphisms);
   m.def("symmetry_classes", &symmetry_classes);
   m.def("best_automorphisms", &best_automorphisms);
+  m.def("rows_are_permutations", &rows_are_permutations);
 }
