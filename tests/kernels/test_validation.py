@@ -27,6 +27,8 @@ def _nan(x, where=(0, 1, 2)):
     (lambda: ck.rmsd(X.reshape(-1, 3), X.reshape(-1, 3), ptr=torch.tensor([0, 3, 9])), "end at the number of atoms"),
     (lambda: ck.rmsd(X.reshape(-1, 3), X.reshape(-1, 3), ptr=torch.tensor([0, 7, 3, 10])), "never decrease"),
     (lambda: ck.symmetric_rmsd(X, X, torch.tensor([[0, 1, 2, 3, 3]])), "permutation of 0..4"),
+    (lambda: ck.rmsd_matrix(X, X, torch.tensor([[0, 1, 2, 3, 4], [0, 1, 2, 3, 5]])), "permutation of 0..4"),
+    (lambda: ck.rmsd_matrix(X, X, torch.tensor([[0, 1, 2, 3, -1]])), "permutation of 0..4"),
     (lambda: ck.symmetric_rmsd(X, X, torch.zeros(1, 4, dtype=torch.int64)), r"shape \(P, 5\)"),
     (lambda: ck.symmetric_rmsd(_nan(X), X, PERMS), "P contains NaN"),
     (lambda: ck.rtp_loss(X, _nan(X), PERMS), "ref contains NaN"),
