@@ -96,8 +96,24 @@ def test_steps_with_non_finite_gradients_are_skipped(tmp_path, capsys):
         main(["train", "-c", cfg, "-o", str(tmp_path / "always"), "--set", "model.nan_gradient_every=1"])
 
 
+def _kill_after_next_checkpoint(command, last, after_mtime):
+    """Run ``command`` until last.pt is rewritten (its mtime passes ``after_mtime``), then a few
+    steps more, and SIGKILL it mid-epoch; returns the new mtime."""
+    proc = subprocess.Popen(command, cwd=ROOT)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        if os.path.isfile(last) and os.stat(last).st_mtime_ns != after_mtime:
+            break
+        time.sleep(0.005)
+    time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return os.stat(last).st_mtime_ns
+
+
 def test_killed_run_resumes_bit_for_bit(tmp_path):
-    """Killed mid-epoch and resumed, a run whose model draws from the global RNG every step (as
+    """Killed three times (each time a few steps after a checkpoint, so mid-epoch and between
+    checkpoints) and resumed each time, a run whose model draws from the global RNG every step (as
     ConfOpt's starts and DMCG's latents do) ends identical to the uninterrupted one."""
     cfg = write_config(tmp_path / "c.yaml", max_steps=400, checkpoint_every=20, val_every=50, log_every=10)
     text = open(cfg).read()
@@ -105,18 +121,15 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
     reference = str(tmp_path / "uninterrupted")
     subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", reference], check=True, cwd=ROOT)
     run = str(tmp_path / "killed")
-    proc = subprocess.Popen(CONFORMERS + ["train", "-c", cfg, "-o", run], cwd=ROOT)
+    command = CONFORMERS + ["train", "-c", cfg, "-o", run]
     last = os.path.join(run, "checkpoints", "last.pt")
-    deadline = time.time() + 120
-    while not os.path.isfile(last) and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.005)
-    time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not os.path.isfile(os.path.join(run, "final.json")), "the run finished before it could be killed"
-    killed_at = final_state(run)["step"]
-    assert 0 < killed_at < 400
-    subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", run, "--resume"], check=True, cwd=ROOT)
+    mtime, kills = None, []
+    for attempt in range(3):
+        mtime = _kill_after_next_checkpoint(command + (["--resume"] if attempt else []), last, mtime)
+        assert not os.path.isfile(os.path.join(run, "final.json")), "the run finished before it could be killed"
+        kills.append(final_state(run)["step"])
+    assert 0 < kills[0] < kills[1] < kills[2] < 400, kills
+    subprocess.run(command + ["--resume"], check=True, cwd=ROOT)
     a, b = final_state(reference), final_state(run)
     assert a["step"] == b["step"] == 400
     for key in a["model"]:
