@@ -127,6 +127,32 @@ def test_rdkit_init_generation_starts_from_noisy_references_and_etkdg(batch, mon
         small("generation", init="rdkit", noise_std=-1)
 
 
+def test_etkdg_training_starts_are_the_molecules_etkdg_conformers(batch):
+    """etkdg_start_prob 1: every training start of the RDKit-init generation setting is one of the
+    molecule's ETKDG conformers (no MMFF, seeded by its index, embedded once); 0 draws nothing more
+    than the noisy references; out-of-range probabilities are refused by name."""
+    import conformers.models.confopt.model as confopt
+
+    model = small("generation", init="rdkit", etkdg_start_prob=1.0)
+    assert model.data_spec.mols and not small("generation", init="rdkit").data_spec.mols
+    refs = model._references(batch)
+    torch.manual_seed(3)
+    starts = model._rdkit_init_starts(batch, 1, refs[1], 5)
+    pool = confopt.rdkit_mmff_starts(batch.mols[1], confopt.INIT_POOL, seed=int(batch.index[1]), mmff=False)
+    pool = torch.from_numpy(pool).float()
+    assert starts.shape == (5,) + refs[1].shape[1:]
+    assert all(any(torch.equal(start, p) for p in pool) for start in starts)
+    assert ("etkdg", int(batch.index[1])) in model._pools  # embedded once
+    plain_model = small("generation", init="rdkit", etkdg_start_prob=0.0)
+    torch.manual_seed(3)
+    plain = plain_model._rdkit_init_starts(batch, 1, refs[1], 5)
+    torch.manual_seed(3)
+    torch.testing.assert_close(plain, confopt._noisy_references(refs[1], 5, 0.5))
+    assert torch.isfinite(model(batch)["loss"])
+    with pytest.raises(ValueError, match="etkdg_start_prob"):
+        small("generation", init="rdkit", etkdg_start_prob=1.5)
+
+
 def test_relaxed_starts_are_the_mmff_minima_of_the_references(batch):
     """relaxed_start_prob = 1: every start is the MMFF94 relaxation of the reference drawn for it (its
     basin's MMFF minimum: near the reference, not equal to it, stereo kept); the logged start_loss

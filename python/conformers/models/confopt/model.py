@@ -19,7 +19,10 @@ the block's weights shared across blocks. Two settings:
   sampling and, in training as the released code does, references (drawn uniformly, independently
   of the K targets) plus Gaussian noise clamped at 3 sigma. The released code uses one sigma (0.5 A
   on QM9); here each start draws sigma uniformly from [0, noise_std], since the ETKDG starts met in
-  sampling lie anywhere from 0.1 to 1 A from the nearest reference.
+  sampling lie anywhere from 0.1 to 1 A from the nearest reference. With ``etkdg_start_prob`` p,
+  each start is instead, with probability p, one of the molecule's ETKDG conformers (a pool of 10,
+  no MMFF, computed once per molecule): the starts sampling meets, whose errors are torsions and ring
+  puckers rather than isotropic noise.
 """
 from __future__ import annotations
 
@@ -69,14 +72,16 @@ class ConfOpt(ConformerModel, nn.Module):
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
                  fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
                  elements: list | None = None, relaxed_start_prob: float = 0.0, init: str = "random",
-                 noise_std: float = 0.5):
+                 noise_std: float = 0.5, etkdg_start_prob: float = 0.0):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
                                 fused=fused, variant=variant, reference_ratio=reference_ratio,
                                 elements=None if elements is None else sorted(int(z) for z in elements),
-                                relaxed_start_prob=relaxed_start_prob, init=init, noise_std=noise_std)
-        for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob)):
+                                relaxed_start_prob=relaxed_start_prob, init=init, noise_std=noise_std,
+                                etkdg_start_prob=etkdg_start_prob)
+        for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob),
+                           ("etkdg_start_prob", etkdg_start_prob)):
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
                 raise ValueError(f"{key} must lie in [0, 1], got {value!r}")
         if variant not in VARIANTS:
@@ -101,7 +106,8 @@ class ConfOpt(ConformerModel, nn.Module):
             # 0 keeps every conformer, so that a start learns its nearest minimum, not the global one)
             ratio = self.config.get("reference_ratio", 0.5)
             return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=ratio, mols=True)
-        return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95)
+        return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95,
+                        mols=bool(self.config.get("etkdg_start_prob", 0.0)))
 
     def unseen_elements(self, mol: Chem.Mol) -> list:
         """Heavy elements of ``mol`` outside ``elements`` (those of the training data, where the
@@ -211,7 +217,7 @@ class ConfOpt(ConformerModel, nn.Module):
         refs = self._references(batch)
         big = _repeat_batch(batch, K)
         if self.config.get("init", "random") == "rdkit":
-            x0 = torch.cat([_noisy_references(r, K, self.config["noise_std"]).reshape(-1, 3) for r in refs])
+            x0 = torch.cat([self._rdkit_init_starts(batch, b, r, K).reshape(-1, 3) for b, r in enumerate(refs)])
         else:
             x0 = _random_start(big)
         x = self.optimize_batch(big, x0)
@@ -225,6 +231,32 @@ class ConfOpt(ConformerModel, nn.Module):
             rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
             losses.append(cost[rows, cols].clamp_min(1e-12).sqrt().mean())
         return {"loss": torch.stack(losses).mean()}
+
+    def _rdkit_init_starts(self, batch, b: int, refs: torch.Tensor, K: int) -> torch.Tensor:
+        """(K, N, 3) training starts of molecule b in the RDKit-init generation setting: noisy
+        references (_noisy_references), each replaced with probability etkdg_start_prob by one of
+        the molecule's ETKDG conformers (as many random draws whatever the pool holds)."""
+        starts = _noisy_references(refs, K, self.config["noise_std"])
+        p = self.config.get("etkdg_start_prob", 0.0)
+        if not p:
+            return starts
+        use, picks = torch.rand(K) < p, torch.randint(INIT_POOL, (K,))
+        pool = self._etkdg_pool(batch, b)
+        if pool is None:
+            return starts
+        return torch.where(use[:, None, None].to(starts.device), pool[picks].to(starts), starts)
+
+    def _etkdg_pool(self, batch, b: int):
+        """(INIT_POOL, N, 3) ETKDG conformers of molecule b without MMFF, computed once per molecule
+        (seeded by its index); None where ETKDG cannot embed it within 10 s."""
+        key = ("etkdg", int(batch.index[b]))
+        if key not in self._pools:
+            try:
+                pool = rdkit_mmff_starts(batch.mols[b], INIT_POOL, seed=key[1], timeout=10.0, mmff=False)
+                self._pools[key] = torch.from_numpy(pool).float()
+            except (RuntimeError, ValueError):
+                self._pools[key] = None
+        return self._pools[key]
 
     # --- inference --------------------------------------------------------------------------------
     @torch.no_grad()
