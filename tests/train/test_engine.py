@@ -137,6 +137,19 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
     assert open(os.path.join(reference, "log.csv")).read() == open(os.path.join(run, "log.csv")).read()
 
 
+def test_two_uninterrupted_runs_with_default_threads_are_identical(tmp_path):
+    """threads unset (torch's default, one per core): two runs of one config give the same weights
+    and the same log."""
+    cfg = write_config(tmp_path / "c.yaml", max_steps=40, threads=None)
+    runs = [str(tmp_path / name) for name in ("a", "b")]
+    for run in runs:
+        subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", run], check=True, cwd=ROOT)
+    a, b = (final_state(run) for run in runs)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert open(os.path.join(runs[0], "log.csv")).read() == open(os.path.join(runs[1], "log.csv")).read()
+
+
 def test_two_process_ddp_matches_single_process(tmp_path):
     # float32: bfloat16 GEMMs round differently on half batches, which is not what this test checks
     cfg = write_config(tmp_path / "c.yaml", max_steps=12, checkpoint_every=12, val_every=6, precision="float32")
