@@ -153,6 +153,26 @@ def test_etkdg_training_starts_are_the_molecules_etkdg_conformers(batch):
         small("generation", init="rdkit", etkdg_start_prob=1.5)
 
 
+def test_nearest_match_scores_each_sample_against_its_closest_reference(batch):
+    """match=nearest: each refined start's loss is its RMS distance-matrix error to the closest
+    reference (a sample equal to one reference scores 0 whatever the others); unknown matches are
+    refused by name."""
+    import conformers.models.confopt.model as confopt
+
+    refs = torch.randn(4, 6, 3, dtype=torch.float64)
+    gen = torch.stack([refs[2], refs[0] + 0.1 * torch.randn(6, 3, dtype=torch.float64)])
+    D = lambda x: torch.cdist(x, x)
+    expected = torch.stack([min(((D(g) - D(r)).square().mean()).sqrt() for r in refs) for g in gen]).mean()
+    torch.testing.assert_close(confopt._nearest_reference_error(gen, refs), expected, atol=1e-6, rtol=1e-6)  # clamp at 1e-12
+    assert float(confopt._nearest_reference_error(gen[:1], refs)) < 1e-5
+    model = small("generation", init="rdkit", etkdg_start_prob=1.0, match="nearest")
+    loss = model(batch)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with pytest.raises(ValueError, match="match"):
+        small("generation", init="rdkit", match="closest")
+
+
 def test_relaxed_starts_are_the_mmff_minima_of_the_references(batch):
     """relaxed_start_prob = 1: every start is the MMFF94 relaxation of the reference drawn for it (its
     basin's MMFF minimum: near the reference, not equal to it, stereo kept); the logged start_loss

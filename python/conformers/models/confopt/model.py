@@ -22,7 +22,10 @@ the block's weights shared across blocks. Two settings:
   sampling lie anywhere from 0.1 to 1 A from the nearest reference. With ``etkdg_start_prob`` p,
   each start is instead, with probability p, one of the molecule's ETKDG conformers (a pool of 10,
   no MMFF, computed once per molecule): the starts sampling meets, whose errors are torsions and ring
-  puckers rather than isotropic noise.
+  puckers rather than isotropic noise. ``match`` says which references the K refined starts are
+  scored against: "ot", the paper's (K references drawn uniformly, matched one to one); "nearest",
+  each start against its own closest reference (the refiner's target: move each start within its
+  basin, which is what MAT-R rewards, rather than toward a randomly matched reference).
 """
 from __future__ import annotations
 
@@ -72,14 +75,14 @@ class ConfOpt(ConformerModel, nn.Module):
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
                  fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
                  elements: list | None = None, relaxed_start_prob: float = 0.0, init: str = "random",
-                 noise_std: float = 0.5, etkdg_start_prob: float = 0.0):
+                 noise_std: float = 0.5, etkdg_start_prob: float = 0.0, match: str = "ot"):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
                                 fused=fused, variant=variant, reference_ratio=reference_ratio,
                                 elements=None if elements is None else sorted(int(z) for z in elements),
                                 relaxed_start_prob=relaxed_start_prob, init=init, noise_std=noise_std,
-                                etkdg_start_prob=etkdg_start_prob)
+                                etkdg_start_prob=etkdg_start_prob, match=match)
         for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob),
                            ("etkdg_start_prob", etkdg_start_prob)):
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
@@ -88,6 +91,8 @@ class ConfOpt(ConformerModel, nn.Module):
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if setting not in ("optimization", "generation"):
             raise ValueError(f"setting must be optimization or generation, got {setting!r}")
+        if match not in ("ot", "nearest"):
+            raise ValueError(f"match must be ot or nearest, got {match!r}")
         if init not in ("random", "rdkit"):
             raise ValueError(f"init must be random or rdkit, got {init!r}")
         if not (isinstance(noise_std, (int, float)) and noise_std >= 0.0):
@@ -225,6 +230,9 @@ class ConfOpt(ConformerModel, nn.Module):
         for b in range(batch.num_graphs):
             n = int(batch.ptr[b + 1] - batch.ptr[b])
             gen = torch.stack([x[big.ptr[b * K + k]:big.ptr[b * K + k] + n] for k in range(K)])
+            if self.config.get("match", "ot") == "nearest":
+                losses.append(_nearest_reference_error(gen, refs[b]))
+                continue
             chosen = refs[b][torch.randint(len(refs[b]), (K,))]  # K references, uniformly with replacement
             Dg, Dr = torch.cdist(gen, gen), torch.cdist(chosen, chosen)
             cost = (Dg[:, None] - Dr[None]).square().mean((-1, -2))                 # (K gen, K ref)
@@ -369,6 +377,14 @@ def _noisy_references(refs: torch.Tensor, K: int, noise_std: float) -> torch.Ten
     sigma = torch.rand(K, 1, 1) * noise_std
     noise = torch.randn(drawn.shape).clamp(-3.0, 3.0) * sigma
     return drawn + noise.to(drawn)
+
+
+def _nearest_reference_error(gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+    """Mean over the (K, N, 3) samples of the RMS distance-matrix error (A) to each one's closest
+    of the (C, N, 3) references."""
+    Dg, Dr = torch.cdist(gen, gen), torch.cdist(refs, refs)
+    cost = (Dg[:, None] - Dr[None]).square().mean((-1, -2))  # (K, C)
+    return cost.min(1).values.clamp_min(1e-12).sqrt().mean()
 
 
 def _repeat_batch(batch, K: int):
