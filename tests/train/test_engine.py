@@ -35,6 +35,14 @@ def final_state(run):
     return torch.load(os.path.join(run, "checkpoints", "last.pt"), weights_only=False)
 
 
+def assert_same_run(first, second):
+    """The two run folders ended with identical weights and identical logs."""
+    a, b = final_state(first)["model"], final_state(second)["model"]
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert open(os.path.join(first, "log.csv")).read() == open(os.path.join(second, "log.csv")).read()
+
+
 def test_config_overrides_and_errors(tmp_path):
     cfg = write_config(tmp_path / "c.yaml")
     config = load_config(cfg, ["optim.lr=1e-4", "train.max_steps=7", "schedule.name=step"])
@@ -130,11 +138,8 @@ def test_killed_run_resumes_bit_for_bit(tmp_path):
         kills.append(final_state(run)["step"])
     assert 0 < kills[0] < kills[1] < kills[2] < 400, kills
     subprocess.run(command + ["--resume"], check=True, cwd=ROOT)
-    a, b = final_state(reference), final_state(run)
-    assert a["step"] == b["step"] == 400
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
-    assert open(os.path.join(reference, "log.csv")).read() == open(os.path.join(run, "log.csv")).read()
+    assert final_state(reference)["step"] == final_state(run)["step"] == 400
+    assert_same_run(reference, run)
 
 
 def test_two_uninterrupted_runs_with_default_threads_are_identical(tmp_path):
@@ -144,10 +149,7 @@ def test_two_uninterrupted_runs_with_default_threads_are_identical(tmp_path):
     runs = [str(tmp_path / name) for name in ("a", "b")]
     for run in runs:
         subprocess.run(CONFORMERS + ["train", "-c", cfg, "-o", run], check=True, cwd=ROOT)
-    a, b = (final_state(run) for run in runs)
-    for key in a["model"]:
-        assert torch.equal(a["model"][key], b["model"][key]), key
-    assert open(os.path.join(runs[0], "log.csv")).read() == open(os.path.join(runs[1], "log.csv")).read()
+    assert_same_run(*runs)
 
 
 def test_two_process_ddp_matches_single_process(tmp_path):

@@ -54,11 +54,6 @@ VARIANTS = {"twoatom": TwoAtomLayer, "extv": ExtVLayer, "threeatom": ThreeAtomLa
 INIT_POOL = 10
 
 
-def rdkit_mmff_pool(mol: Chem.Mol, count: int, seed: int) -> np.ndarray:
-    """(count, N, 3) ETKDG + MMFF heavy-atom conformers of a heavy-atom molecule, in its atom order."""
-    return rdkit_mmff_starts(mol, count, seed)
-
-
 def distance_matrix_error(pred: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
     """Mean squared error between the distance matrices of (..., N, 3) conformers."""
     return (torch.cdist(pred, pred) - torch.cdist(ref, ref)).square().mean((-1, -2))
@@ -177,14 +172,20 @@ class ConfOpt(ConformerModel, nn.Module):
         if count:
             row = int(batch.start_ptr[b]) + int(torch.randint(count, ())) * n
             return batch.starts[row:row + n]
-        key = int(batch.index[b])
+        pool = self._start_pool(batch, b, mmff=True)
+        return pool[int(torch.randint(len(pool), ()))].to(reference) if len(pool) else reference
+
+    def _start_pool(self, batch, b: int, mmff: bool, timeout: float | None = None) -> torch.Tensor:
+        """(INIT_POOL, N, 3) ETKDG conformers of molecule b, MMFF94-optimized or not, embedded once per
+        molecule (seeded by its index); (0, N, 3) where RDKit cannot embed it (within ``timeout`` s)."""
+        key = (mmff, int(batch.index[b]))
         if key not in self._pools:
             try:
-                self._pools[key] = torch.from_numpy(rdkit_mmff_pool(batch.mols[b], INIT_POOL, seed=key)).float()
+                pool = rdkit_mmff_starts(batch.mols[b], INIT_POOL, seed=key[1], timeout=timeout, mmff=mmff)
+                self._pools[key] = torch.from_numpy(pool).float()
             except RuntimeError:
-                self._pools[key] = reference.new_zeros((0,) + tuple(reference.shape))
-        pool = self._pools[key]
-        return pool[int(torch.randint(len(pool), ()))].to(reference) if len(pool) else reference
+                self._pools[key] = torch.zeros(0, batch.mols[b].GetNumAtoms(), 3)
+        return self._pools[key]
 
     def _relaxed_start(self, batch, b: int, reference: torch.Tensor, row: int) -> torch.Tensor:
         """MMFF94 relaxation of molecule b's reference ``row`` (computed once per molecule and row);
@@ -234,8 +235,7 @@ class ConfOpt(ConformerModel, nn.Module):
                 losses.append(_nearest_reference_error(gen, refs[b]))
                 continue
             chosen = refs[b][torch.randint(len(refs[b]), (K,))]  # K references, uniformly with replacement
-            Dg, Dr = torch.cdist(gen, gen), torch.cdist(chosen, chosen)
-            cost = (Dg[:, None] - Dr[None]).square().mean((-1, -2))                 # (K gen, K ref)
+            cost = distance_matrix_error(gen[:, None], chosen[None])                # (K gen, K ref)
             rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
             losses.append(cost[rows, cols].clamp_min(1e-12).sqrt().mean())
         return {"loss": torch.stack(losses).mean()}
@@ -249,22 +249,10 @@ class ConfOpt(ConformerModel, nn.Module):
         if not p:
             return starts
         use, picks = torch.rand(K) < p, torch.randint(INIT_POOL, (K,))
-        pool = self._etkdg_pool(batch, b)
-        if pool is None:
+        pool = self._start_pool(batch, b, mmff=False, timeout=10.0)
+        if not len(pool):
             return starts
         return torch.where(use[:, None, None].to(starts.device), pool[picks].to(starts), starts)
-
-    def _etkdg_pool(self, batch, b: int):
-        """(INIT_POOL, N, 3) ETKDG conformers of molecule b without MMFF, computed once per molecule
-        (seeded by its index); None where ETKDG cannot embed it within 10 s."""
-        key = ("etkdg", int(batch.index[b]))
-        if key not in self._pools:
-            try:
-                pool = rdkit_mmff_starts(batch.mols[b], INIT_POOL, seed=key[1], timeout=10.0, mmff=False)
-                self._pools[key] = torch.from_numpy(pool).float()
-            except (RuntimeError, ValueError):
-                self._pools[key] = None
-        return self._pools[key]
 
     # --- inference --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -382,8 +370,7 @@ def _noisy_references(refs: torch.Tensor, K: int, noise_std: float) -> torch.Ten
 def _nearest_reference_error(gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
     """Mean over the (K, N, 3) samples of the RMS distance-matrix error (A) to each one's closest
     of the (C, N, 3) references."""
-    Dg, Dr = torch.cdist(gen, gen), torch.cdist(refs, refs)
-    cost = (Dg[:, None] - Dr[None]).square().mean((-1, -2))  # (K, C)
+    cost = distance_matrix_error(gen[:, None], refs[None])  # (K, C)
     return cost.min(1).values.clamp_min(1e-12).sqrt().mean()
 
 
