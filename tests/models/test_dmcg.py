@@ -46,6 +46,28 @@ def test_forward_backward_and_training_on_real_molecules(batch, permutation_loss
     assert np.mean(losses[-3:]) < losses[0]
 
 
+def test_extended_encoder_reads_the_two_and_three_hop_pairs():
+    """encoder_edges="extended": the data carry the extended graph, phi_3D embeds its edges by type
+    (bond types, 2-hop, 3-hop) and trains with the rest; the prior and decoder are the bond-graph
+    model's, so their weights load from it; a nonsense value is refused by name."""
+    cache_dir, split_file = nci_xtb("drugs")
+    ds = ConformerDataset.from_split(MoleculeCache(cache_dir), load_split(split_file), "train")
+    model = small(encoder_edges="extended")
+    assert model.data_spec.edges == ("bond", "extended")
+    batch = Collater(ds, model.data_spec.edges)([ds[k] for k in range(0, 60, 6)])
+    assert batch.extended_index.shape[1] > batch.bond_index.shape[1]
+    out = model(batch)
+    out["loss"].backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.encoder.parameters()
+               if p.requires_grad and p is not model.encoder.global_state)
+    assert model.encoder.edge_type_embedding.weight.grad.abs().sum() > 0
+    bond_model = small()
+    shared = {k: v for k, v in bond_model.state_dict().items() if not k.startswith(("encoder.", "latent."))}
+    assert all(model.state_dict()[k].shape == v.shape for k, v in shared.items())
+    with pytest.raises(ValueError, match="encoder_edges"):
+        small(encoder_edges="full")
+
+
 def test_bond_and_angle_terms_measure_local_geometry_only(batch):
     """Zero on the reference and unchanged by a rigid motion, positive for a stretched copy; with
     their weights on, they join the loss and its gradients."""

@@ -235,6 +235,31 @@ def test_init_from_starts_a_run_from_given_weights(tmp_path, capsys):
     assert "no checkpoint at nosuch.pt" in capsys.readouterr().err
 
 
+def test_init_fresh_keeps_named_submodules_newly_initialized(tmp_path, capsys):
+    """train.init_fresh: the named submodules keep the new run's initialization (a part whose
+    architecture changed trains from scratch), every other weight comes from init_from; a name
+    that is no submodule, or init_fresh without init_from, is refused naming the key."""
+    cfg = write_config(tmp_path / "c.yaml", max_steps=10)
+    first = str(tmp_path / "first")
+    assert main(["train", "-c", cfg, "-o", first]) == 0
+    from conformers.train.engine import Trainer
+    source = os.path.join(first, "checkpoints", "last.pt")
+    weights = final_state(first)["model"]
+    fresh = Trainer(load_config(cfg), str(tmp_path / "fresh")).model.state_dict()
+    tuned = Trainer(load_config(cfg, [f"train.init_from={source}", "train.init_fresh=[head]"]),
+                    str(tmp_path / "tuned")).model.state_dict()
+    assert torch.equal(tuned["head.weight"], fresh["head.weight"])
+    assert not torch.equal(tuned["head.weight"], weights["head.weight"])
+    assert all(torch.equal(tuned[k], weights[k]) for k in weights if not k.startswith("head."))
+    assert main(["train", "-c", cfg, "-o", str(tmp_path / "bad"), "--set", f"train.init_from={source}",
+                 "--set", "train.init_fresh=[nosuch]"]) == 2
+    assert "train.init_fresh names ['nosuch']" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="train.init_fresh needs train.init_from"):
+        load_config(cfg, ["train.init_fresh=[head]"])
+    with pytest.raises(ValueError, match="train.init_fresh must be a list"):
+        load_config(cfg, [f"train.init_from={source}", "train.init_fresh=head"])
+
+
 @pytest.mark.parametrize("override, named", [
     ("data.batch_size=-4", "data.batch_size"), ("data.batch_size=2.5", "data.batch_size"),
     ("train.checkpoint_every=0", "train.checkpoint_every"), ("train.max_steps=banana", "train.max_steps"),

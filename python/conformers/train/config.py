@@ -13,9 +13,10 @@ DEFAULTS = {
     "schedule": {"name": "constant", "warmup_steps": 0, "min_lr_ratio": 0.0, "step_size": 1000, "gamma": 0.5},
     "train": {"max_steps": 1000, "log_every": 10, "val_every": 100, "checkpoint_every": 100,
               "early_stopping_patience": None, "metric": "loss", "seed": 0, "threads": None, "progress": True,
-              "precision": "auto", "init_from": None, "device": "auto"},
+              "precision": "auto", "init_from": None, "init_fresh": [], "device": "auto"},
     # precision auto: bfloat16 autocast on a GPU that runs it natively, float32 on a CPU; init_from: a checkpoint
-    # file or registered model name whose weights start the run (fine-tuning); device: auto (CUDA
+    # file or registered model name whose weights start the run (fine-tuning); init_fresh: submodules (state-dict
+    # prefixes such as "encoder") that keep their fresh initialization instead; device: auto (CUDA
     # when available; under torchrun each rank's own GPU), cpu, cuda or cuda:N
 }
 
@@ -164,6 +165,11 @@ def check_config(config: dict) -> None:
         parse_device(config["train"]["device"])
     except ValueError as exc:
         raise ValueError(f"train.{exc}") from None
+    fresh = config["train"]["init_fresh"]
+    if not (isinstance(fresh, list) and all(isinstance(name, str) and name for name in fresh)):
+        raise ValueError(f"train.init_fresh must be a list of submodule names, got {fresh!r}")
+    if fresh and not config["train"]["init_from"]:
+        raise ValueError("train.init_fresh needs train.init_from (the weights the other submodules start from)")
     if config["schedule"]["name"] not in ("constant", "cosine", "step"):
         raise ValueError(f"schedule.name must be constant, cosine or step, got {config['schedule']['name']!r}")
 

@@ -81,7 +81,7 @@ class Trainer:
         _seed_everything(train["seed"])
         self.model = create_model(name, **settings)
         if train["init_from"] and not resume:
-            _initialize_from(self.model, train["init_from"])
+            _initialize_from(self.model, train["init_from"], train["init_fresh"])
         self.model.to(self.device)  # once: batches follow it, the optimizer is built on its parameters
         # mixed precision: GEMMs in bfloat16 under autocast, float32 master weights and optimizer
         self.autocast_dtype = autocast_dtype(train["precision"], self.device)
@@ -293,23 +293,34 @@ class Trainer:
         return final
 
 
-def _initialize_from(model, source: str) -> None:
+def _initialize_from(model, source: str, fresh: list = ()) -> None:
     """Fine-tuning: the run starts from the weights of ``source`` (a checkpoint file, RUN/best.pt or
     RUN/checkpoints/last.pt, or a registered model's shipped checkpoint) with a fresh optimizer and
-    schedule. The architecture must match: a clear error names the keys that do not."""
+    schedule. The submodules named in ``fresh`` (state-dict prefixes) keep their new initialization,
+    so a part whose architecture changed (a new encoder) trains from scratch beside the rest. Every
+    other key must match: a clear error names those that do not."""
     source = available_checkpoints().get(source, source)
     payload = read_checkpoint(source)
     if payload["model"] != model.name:
         raise ValueError(f"train.init_from {source!r} holds a {payload['model']!r} model, not {model.name!r}")
-    own = model.state_dict()
-    missing = sorted(set(own) - set(payload["state_dict"]))
-    unexpected = sorted(set(payload["state_dict"]) - set(own))
-    shapes = sorted(k for k in set(own) & set(payload["state_dict"]) if own[k].shape != payload["state_dict"][k].shape)
+
+    def under(key, name):
+        return key == name or key.startswith(name + ".")
+
+    state = model.state_dict()
+    unknown = [name for name in fresh if not any(under(k, name) for k in state)]
+    if unknown:
+        raise ValueError(f"train.init_fresh names {unknown}, not submodules of the {model.name!r} model")
+    own = {k: v for k, v in state.items() if not any(under(k, name) for name in fresh)}
+    theirs = {k: v for k, v in payload["state_dict"].items() if not any(under(k, name) for name in fresh)}
+    missing = sorted(set(own) - set(theirs))
+    unexpected = sorted(set(theirs) - set(own))
+    shapes = sorted(k for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape)
     if missing or unexpected or shapes:
         raise ValueError(f"train.init_from {source!r} does not fit this model's architecture (config "
                          f"{payload['config']}): missing {missing[:5]}, unexpected {unexpected[:5]}, "
                          f"other shapes {shapes[:5]}")
-    model.load_state_dict(payload["state_dict"])
+    model.load_state_dict(theirs, strict=not fresh)
 
 
 def _seed_everything(seed: int) -> None:
