@@ -4,7 +4,9 @@ Three stacks of GN blocks on the bond graph (see layers.py):
 - phi_2D (prior): from uniform [-1, 1] coordinates, predicts R^(0) and the atom, bond and molecule
   states the decoder starts from (the released code's --reuse-prior);
 - phi_3D (encoder): reads the reference conformation (randomly rotated in training), without
-  coordinate updates, and gives mu, log sigma of q(z | R, G): one global latent per molecule;
+  coordinate updates, and gives mu, log sigma of q(z | R, G): one global latent per molecule; on
+  the bond graph (the paper) or, with encoder_edges="extended", on bonds and 2- and 3-hop pairs,
+  whose distances carry the angles and torsions (the released code's --extend-edge);
 - phi_dec: z is added to the atom states in every block (eq. 3), one coordinate head shared by
   its blocks (--shared-output), residual coordinate updates re-centred per molecule (eq. 7).
 
