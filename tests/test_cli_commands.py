@@ -132,6 +132,13 @@ def test_export(work):
     bad = subprocess.run([sys.executable, "-m", "conformers.cli.main", "export", work / "nothing.pt", out],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
+    # --model-set stores a changed model setting with the weights; one the model does not have is refused
+    run("export", work / "run" / "best.pt", work / "set.pt", "--model-set", "samples=7")
+    assert torch.load(work / "set.pt", weights_only=False)["config"]["samples"] == 7
+    bad = subprocess.run([sys.executable, "-m", "conformers.cli.main", "export", work / "run" / "best.pt",
+                          work / "bad.pt", "--model-set", "nosuch=1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "nosuch" in bad.stderr and "Traceback" not in bad.stderr
+    assert not (work / "bad.pt").exists()
 
 
 def test_evaluate_optimization_reuses_cached_starts(work):

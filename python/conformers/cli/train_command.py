@@ -35,8 +35,10 @@ def _train(args) -> int:
 def _export(args) -> int:
     from conformers.models.base import export_checkpoint
 
+    from .main import model_settings
+
     try:
-        payload = export_checkpoint(args.checkpoint, args.output, args.dtype)
+        payload = export_checkpoint(args.checkpoint, args.output, args.dtype, model_settings(args.model_set))
     except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -63,4 +65,7 @@ def add_train_command(sub) -> None:
     e.add_argument("output", help="the .pt file to write")
     e.add_argument("--dtype", choices=["float32", "float16", "bfloat16"], default="float32",
                    help="storage of the floating-point weights (loading casts them back to float32)")
+    e.add_argument("--model-set", action="append", metavar="KEY=VALUE",
+                   help="store a changed model setting with the weights, e.g. steps_per_level=100 for confgf "
+                        "(the sampler settings users get by default; repeatable)")
     e.set_defaults(func=_export)

@@ -231,17 +231,24 @@ def _save_atomically(payload: dict, path: str) -> None:
 EXPORT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-def export_checkpoint(source: str, path: str, dtype: str = "float32") -> dict:
+def export_checkpoint(source: str, path: str, dtype: str = "float32", settings: dict | None = None) -> dict:
     """The model of a checkpoint (RUN/best.pt or RUN/checkpoints/last.pt, whose optimizer state is
     left out) written to ``path`` with its floating-point weights stored as ``dtype``: what ships.
-    Loading casts them back to the model's float32 parameters. Returns the written payload."""
+    Loading casts them back to the model's float32 parameters. ``settings`` change the stored model
+    config (sampler settings users get by default); one that does not fit the weights is refused.
+    Returns the written payload."""
     if dtype not in EXPORT_DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(EXPORT_DTYPES)}, got {dtype!r}")
     payload = read_checkpoint(source)
     target = EXPORT_DTYPES[dtype]
-    payload = {**payload, "state_dict": {k: v.to(target) if v.is_floating_point() else v
-                                         for k, v in payload["state_dict"].items()}, "weights_dtype": dtype}
-    create_model(payload["model"], **payload["config"]).load_state_dict(payload["state_dict"])  # loads as shipped
+    payload = {**payload, "config": {**payload["config"], **(settings or {})},
+               "state_dict": {k: v.to(target) if v.is_floating_point() else v
+                              for k, v in payload["state_dict"].items()}, "weights_dtype": dtype}
+    try:  # loads as shipped
+        create_model(payload["model"], **payload["config"]).load_state_dict(payload["state_dict"])
+    except (TypeError, RuntimeError) as exc:
+        raise ValueError(f"the settings {settings} do not fit a {payload['model']} model with these weights: "
+                         f"{' '.join(str(exc).split())[:300]}") from None
     _save_atomically(payload, path)
     return payload
 
