@@ -38,24 +38,12 @@ def _bad_output_folder(path: str) -> str | None:
     return None
 
 
-def model_settings(items) -> dict:
-    """``--model-set KEY=VALUE`` arguments as a dict of config overrides (YAML values)."""
-    from conformers.train.config import yaml_value
-
-    overrides = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--model-set takes KEY=VALUE, got {item!r}")
-        overrides[key.strip()] = yaml_value(value, f"--model-set {item!r}")
-    return overrides
-
-
 def _load(args):
     """``--model`` by name or checkpoint, with ``--model-set KEY=VALUE`` config overrides (YAML
     values), on ``--device``; ValueError naming a bad setting or device."""
     from conformers._device import resolve_device
     from conformers.models import load_model
+    from conformers.train.config import parse_model_set
 
     name, settings = args.model, args.model_set
     device = resolve_device(args.device)  # a bad or absent device fails before the model loads
@@ -66,7 +54,7 @@ def _load(args):
 
         torch.set_num_threads(args.threads)
 
-    model = load_model(name, **model_settings(settings))
+    model = load_model(name, **parse_model_set(settings))
     if hasattr(model, "to"):  # the graph models: weights moved once; batches follow them
         model.to(device)
     elif args.device not in ("auto", "cpu"):

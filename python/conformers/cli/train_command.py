@@ -34,11 +34,10 @@ def _train(args) -> int:
 
 def _export(args) -> int:
     from conformers.models.base import export_checkpoint
-
-    from .main import model_settings
+    from conformers.train.config import parse_model_set
 
     try:
-        payload = export_checkpoint(args.checkpoint, args.output, args.dtype, model_settings(args.model_set))
+        payload = export_checkpoint(args.checkpoint, args.output, args.dtype, parse_model_set(args.model_set))
     except (FileNotFoundError, ValueError, RuntimeError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -80,6 +80,18 @@ def parse_override(text: str) -> tuple[list[str], object]:
     return key.strip().split("."), _numbers(yaml_value(value, f"override {text!r}"))
 
 
+def parse_model_set(items) -> dict:
+    """``--model-set KEY=VALUE`` arguments (generate, evaluate, export) as a dict of model config
+    overrides, values read as YAML; a ValueError names an item without '='."""
+    overrides = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--model-set takes KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = yaml_value(value, f"--model-set {item!r}")
+    return overrides
+
+
 def yaml_value(text_or_stream, what: str):
     """yaml.safe_load, its syntax errors as a ValueError naming ``what`` (a file, an override)."""
     import yaml
