@@ -307,12 +307,14 @@ def _initialize_from(model, source: str, fresh: list = ()) -> None:
     def under(key, name):
         return key == name or key.startswith(name + ".")
 
+    def loaded(state):  # the weights init_from provides: all but those under the fresh submodules
+        return {k: v for k, v in state.items() if not any(under(k, name) for name in fresh)}
+
     state = model.state_dict()
     unknown = [name for name in fresh if not any(under(k, name) for k in state)]
     if unknown:
         raise ValueError(f"train.init_fresh names {unknown}, not submodules of the {model.name!r} model")
-    own = {k: v for k, v in state.items() if not any(under(k, name) for name in fresh)}
-    theirs = {k: v for k, v in payload["state_dict"].items() if not any(under(k, name) for name in fresh)}
+    own, theirs = loaded(state), loaded(payload["state_dict"])
     missing = sorted(set(own) - set(theirs))
     unexpected = sorted(set(theirs) - set(own))
     shapes = sorted(k for k in set(own) & set(theirs) if own[k].shape != theirs[k].shape)

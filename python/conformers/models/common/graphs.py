@@ -60,8 +60,10 @@ class BondGraph:
     num_graphs: int
 
     @classmethod
-    def of(cls, batch) -> "BondGraph":
-        return cls(batch.bond_index, batch.batch, batch.batch[batch.bond_index[0]], batch.num_graphs)
+    def of(cls, batch, index: torch.Tensor | None = None) -> "BondGraph":
+        """The batch's bond graph, or the graph of another (2, E) edge index of it (extended_index)."""
+        index = batch.bond_index if index is None else index
+        return cls(index, batch.batch, batch.batch[index[0]], batch.num_graphs)
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,7 @@ class DMCG(ConformerModel, nn.Module):
             R = ck.random_rotations(graph.num_graphs, dtype=ref.dtype, device=ref.device)[batch.batch]
             ref = torch.einsum("aij,aj->ai", R, ref)
         if self.config["encoder_edges"] == "extended":
-            index = batch.extended_index
-            graph = BondGraph(index, batch.batch, batch.batch[index[0]], graph.num_graphs)
+            graph = BondGraph.of(batch, batch.extended_index)
         h, e, u = self.encoder.embed(batch, graph.num_graphs)
         h, _, u, _ = self.encoder.run(graph, h, e, u, ref)
         mu, log_sigma = self.latent(torch.cat([segment_mean(h, batch.batch, graph.num_graphs), u], 1)).chunk(2, dim=1)
