@@ -72,25 +72,83 @@ CK_HOST_DEVICE inline double kabsch_pair_centred(const scalar_t* p, const scalar
   return aligned_residual_sse(p, q, w, n, R, pc, qc);
 }
 
+// Sums of one pass over a pair: W = sum w, sp = sum w p, sq = sum w q, S = sum w p q^T and the
+// per-coordinate second moments sum w p_u^2, sum w q_u^2. Every sum has its own accumulator, so
+// each atom adds one term to each (no dependency chain longer than one FMA per atom), and the
+// unweighted loop multiplies by no weight.
+#if defined(__CUDACC__)
+template <bool Weighted, typename scalar_t>
+CK_HOST_DEVICE CK_LANES_INLINE void moment_sums(const scalar_t* p, const scalar_t* q, const scalar_t* w, int64_t n,
+                                                double* W, double sp[3], double sq[3], double S[9], double pp[3],
+                                                double qq[3]) {
+  double sw = 0.0;
+  for (int u = 0; u < 3; ++u) sp[u] = sq[u] = pp[u] = qq[u] = 0.0;
+  for (int k = 0; k < 9; ++k) S[k] = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double a[3] = {(double)p[3 * i], (double)p[3 * i + 1], (double)p[3 * i + 2]};
+    const double b[3] = {(double)q[3 * i], (double)q[3 * i + 1], (double)q[3 * i + 2]};
+    const double wi = Weighted ? (double)w[i] : 1.0;
+    sw += wi;
+    for (int u = 0; u < 3; ++u) {
+      const double wa = Weighted ? wi * a[u] : a[u], wb = Weighted ? wi * b[u] : b[u];
+      sp[u] += wa;
+      sq[u] += wb;
+      pp[u] += wa * a[u];
+      qq[u] += wb * b[u];
+      for (int v = 0; v < 3; ++v) S[3 * u + v] += wa * b[v];
+    }
+  }
+  *W = sw;
+}
+#else
+// CPU: an atom's (x, y, z) is one 4-wide vector (4th lane 0), so a point takes 2 vector adds, 2
+// FMAs and 3 broadcast FMAs (the rows of S). Without this GCC vectorizes the scalar loop across
+// atoms with in-order reductions, which is slower than no vectorization.
+typedef double ck_point4 __attribute__((vector_size(32)));
+
+template <bool Weighted, typename scalar_t>
+CK_LANES_INLINE void moment_sums(const scalar_t* p, const scalar_t* q, const scalar_t* w, int64_t n, double* W,
+                                 double sp[3], double sq[3], double S[9], double pp[3], double qq[3]) {
+  ck_point4 sum_p = {}, sum_q = {}, sum_pp = {}, sum_qq = {}, row0 = {}, row1 = {}, row2 = {};
+  double sw = 0.0;
+  for (int64_t i = 0; i < n; ++i) {
+    const scalar_t *x = p + 3 * i, *y = q + 3 * i;
+    const ck_point4 a = {(double)x[0], (double)x[1], (double)x[2], 0.0}, b = {(double)y[0], (double)y[1], (double)y[2], 0.0};
+    const double wi = Weighted ? (double)w[i] : 1.0;
+    const ck_point4 wa = Weighted ? wi * a : a, wb = Weighted ? wi * b : b;
+    sw += wi;
+    sum_p += wa;
+    sum_q += wb;
+    sum_pp += wa * a;
+    sum_qq += wb * b;
+    row0 += wa[0] * b;
+    row1 += wa[1] * b;
+    row2 += wa[2] * b;
+  }
+  for (int u = 0; u < 3; ++u) {
+    sp[u] = sum_p[u];
+    sq[u] = sum_q[u];
+    pp[u] = sum_pp[u];
+    qq[u] = sum_qq[u];
+    S[u] = row0[u];
+    S[3 + u] = row1[u];
+    S[6 + u] = row2[u];
+  }
+  *W = sw;
+}
+#endif
+
 // One pass of raw moments of a pair: S = sum w p q^T - W pc qc^T, E0 (clamped at 0), the centroids
 // and raw = sum w (|p|^2 + |q|^2), against which the cancellation of this fast path is judged.
 template <typename scalar_t>
-CK_HOST_DEVICE inline void raw_moments(const scalar_t* p, const scalar_t* q, const scalar_t* w, int64_t n,
+CK_HOST_DEVICE CK_LANES_INLINE void raw_moments(const scalar_t* p, const scalar_t* q, const scalar_t* w, int64_t n,
                                        double S[9], double* E0, double pc[3], double qc[3], double* raw) {
-  double W = 0.0, sp[3] = {0, 0, 0}, sq[3] = {0, 0, 0}, r = 0.0;
-  for (int k = 0; k < 9; ++k) S[k] = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    const double wi = w ? (double)w[i] : 1.0;
-    const double a[3] = {(double)p[3 * i], (double)p[3 * i + 1], (double)p[3 * i + 2]};
-    const double b[3] = {(double)q[3 * i], (double)q[3 * i + 1], (double)q[3 * i + 2]};
-    W += wi;
-    for (int u = 0; u < 3; ++u) {
-      sp[u] += wi * a[u];
-      sq[u] += wi * b[u];
-      r += wi * (a[u] * a[u] + b[u] * b[u]);
-      for (int v = 0; v < 3; ++v) S[3 * u + v] += wi * a[u] * b[v];
-    }
-  }
+  double W, sp[3], sq[3], pp[3], qq[3];
+  if (w)
+    moment_sums<true>(p, q, w, n, &W, sp, sq, S, pp, qq);
+  else
+    moment_sums<false>(p, q, w, n, &W, sp, sq, S, pp, qq);
+  const double r = pp[0] + pp[1] + pp[2] + qq[0] + qq[1] + qq[2];
   const double inv = W > 0.0 ? 1.0 / W : 0.0;
   for (int u = 0; u < 3; ++u) { pc[u] = sp[u] * inv; qc[u] = sq[u] * inv; }
   for (int u = 0; u < 3; ++u)
