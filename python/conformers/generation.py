@@ -10,7 +10,8 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from .data.sdf import is_sdf, read_sdf_records
-from .metrics.stereo import stereo_elements, stereo_matches
+from .metrics.stereo import stereo_elements, stereo_matches, wrong_stereo_elements
+from .stereo_repair import repaired
 
 STEREO_POLICIES = ("auto", "keep", "fix", "drop")
 
@@ -30,7 +31,7 @@ class Generated:
     error: str | None = None
     seconds: float = 0.0
     stereo_wrong: int = 0         # conformers whose perceived stereo differs from the input
-    stereo_fixed: int = 0         # ... of which mirrored into the right stereo ("fix")
+    stereo_fixed: int = 0         # ... of which mirrored or repaired into the right stereo ("fix")
     stereo_dropped: int = 0
     notes: list = field(default_factory=list)
 
@@ -135,17 +136,21 @@ def resolve_stereo_policy(policy: str) -> str:
     """The policy 'auto' stands for: 'fix'. A mirror image has the same internal distances, so a
     sample whose centres are all inverted is mirrored into the input's stereo at no cost in
     geometry (for distance-only models, ConfGF and ConfVAE, it is as much the model's sample; DMCG
-    places atoms without reading chirality); samples with some centres right and others wrong are
-    dropped and replaced by new draws (REFILL_ROUNDS)."""
+    places atoms without reading chirality); a sample with some elements right and others wrong
+    gets its wrong centres and double bonds turned right by rigid rotations of acyclic branches
+    (stereo_repair.py); what neither fixes is dropped and replaced by new draws (REFILL_ROUNDS)."""
     if policy not in STEREO_POLICIES:
         raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {policy!r}")
     return "fix" if policy == "auto" else policy
 
 
+MIRROR = np.array([1.0, 1.0, -1.0])
+
+
 def apply_stereo_policy(result: Generated, policy: str) -> None:
     """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
-    mirror image is right (all centres inverted, E/Z kept) and drops it otherwise; 'drop' drops it;
-    'keep' keeps it (resolve 'auto' first)."""
+    mirror image is right (all centres inverted, E/Z kept), else repairs it (``_fixed``), and drops
+    it when neither works; 'drop' drops it; 'keep' keeps it (resolve 'auto' first)."""
     template = result.input.mol
     if not any(stereo_elements(template)):
         return
@@ -154,13 +159,13 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
     result.stereo_wrong = int((~ok).sum())
     if policy == "keep" or ok.all():
         return
-    mirror = np.array([1.0, 1.0, -1.0])
-    mirrored_ok = stereo_matches(template, coords * mirror) if policy == "fix" else np.zeros_like(ok)
+    mirrored_ok = stereo_matches(template, coords * MIRROR) if policy == "fix" else np.zeros_like(ok)
     for conf, good, mirror_good in zip(list(result.mol.GetConformers()), ok, mirrored_ok):
         if good:
             continue
-        if mirror_good:
-            conf.SetPositions(conf.GetPositions() * mirror)
+        fixed = _fixed(result.mol, template, conf.GetPositions(), mirror_good) if policy == "fix" else None
+        if fixed is not None:
+            conf.SetPositions(fixed)
             result.stereo_fixed += 1
         else:
             result.mol.RemoveConformer(conf.GetId())
@@ -168,6 +173,17 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
     if result.mol.GetNumConformers() == 0:
         result.error = f"every conformer had the wrong stereo ({result.stereo_wrong}); none kept with --stereo {policy}"
         result.mol = None
+
+
+def _fixed(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray, mirror_good: bool) -> np.ndarray | None:
+    """Coordinates of a wrong-stereo conformer made right: its mirror image when that is right,
+    else the repair (stereo_repair.repaired) of the conformer or of its mirror image, whichever has
+    fewer wrong elements to turn first; None when nothing works."""
+    if mirror_good:
+        return xyz * MIRROR
+    heavy = template.GetNumAtoms()
+    candidates = sorted((xyz, xyz * MIRROR), key=lambda c: sum(map(len, wrong_stereo_elements(template, c[:heavy]))))
+    return next((out for out in (repaired(mol, template, c) for c in candidates) if out is not None), None)
 
 
 def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,

@@ -91,7 +91,7 @@ def _generate(args) -> int:
                 print(f"{r.input.name}: {note}", file=sys.stderr)
             if r.stereo_wrong:
                 print(f"{r.input.name}: {r.stereo_wrong} conformers with stereo unlike the input"
-                      f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped and drawn again; "
+                      f" ({r.stereo_fixed} mirrored or repaired, {r.stereo_dropped} dropped and drawn again; "
                       f"--stereo {args.stereo})",
                       file=sys.stderr)
     except KeyboardInterrupt:
@@ -316,7 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
-                          "that is right, else drop), drop; auto (default): fix. Dropped conformers are replaced by "
+                          "that is right, else turn the wrong centres and double bonds by rotating acyclic branches, "
+                          "else drop), drop; auto (default): fix. Dropped conformers are replaced by "
                           "new draws (up to 3 more sampling rounds)")
     gen.add_argument("--seed", type=seed, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,

@@ -65,14 +65,24 @@ def shared_stereo(template: Chem.Mol, coordinates: np.ndarray) -> Chem.Mol:
     if not unmatched.any():
         return template
     keep_atoms, keep_bonds = set(atoms), set(bonds)
-    expected_atoms, expected_bonds = _labels(template, atoms, bonds)
     for xyz in coordinates[unmatched]:
-        got_atoms, got_bonds = _labels(_perceived(template, xyz), atoms, bonds)
-        keep_atoms -= {i for i, got, want in zip(atoms, got_atoms, expected_atoms) if got != want}
-        keep_bonds -= {i for i, got, want in zip(bonds, got_bonds, expected_bonds) if got != want}
+        wrong_atoms, wrong_bonds = wrong_stereo_elements(template, xyz)
+        keep_atoms -= set(wrong_atoms)
+        keep_bonds -= set(wrong_bonds)
     out = Chem.Mol(template)
     _clear_stereo(out, keep_atoms, keep_bonds)
     return specified_stereo(out)
+
+
+def wrong_stereo_elements(template: Chem.Mol, xyz: np.ndarray) -> tuple[list[int], list[int]]:
+    """(atom indices, bond indices) of the template's specified stereo elements whose labels,
+    perceived from the coordinates xyz (N, 3) in the template's atom order, differ from it."""
+    template = specified_stereo(template)
+    atoms, bonds = stereo_elements(template)
+    (want_atoms, want_bonds), (got_atoms, got_bonds) = (_labels(template, atoms, bonds),
+                                                        _labels(_perceived(template, xyz), atoms, bonds))
+    return ([i for i, want, got in zip(atoms, want_atoms, got_atoms) if want != got],
+            [i for i, want, got in zip(bonds, want_bonds, got_bonds) if want != got])
 
 
 def _labels(mol: Chem.Mol, atoms: list, bonds: list) -> tuple[list, list]:

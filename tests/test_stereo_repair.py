@@ -1,0 +1,80 @@
+"""Stereo repair: wrong centres and double bonds turned right by rotating acyclic branches."""
+import numpy as np
+from rdkit import Chem
+from rdkit.Chem import AllChem
+
+from conformers.generation import generate, read_inputs
+from conformers.metrics.stereo import stereo_matches, wrong_stereo_elements
+from conformers.models import create_model
+from conformers.models.base import ConformerModel
+from conformers.stereo_repair import repaired
+
+
+def _embedded(smiles: str, seed: int = 7) -> Chem.Mol:
+    mol = Chem.AddHs(Chem.MolFromSmiles(smiles))
+    assert AllChem.EmbedMolecule(mol, randomSeed=seed) == 0
+    return mol
+
+
+def _bond_lengths(mol, xyz):
+    return np.array([np.linalg.norm(xyz[b.GetBeginAtomIdx()] - xyz[b.GetEndAtomIdx()]) for b in mol.GetBonds()])
+
+
+def test_inverted_centre_is_turned_back_and_nothing_else_changes():
+    template = Chem.MolFromSmiles("C[C@H](O)[C@@H](N)C(=O)O")
+    mol = _embedded("C[C@H](O)[C@H](N)C(=O)O")  # the same atoms, the second centre inverted
+    xyz = mol.GetConformer().GetPositions()
+    heavy = template.GetNumAtoms()
+    assert wrong_stereo_elements(template, xyz[:heavy]) == ([3], [])
+    out = repaired(mol, template, xyz)
+    assert out is not None and stereo_matches(template, out[None, :heavy])[0]
+    np.testing.assert_allclose(_bond_lengths(mol, out), _bond_lengths(mol, xyz), atol=1e-9)
+    moved = np.linalg.norm(out - xyz, axis=1) > 1e-9
+    assert not moved[[0, 1, 2, 3]].any()  # the right centre, its branch and the turned centre stay
+    assert 0 < moved.sum() < mol.GetNumAtoms()
+
+
+def test_wrong_double_bond_is_turned_about_its_axis():
+    template = Chem.MolFromSmiles("C/C=C/C(C)O")
+    mol = _embedded("C/C=C\\C(C)O")
+    xyz = mol.GetConformer().GetPositions()
+    assert wrong_stereo_elements(template, xyz[:6]) == ([], [1])
+    out = repaired(mol, template, xyz)
+    assert out is not None and stereo_matches(template, out[None, :6])[0]
+    np.testing.assert_allclose(_bond_lengths(mol, out), _bond_lengths(mol, xyz), atol=1e-9)
+
+
+def test_ring_fusion_centre_cannot_be_turned():
+    """A bridgehead of trans-decalin has one acyclic neighbour (its hydrogen): no repair."""
+    template = Chem.MolFromSmiles("C1CC[C@H]2CCCC[C@@H]2C1")
+    mol = _embedded("C1CC[C@H]2CCCC[C@H]2C1")
+    xyz = mol.GetConformer().GetPositions()
+    assert wrong_stereo_elements(template, xyz[:10])[0]
+    assert repaired(mol, template, xyz) is None
+
+
+class DiastereomerModel(ConformerModel):
+    """ETKDG conformers of the input with its last tetrahedral centre inverted (a diastereomer for
+    inputs of two or more centres): no mirror image makes them right."""
+    name = "diastereomer"
+
+    def sample(self, mols, n, seed=0):
+        flipped = []
+        for mol in mols:
+            mol = Chem.Mol(mol)
+            centres = [a for a in mol.GetAtoms() if a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED]
+            centres[-1].InvertChirality()
+            flipped.append(mol)
+        return create_model("rdkit").sample(flipped, n, seed)
+
+
+def test_default_policy_repairs_diastereomers_instead_of_dropping_them():
+    inputs = read_inputs(["C[C@H](O)[C@@H](N)C(=O)O", "O[C@H]1CC[C@@H](C)CC1"])
+    kept = generate(inputs, DiastereomerModel(), 4, seed=0, stereo="keep")
+    assert [r.stereo_wrong for r in kept] == [4, 4]
+    fixed = generate(inputs, DiastereomerModel(), 4, seed=0)  # the default: auto = fix
+    for result in fixed:
+        assert result.error is None and result.mol.GetNumConformers() == 4
+        assert result.stereo_fixed == result.stereo_wrong == 4 and result.stereo_dropped == 0
+        heavy = Chem.RemoveHs(result.mol)
+        assert stereo_matches(result.input.mol, np.stack([c.GetPositions() for c in heavy.GetConformers()])).all()
