@@ -16,7 +16,7 @@ from conformers.models.base import available_checkpoints
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 SHIPPED = sorted(available_checkpoints().items())
 # ConfGF: the Langevin sampler at its cheapest (a smoke test); it samples distances only, so its
-# stereo is right only where --stereo fix makes it (mirrored, or dropped), and generate drops samples
+# stereo is right only where --stereo fix makes it (mirrored, repaired or dropped), and generate drops samples
 # with overlapping atoms: it must write some conformers, not all three
 FAST = {"confgf": ["--model-set", "steps_per_level=2", "--stereo", "fix"]}
 
