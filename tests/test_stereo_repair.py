@@ -55,26 +55,62 @@ def test_ring_fusion_centre_cannot_be_turned():
 
 class DiastereomerModel(ConformerModel):
     """ETKDG conformers of the input with its last tetrahedral centre inverted (a diastereomer for
-    inputs of two or more centres): no mirror image makes them right."""
+    inputs of two or more centres), except the first ``right`` conformers of each call: no mirror
+    image makes the inverted ones right."""
     name = "diastereomer"
 
+    def __init__(self, right: int = 0):
+        super().__init__()
+        self.right = right
+
     def sample(self, mols, n, seed=0):
+        counts = [n] * len(mols) if isinstance(n, int) else list(n)
         flipped = []
         for mol in mols:
             mol = Chem.Mol(mol)
             centres = [a for a in mol.GetAtoms() if a.GetChiralTag() != Chem.ChiralType.CHI_UNSPECIFIED]
             centres[-1].InvertChirality()
             flipped.append(mol)
-        return create_model("rdkit").sample(flipped, n, seed)
+        wrong = create_model("rdkit").sample(flipped, counts, seed)
+        right = create_model("rdkit").sample(mols, [self.right] * len(mols), seed) if self.right else [None] * len(mols)
+        for out, good, count in zip(wrong, right, counts):
+            for k in range(min(self.right, count)):
+                out.GetConformer(out.GetConformers()[k].GetId()).SetPositions(good.GetConformers()[k].GetPositions())
+        return wrong
 
 
-def test_default_policy_repairs_diastereomers_instead_of_dropping_them():
+def _stereo_right(result) -> bool:
+    heavy = Chem.RemoveHs(result.mol)
+    return bool(stereo_matches(result.input.mol, np.stack([c.GetPositions() for c in heavy.GetConformers()])).all())
+
+
+def test_repairs_fill_what_new_draws_leave_short():
+    """Every draw a diastereomer: after the redraws, the default policy fills the molecule with
+    repairs of its dropped samples instead of failing it."""
     inputs = read_inputs(["C[C@H](O)[C@@H](N)C(=O)O", "O[C@H]1CC[C@@H](C)CC1"])
     kept = generate(inputs, DiastereomerModel(), 4, seed=0, stereo="keep")
     assert [r.stereo_wrong for r in kept] == [4, 4]
-    fixed = generate(inputs, DiastereomerModel(), 4, seed=0)  # the default: auto = fix
-    for result in fixed:
-        assert result.error is None and result.mol.GetNumConformers() == 4
-        assert result.stereo_fixed == result.stereo_wrong == 4 and result.stereo_dropped == 0
-        heavy = Chem.RemoveHs(result.mol)
-        assert stereo_matches(result.input.mol, np.stack([c.GetPositions() for c in heavy.GetConformers()])).all()
+    dropped = generate(inputs, DiastereomerModel(), 4, seed=0, stereo="drop")
+    assert all(r.mol is None and r.stereo_repaired == 0 for r in dropped)
+    for result in generate(inputs, DiastereomerModel(), 4, seed=0):  # the default: auto = fix
+        assert result.error is None and result.mol.GetNumConformers() == 4 and _stereo_right(result)
+        assert result.stereo_repaired == 4 and result.stereo_dropped == result.stereo_wrong == 4 + 3 * 8
+        assert not result.notes
+
+
+def test_the_models_own_right_samples_come_before_repairs():
+    """One right conformer per call: four rounds give the four asked for, no repair is used."""
+    result, = generate(read_inputs(["C[C@H](O)[C@@H](N)C(=O)O"]), DiastereomerModel(right=1), 4, seed=0)
+    assert result.mol.GetNumConformers() == 4 and _stereo_right(result)
+    assert result.stereo_repaired == 0 and result.stereo_dropped == 3 + 5 + 3 + 1
+
+
+def test_repairs_are_polished_with_mmff_when_asked():
+    result, = generate(read_inputs(["C[C@H](O)[C@@H](N)C(=O)O"]), DiastereomerModel(), 2, seed=0, mmff=True)
+    assert result.mol.GetNumConformers() == 2 and result.stereo_repaired == 2 and _stereo_right(result)
+    props = AllChem.MMFFGetMoleculeProperties(result.mol)
+    for conf in result.mol.GetConformers():  # at an MMFF94 minimum: a further polish barely moves it
+        ff = AllChem.MMFFGetMoleculeForceField(result.mol, props, confId=conf.GetId())
+        before = ff.CalcEnergy()
+        ff.Minimize(maxIts=200)
+        assert before - ff.CalcEnergy() < 0.5

@@ -31,9 +31,11 @@ class Generated:
     error: str | None = None
     seconds: float = 0.0
     stereo_wrong: int = 0         # conformers whose perceived stereo differs from the input
-    stereo_fixed: int = 0         # ... of which mirrored or repaired into the right stereo ("fix")
-    stereo_dropped: int = 0
+    stereo_fixed: int = 0         # ... of which mirrored into the right stereo ("fix")
+    stereo_dropped: int = 0       # ... of which dropped (and drawn again)
+    stereo_repaired: int = 0      # conformers of the result that are repairs of dropped ones ("fix")
     notes: list = field(default_factory=list)
+    repairs: list = field(default_factory=list)  # repaired copies of dropped conformers (one-conformer Mols)
 
 
 def _from_smiles(smiles: str, name: str | None) -> InputMolecule:
@@ -136,9 +138,10 @@ def resolve_stereo_policy(policy: str) -> str:
     """The policy 'auto' stands for: 'fix'. A mirror image has the same internal distances, so a
     sample whose centres are all inverted is mirrored into the input's stereo at no cost in
     geometry (for distance-only models, ConfGF and ConfVAE, it is as much the model's sample; DMCG
-    places atoms without reading chirality); a sample with some elements right and others wrong
-    gets its wrong centres and double bonds turned right by rigid rotations of acyclic branches
-    (stereo_repair.py); what neither fixes is dropped and replaced by new draws (REFILL_ROUNDS)."""
+    places atoms without reading chirality); a sample with some elements right and others wrong is
+    dropped and replaced by new draws (REFILL_ROUNDS), and its repair (stereo_repair.py: wrong
+    centres and double bonds turned by rigid rotations of acyclic branches) fills whatever the
+    draws leave short, so the model's own samples come first."""
     if policy not in STEREO_POLICIES:
         raise ValueError(f"stereo must be one of {STEREO_POLICIES}, got {policy!r}")
     return "fix" if policy == "auto" else policy
@@ -149,8 +152,9 @@ MIRROR = np.array([1.0, 1.0, -1.0])
 
 def apply_stereo_policy(result: Generated, policy: str) -> None:
     """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
-    mirror image is right (all centres inverted, E/Z kept), else repairs it (``_fixed``), and drops
-    it when neither works; 'drop' drops it; 'keep' keeps it (resolve 'auto' first)."""
+    mirror image is right (all centres inverted, E/Z kept) and otherwise drops it, keeping its
+    repair (``_repaired``) in ``result.repairs``; 'drop' drops it; 'keep' keeps it (resolve 'auto'
+    first)."""
     template = result.input.mol
     if not any(stereo_elements(template)):
         return
@@ -163,27 +167,35 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
     for conf, good, mirror_good in zip(list(result.mol.GetConformers()), ok, mirrored_ok):
         if good:
             continue
-        fixed = _fixed(result.mol, template, conf.GetPositions(), mirror_good) if policy == "fix" else None
-        if fixed is not None:
-            conf.SetPositions(fixed)
+        if mirror_good:
+            conf.SetPositions(conf.GetPositions() * MIRROR)
             result.stereo_fixed += 1
-        else:
-            result.mol.RemoveConformer(conf.GetId())
-            result.stereo_dropped += 1
+            continue
+        fixed = _repaired(result.mol, template, conf.GetPositions()) if policy == "fix" else None
+        if fixed is not None:
+            result.repairs.append(_one_conformer(result.mol, fixed))
+        result.mol.RemoveConformer(conf.GetId())
+        result.stereo_dropped += 1
     if result.mol.GetNumConformers() == 0:
         result.error = f"every conformer had the wrong stereo ({result.stereo_wrong}); none kept with --stereo {policy}"
         result.mol = None
 
 
-def _fixed(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray, mirror_good: bool) -> np.ndarray | None:
-    """Coordinates of a wrong-stereo conformer made right: its mirror image when that is right,
-    else the repair (stereo_repair.repaired) of the conformer or of its mirror image, whichever has
-    fewer wrong elements to turn first; None when nothing works."""
-    if mirror_good:
-        return xyz * MIRROR
+def _repaired(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray) -> np.ndarray | None:
+    """The repair (stereo_repair.repaired) of a wrong-stereo conformer or of its mirror image,
+    whichever has fewer wrong elements to turn first; None when neither can be repaired."""
     heavy = template.GetNumAtoms()
     candidates = sorted((xyz, xyz * MIRROR), key=lambda c: sum(map(len, wrong_stereo_elements(template, c[:heavy]))))
     return next((out for out in (repaired(mol, template, c) for c in candidates) if out is not None), None)
+
+
+def _one_conformer(mol: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:
+    out = Chem.Mol(mol)
+    out.RemoveAllConformers()
+    conf = Chem.Conformer(out.GetNumAtoms())
+    conf.SetPositions(xyz)
+    out.AddConformer(conf, assignId=True)
+    return out
 
 
 def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
@@ -239,6 +251,7 @@ def _generate_chunk(inputs, model, counts, seed, mmff, policy) -> list[Generated
     for k in need:
         result = results[k]
         result.seconds = per_molecule
+        _fill_with_repairs(result, counts[k])
         have = result.mol.GetNumConformers() if result.mol is not None else 0
         which = f" (the last of {rounds[k]} sampling rounds)" if rounds[k] > 1 else ""
         if have == 0:
@@ -249,9 +262,22 @@ def _generate_chunk(inputs, model, counts, seed, mmff, policy) -> list[Generated
     return results
 
 
+def _fill_with_repairs(result: Generated, count: int) -> None:
+    """Top the result up to ``count`` conformers with repairs of its dropped wrong-stereo samples."""
+    have = result.mol.GetNumConformers() if result.mol is not None else 0
+    for repair in result.repairs[:max(count - have, 0)]:
+        if result.mol is None:
+            result.mol = repair
+        else:
+            result.mol.AddConformer(Chem.Conformer(repair.GetConformer()), assignId=True)
+        result.stereo_repaired += 1
+    result.repairs = []
+
+
 def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
     """One round's sample of one molecule after the checks: hydrogens added, optional MMFF94,
-    overlapping and wrong-stereo conformers dropped (or mirrored); its error says why nothing is left."""
+    overlapping and wrong-stereo conformers dropped (or mirrored, or kept aside repaired); its error
+    says why nothing is left."""
     draw = Generated(item)
     if isinstance(out, Exception):
         draw.error = f"{type(out).__name__}: {out}"
@@ -277,7 +303,16 @@ def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
     drop_overlapping(draw)
     if draw.mol is not None:
         apply_stereo_policy(draw, policy)
+    if mmff and draw.repairs and AllChem.MMFFHasAllMoleculeParams(draw.repairs[0]):
+        draw.repairs = [r for r in draw.repairs if _polished_keeps_stereo(r, item.mol)]
     return draw
+
+
+def _polished_keeps_stereo(repair: Chem.Mol, template: Chem.Mol) -> bool:
+    """MMFF94-polish a repaired conformer in place (what --mmff did to the sample before its
+    repair); False when the polish turns its stereo back."""
+    AllChem.MMFFOptimizeMolecule(repair)
+    return bool(stereo_matches(template, _heavy_coordinates(repair)[0])[0])
 
 
 def _absorb(result: Generated, draw: Generated, limit: int) -> None:
@@ -285,6 +320,7 @@ def _absorb(result: Generated, draw: Generated, limit: int) -> None:
     result.stereo_wrong += draw.stereo_wrong
     result.stereo_fixed += draw.stereo_fixed
     result.stereo_dropped += draw.stereo_dropped
+    result.repairs += draw.repairs
     result.notes += draw.notes
     if draw.mol is None or limit <= 0:
         return

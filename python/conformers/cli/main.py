@@ -91,7 +91,8 @@ def _generate(args) -> int:
                 print(f"{r.input.name}: {note}", file=sys.stderr)
             if r.stereo_wrong:
                 print(f"{r.input.name}: {r.stereo_wrong} conformers with stereo unlike the input"
-                      f" ({r.stereo_fixed} mirrored or repaired, {r.stereo_dropped} dropped and drawn again; "
+                      f" ({r.stereo_fixed} mirrored, {r.stereo_dropped} dropped and drawn again, {r.stereo_repaired} "
+                      f"repaired to fill a shortfall; "
                       f"--stereo {args.stereo})",
                       file=sys.stderr)
     except KeyboardInterrupt:
@@ -234,7 +235,7 @@ def _generate_for(references: dict, args):
     with open(os.path.join(args.out, "generation.json"), "w") as handle:
         json.dump({"model": model.name, "config": model.config, "seed": args.seed, "ratio": args.ratio, "mmff": args.mmff,
                    "stereo": args.stereo, **{f"stereo_{k}": sum(getattr(r, f"stereo_{k}") for r in results)
-                                             for k in ("wrong", "fixed", "dropped")},
+                                             for k in ("wrong", "fixed", "dropped", "repaired")},
                    "molecules": len(inputs), "conformers": sum(counts), "seconds": round(seconds, 3),
                    "seconds_per_molecule": round(seconds / max(len(inputs), 1), 4)}, handle, indent=1)
     failures = [{"key": r.input.name, "reason": "generation_failed", "detail": r.error} for r in results if r.error]
@@ -316,8 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--mmff", action="store_true", help="polish every conformer with MMFF94")
     gen.add_argument("--stereo", choices=["auto", "keep", "fix", "drop"], default="auto",
                      help="conformers whose 3D stereo differs from the input: keep (and report), fix (mirror when "
-                          "that is right, else turn the wrong centres and double bonds by rotating acyclic branches, "
-                          "else drop), drop; auto (default): fix. Dropped conformers are replaced by "
+                          "that is right, else drop, and fill what new draws leave short with repairs that turn the "
+                          "wrong centres and double bonds by rotating acyclic branches), drop; auto (default): fix. Dropped conformers are replaced by "
                           "new draws (up to 3 more sampling rounds)")
     gen.add_argument("--seed", type=seed, default=0)
     gen.add_argument("--timeout", type=float, default=EMBED_TIMEOUT,
