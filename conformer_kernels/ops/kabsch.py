@@ -34,6 +34,44 @@ class AlignedSSE(torch.autograd.Function):
         return (gP if need_p else None), (gQ if need_q else None), None, None
 
 
+class AlignedRMSD(torch.autograd.Function):
+    """rmsd_b = sqrt(sse_b / wsum_b) (AlignedSSE's sse; 0 below the rounding floor of an exact fit
+    and for empty pairs), with R and t = qc - R pc; the RMSD, weight sums and finiteness come from one
+    C++ loop, so a small batch pays one binding call rather than a dozen torch ops. Backward: the
+    chain rule through AlignedSSE's envelope gradient, 0 where the RMSD is 0 (safe_sqrt's cone)."""
+
+    @staticmethod
+    def forward(ctx, P, Q, weights, ptr):
+        ext = _backend._C()
+        R, pc, qc, sse, t = _backend.launch(ext.kabsch_forward, P.device, P, Q, weights, ptr)
+        rmsd, wsum, finite = ext.aligned_rmsd(sse, ptr, weights, _MSD_FLOOR[P.dtype])
+        ctx.save_for_backward(P, Q, weights, ptr, R, pc, qc, rmsd, wsum)
+        ctx.mark_non_differentiable(R, t)
+        return rmsd, R, t, finite
+
+    @staticmethod
+    def backward(ctx, grad_rmsd, *_):
+        P, Q, weights, ptr, R, pc, qc, rmsd, wsum = ctx.saved_tensors
+        positive = rmsd > 0
+        grad_sse = torch.where(positive, grad_rmsd / torch.where(positive, 2 * rmsd * wsum, torch.ones_like(rmsd)),
+                               torch.zeros_like(rmsd))
+        need_p, need_q = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        gP, gQ = _backend.launch(_backend._C().aligned_sse_backward, P.device, P, Q, weights, ptr, R, pc, qc,
+                                 grad_sse.contiguous(), need_p, need_q)
+        return (gP if need_p else None), (gQ if need_q else None), None, None
+
+
+def _rmsd(pairs: Pairs):
+    """(rmsd, R, translation) per pair, on the kernels (one fused call) or the reference."""
+    if _backend.reference_enabled():
+        sse, R, t, wsum = _sse(pairs)
+        return _rmsd_from_sse(sse, wsum), R, t
+    rmsd_, R, t, finite = AlignedRMSD.apply(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
+    if not finite:
+        check_finite(pairs, rmsd_)
+    return rmsd_, R, t
+
+
 def _sse(pairs: Pairs):
     """(sse, R, translation, weight_sum) per pair, on the kernels or the reference."""
     if _backend.reference_enabled():
@@ -86,8 +124,7 @@ def kabsch(P, Q, weights=None, ptr=None):
         their optimal rotations.
     """
     pairs = as_pairs(P, Q, weights, ptr)
-    sse, R, t, wsum = _sse(pairs)
-    rmsd_ = _rmsd_from_sse(sse, wsum)
+    rmsd_, R, t = _rmsd(pairs)
     shape = pairs.batch_shape
     return R.reshape(*shape, 3, 3), t.reshape(*shape, 3), rmsd_.reshape(shape)
 
@@ -100,8 +137,7 @@ def rmsd(P, Q, weights=None, ptr=None):
     where that rotation is unique; at RMSD 0 the gradient is 0.
     """
     pairs = as_pairs(P, Q, weights, ptr)
-    sse, _, _, wsum = _sse(pairs)
-    return _rmsd_from_sse(sse, wsum).reshape(pairs.batch_shape)
+    return _rmsd(pairs)[0].reshape(pairs.batch_shape)
 
 
 @_checks.autocast_float32

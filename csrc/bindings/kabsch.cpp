@@ -1,4 +1,6 @@
 // Bindings of kabsch: argument checks, output allocation and the CPU/CUDA branch.
+#include <cmath>
+
 #include "common.h"
 
 #include "../kabsch/kabsch.h"
@@ -73,9 +75,52 @@ std::vector<torch::Tensor> aligned_sse_backward(const torch::Tensor& P, const to
   return {gP, gQ};
 }
 
+// Per pair b: wsum_b (the weight sum, or the atom count) and the RMSD sqrt(sse_b / wsum_b), 0 at
+// mean squared deviations below `floor` (rounding noise of an exact fit) and for empty pairs, NaN
+// kept; and whether every RMSD is finite. Plain loops on the CPU: the same few torch ops on a small
+// batch cost far more than the kernel (thread hand-offs at every op).
+std::tuple<torch::Tensor, torch::Tensor, bool> aligned_rmsd(const torch::Tensor& sse, const torch::Tensor& ptr,
+                                                            const c10::optional<torch::Tensor>& weights, double floor) {
+  const int64_t B = ptr.numel() - 1;
+  TORCH_CHECK_VALUE(sse.dim() == 1 && sse.numel() == B && sse.is_contiguous(), "sse must be a contiguous (B,) tensor");
+  check_index(sse, ptr, "ptr");
+  if (sse.is_cuda()) {
+    auto sizes = (ptr.slice(0, 1) - ptr.slice(0, 0, B)).to(sse.scalar_type());
+    torch::Tensor wsum = sizes;
+    if (weights) {
+      auto segment = torch::repeat_interleave(torch::arange(B, ptr.options()), ptr.slice(0, 1) - ptr.slice(0, 0, B));
+      wsum = torch::zeros({B}, sse.options()).index_add_(0, segment, *weights);
+    }
+    auto msd = sse / torch::where(wsum > 0, wsum, torch::ones_like(wsum));
+    auto rmsd = torch::where((msd > floor) | msd.isnan(), msd.clamp_min(floor).sqrt(), torch::zeros_like(msd));
+    return {rmsd, wsum, B == 0 || torch::isfinite(rmsd).all().item<bool>()};
+  }
+  auto rmsd = torch::empty_like(sse), wsum = torch::empty_like(sse);
+  bool finite = true;
+  AT_DISPATCH_FLOATING_TYPES(sse.scalar_type(), "aligned_rmsd", [&] {
+    const scalar_t* e = sse.data_ptr<scalar_t>();
+    const scalar_t* w = weights ? weights->data_ptr<scalar_t>() : nullptr;
+    const int64_t* offsets = ptr.data_ptr<int64_t>();
+    scalar_t *out = rmsd.data_ptr<scalar_t>(), *ws = wsum.data_ptr<scalar_t>();
+    for (int64_t b = 0; b < B; ++b) {
+      double total = 0.0;
+      if (w)
+        for (int64_t i = offsets[b]; i < offsets[b + 1]; ++i) total += (double)w[i];
+      else
+        total = (double)(offsets[b + 1] - offsets[b]);
+      const double msd = (double)e[b] / (total > 0.0 ? total : 1.0);
+      out[b] = (scalar_t)(msd > floor || msd != msd ? std::sqrt(msd) : 0.0);
+      ws[b] = (scalar_t)total;
+      finite = finite && std::isfinite((double)out[b]);
+    }
+  });
+  return {rmsd, wsum, finite};
+}
+
 }  // namespace
 
 void bind_kabsch(pybind11::module_& m) {
   m.def("kabsch_forward", &kabsch_forward);
   m.def("aligned_sse_backward", &aligned_sse_backward);
+  m.def("aligned_rmsd", &aligned_rmsd);
 }
