@@ -10,7 +10,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from .data.sdf import is_sdf, read_sdf_records
-from .metrics.stereo import stereo_elements, stereo_matches, wrong_stereo_elements
+from .metrics.stereo import stereo_elements, stereo_matches, with_conformer, wrong_stereo_elements
 from .stereo_repair import repaired
 
 STEREO_POLICIES = ("auto", "keep", "fix", "drop")
@@ -173,7 +173,7 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
             continue
         fixed = _repaired(result.mol, template, conf.GetPositions()) if policy == "fix" else None
         if fixed is not None:
-            result.repairs.append(_one_conformer(result.mol, fixed))
+            result.repairs.append(with_conformer(result.mol, fixed))
         result.mol.RemoveConformer(conf.GetId())
         result.stereo_dropped += 1
     if result.mol.GetNumConformers() == 0:
@@ -187,15 +187,6 @@ def _repaired(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray) -> np.ndarray 
     heavy = template.GetNumAtoms()
     candidates = sorted((xyz, xyz * MIRROR), key=lambda c: sum(map(len, wrong_stereo_elements(template, c[:heavy]))))
     return next((out for out in (repaired(mol, template, c) for c in candidates) if out is not None), None)
-
-
-def _one_conformer(mol: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:
-    out = Chem.Mol(mol)
-    out.RemoveAllConformers()
-    conf = Chem.Conformer(out.GetNumAtoms())
-    conf.SetPositions(xyz)
-    out.AddConformer(conf, assignId=True)
-    return out
 
 
 def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,

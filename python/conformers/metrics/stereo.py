@@ -90,13 +90,19 @@ def _labels(mol: Chem.Mol, atoms: list, bonds: list) -> tuple[list, list]:
     return [mol.GetAtomWithIdx(i).GetChiralTag() for i in atoms], [mol.GetBondWithIdx(i).GetStereo() for i in bonds]
 
 
-def _perceived(template: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:
-    """A copy of the template whose stereo is perceived from the coordinates xyz (N, 3)."""
-    copy = Chem.Mol(template)
+def with_conformer(mol: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:
+    """A copy of mol whose only conformer has the coordinates xyz (N, 3), in A."""
+    copy = Chem.Mol(mol)
     copy.RemoveAllConformers()
     conf = Chem.Conformer(copy.GetNumAtoms())
-    conf.SetPositions(xyz)
+    conf.SetPositions(np.asarray(xyz, dtype=np.float64))
     copy.AddConformer(conf, assignId=True)
+    return copy
+
+
+def _perceived(template: Chem.Mol, xyz: np.ndarray) -> Chem.Mol:
+    """A copy of the template whose stereo is perceived from the coordinates xyz (N, 3)."""
+    copy = with_conformer(template, xyz)
     Chem.AssignStereochemistryFrom3D(copy)
     return copy
 
