@@ -21,7 +21,7 @@ from rdkit import Chem
 
 from .metrics.stereo import stereo_matches, wrong_stereo_elements
 
-MIN_REPAIRED_DISTANCE = 1.0  # A: a turned branch may come no closer than this to an atom it is not bonded to
+MIN_REPAIRED_DISTANCE = 1.0  # A: a turned atom may come no closer than this to an atom more than 2 bonds away
 
 
 def repaired(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray) -> np.ndarray | None:
@@ -91,13 +91,8 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 
 def _clashes(mol: Chem.Mol, xyz: np.ndarray, moved: set) -> bool:
-    """A moved atom within MIN_REPAIRED_DISTANCE of an unmoved atom more than two bonds away."""
-    still = np.array([i for i in range(mol.GetNumAtoms()) if i not in moved])
-    if not len(still):
-        return False
-    hops = Chem.GetDistanceMatrix(mol)
-    for i in moved:
-        d = np.linalg.norm(xyz[still] - xyz[i], axis=1)
-        if np.any((d < MIN_REPAIRED_DISTANCE) & (hops[i, still] > 2)):
-            return True
-    return False
+    """A moved atom within MIN_REPAIRED_DISTANCE of any atom more than two bonds away (moved atoms
+    of different turns included)."""
+    rows = np.array(sorted(moved))
+    distances = np.linalg.norm(xyz[rows, None, :] - xyz[None, :, :], axis=2)
+    return bool(np.any((distances < MIN_REPAIRED_DISTANCE) & (Chem.GetDistanceMatrix(mol)[rows] > 2)))
