@@ -10,6 +10,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from .data.sdf import is_sdf, read_sdf_records
+from .defaults import MMFF_MAX_ITERS
 from .metrics.stereo import stereo_elements, stereo_matches, with_conformer, wrong_stereo_elements
 from .stereo_repair import repaired
 
@@ -289,7 +290,7 @@ def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
             return draw
     mol = out if any(a.GetAtomicNum() == 1 for a in out.GetAtoms()) else Chem.AddHs(out, addCoords=True)
     if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMoleculeConfs(mol)
+        AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=MMFF_MAX_ITERS)
     draw.mol = mol
     drop_overlapping(draw)
     if draw.mol is not None:
@@ -302,7 +303,7 @@ def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
 def _polished_keeps_stereo(repair: Chem.Mol, template: Chem.Mol) -> bool:
     """MMFF94-polish a repaired conformer in place (what --mmff did to the sample before its
     repair); False when the polish turns its stereo back."""
-    AllChem.MMFFOptimizeMolecule(repair)
+    AllChem.MMFFOptimizeMolecule(repair, maxIters=MMFF_MAX_ITERS)
     return bool(stereo_matches(template, _heavy_coordinates(repair)[0])[0])
 
 

@@ -5,6 +5,7 @@ from rdkit import Chem
 from rdkit.Chem import AllChem
 
 from conformers.data.embedding import etkdg
+from conformers.defaults import MMFF_MAX_ITERS
 
 from .base import ConformerModel, register
 
@@ -67,7 +68,7 @@ class RDKitMMFFModel(RDKitModel):
             if not AllChem.MMFFHasAllMoleculeParams(mol):
                 out.append(ValueError(f"MMFF94 has no parameters for {Chem.MolToSmiles(Chem.RemoveHs(mol))}"))
                 continue
-            AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=2000)
+            AllChem.MMFFOptimizeMoleculeConfs(mol, maxIters=MMFF_MAX_ITERS)
             out.append(mol)
         return out
 
