@@ -25,9 +25,11 @@ class SymmetryCapWarning(UserWarning):
 
 
 def _mol_graph(mol, symmetrize: bool):
-    """(atom_keys, bonds, bond_labels) of an RDKit Mol. Bonds come from one adjacency-matrix call
-    (labelled by bond order: single, aromatic, double and triple differ; a dative bond counts as a
-    single one); atoms from one accessor call per property (_atom_labels), the only per-atom Python left."""
+    """(atom_keys, bonds (E, 2) int64 array, bond_labels (E,) int64 array) of an RDKit Mol. Bonds
+    come from one adjacency-matrix call (labelled by bond order: single, aromatic, double and triple
+    differ; a dative bond counts as a single one), read and labelled on the E bonds only (not the
+    N x N matrix) and handed to torch without Python lists; atoms from one accessor call per
+    property (_atom_labels), the only per-atom Python left."""
     import numpy as np
     from rdkit import Chem
 
@@ -35,18 +37,22 @@ def _mol_graph(mol, symmetrize: bool):
     if n == 0:
         raise ValueError("mol has no atoms")
     order = Chem.GetAdjacencyMatrix(mol, useBO=True)
-    bond_label = np.rint(2 * order).astype(np.int64)  # 2, 3 (aromatic), 4, 6; 0 = no bond
+    lo, hi = np.nonzero(order)
+    upper = lo < hi
+    lo, hi = lo[upper], hi[upper]
+    if lo.size != mol.GetNumBonds():  # zero-order bonds (ionic, hydrogen): not in the matrix
+        return _mol_graph_by_bond(mol, symmetrize)
+    bond_label = np.rint(2 * order[lo, hi]).astype(np.int64)  # 2, 3 (aromatic), 4, 6
     charge_free = ()
     if symmetrize:
         matches = mol.GetSubstructMatches(_terminal_pattern(), uniquify=False)
         if matches:
             terminal, centre = np.asarray(matches, dtype=np.int64).T
-            bond_label[terminal, centre] = bond_label[centre, terminal] = _SINGLE_OR_DOUBLE
+            either = np.zeros_like(order, dtype=bool)
+            either[terminal, centre] = either[centre, terminal] = True
+            bond_label[either[lo, hi]] = _SINGLE_OR_DOUBLE
             charge_free = set(terminal.tolist())
-    lo, hi = np.nonzero(np.triu(order))
-    if lo.size != mol.GetNumBonds():  # zero-order bonds (ionic, hydrogen): not in the matrix
-        return _mol_graph_by_bond(mol, symmetrize)
-    return _atom_labels(mol, charge_free), np.stack([lo, hi], 1).tolist(), bond_label[lo, hi].tolist()
+    return _atom_labels(mol, charge_free), np.stack([lo, hi], 1), bond_label
 
 
 def _atom_labels(mol, charge_free) -> list:
@@ -141,9 +147,12 @@ def labelled_graph(mol_or_graph, symmetrize: bool = True):
     automorphisms :func:`automorphisms` enumerates (for a Mol, with the conjugated terminal groups
     symmetrized when asked); the same graph the reference enumerates."""
     if hasattr(mol_or_graph, "GetAtoms"):
+        import numpy as np
+
         atoms, bonds, labels = _mol_graph(mol_or_graph, symmetrize)
-        return (torch.tensor(atoms, dtype=torch.int64), torch.tensor(bonds, dtype=torch.int64).reshape(-1, 2),
-                torch.tensor(labels, dtype=torch.int64))
+        return (torch.tensor(atoms, dtype=torch.int64),
+                torch.from_numpy(np.asarray(bonds, dtype=np.int64).reshape(-1, 2)),
+                torch.from_numpy(np.asarray(labels, dtype=np.int64).reshape(-1)))
     return _plain_graph(mol_or_graph)
 
 
