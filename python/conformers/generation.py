@@ -36,7 +36,7 @@ class Generated:
     stereo_dropped: int = 0       # ... of which dropped (and drawn again)
     stereo_repaired: int = 0      # conformers of the result that are repairs of dropped ones ("fix")
     notes: list = field(default_factory=list)
-    repairs: list = field(default_factory=list)  # repaired copies of dropped conformers (one-conformer Mols)
+    wrong_stereo: list = field(default_factory=list)  # dropped wrong-stereo conformers (one-conformer Mols), to repair
 
 
 def _from_smiles(smiles: str, name: str | None) -> InputMolecule:
@@ -153,9 +153,9 @@ MIRROR = np.array([1.0, 1.0, -1.0])
 
 def apply_stereo_policy(result: Generated, policy: str) -> None:
     """Count conformers whose 3D stereo differs from the input; 'fix' mirrors a conformer when its
-    mirror image is right (all centres inverted, E/Z kept) and otherwise drops it, keeping its
-    repair (``_repaired``) in ``result.repairs``; 'drop' drops it; 'keep' keeps it (resolve 'auto'
-    first)."""
+    mirror image is right (all centres inverted, E/Z kept) and otherwise drops it, keeping a copy in
+    ``result.wrong_stereo`` for ``_fill_with_repairs``; 'drop' drops it; 'keep' keeps it (resolve
+    'auto' first)."""
     template = result.input.mol
     if not any(stereo_elements(template)):
         return
@@ -172,9 +172,8 @@ def apply_stereo_policy(result: Generated, policy: str) -> None:
             conf.SetPositions(conf.GetPositions() * MIRROR)
             result.stereo_fixed += 1
             continue
-        fixed = _repaired(result.mol, template, conf.GetPositions()) if policy == "fix" else None
-        if fixed is not None:
-            result.repairs.append(with_conformer(result.mol, fixed))
+        if policy == "fix":
+            result.wrong_stereo.append(with_conformer(result.mol, conf.GetPositions()))
         result.mol.RemoveConformer(conf.GetId())
         result.stereo_dropped += 1
     if result.mol.GetNumConformers() == 0:
@@ -186,8 +185,9 @@ def _repaired(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray) -> np.ndarray 
     """The repair (stereo_repair.repaired) of a wrong-stereo conformer or of its mirror image,
     whichever has fewer wrong elements to turn first; None when neither can be repaired."""
     heavy = template.GetNumAtoms()
-    candidates = sorted((xyz, xyz * MIRROR), key=lambda c: sum(map(len, wrong_stereo_elements(template, c[:heavy]))))
-    return next((out for out in (repaired(mol, template, c) for c in candidates) if out is not None), None)
+    candidates = [(xyz, wrong_stereo_elements(template, xyz[:heavy])) for xyz in (xyz, xyz * MIRROR)]
+    candidates.sort(key=lambda candidate: sum(map(len, candidate[1])))
+    return next((out for out in (repaired(mol, template, c, wrong) for c, wrong in candidates) if out is not None), None)
 
 
 def generate(inputs: list[InputMolecule], model, n: int | list[int], seed: int = 0, mmff: bool = False,
@@ -243,7 +243,7 @@ def _generate_chunk(inputs, model, counts, seed, mmff, policy) -> list[Generated
     for k in need:
         result = results[k]
         result.seconds = per_molecule
-        _fill_with_repairs(result, counts[k])
+        _fill_with_repairs(result, counts[k], mmff)
         have = result.mol.GetNumConformers() if result.mol is not None else 0
         which = f" (the last of {rounds[k]} sampling rounds)" if rounds[k] > 1 else ""
         if have == 0:
@@ -254,22 +254,32 @@ def _generate_chunk(inputs, model, counts, seed, mmff, policy) -> list[Generated
     return results
 
 
-def _fill_with_repairs(result: Generated, count: int) -> None:
-    """Top the result up to ``count`` conformers with repairs of its dropped wrong-stereo samples."""
-    have = result.mol.GetNumConformers() if result.mol is not None else 0
-    for repair in result.repairs[:max(count - have, 0)]:
+def _fill_with_repairs(result: Generated, count: int, mmff: bool) -> None:
+    """Top the result up to ``count`` conformers with repairs (``_repaired``) of its dropped
+    wrong-stereo samples, in the order they were drawn, made only while it is short; with ``mmff``
+    each repair is polished and kept only if the polish leaves its stereo right."""
+    template = result.input.mol
+    for dropped in result.wrong_stereo:
+        if (result.mol.GetNumConformers() if result.mol is not None else 0) >= count:
+            break
+        fixed = _repaired(dropped, template, dropped.GetConformer().GetPositions())
+        if fixed is None:
+            continue
+        repair = with_conformer(dropped, fixed)
+        if mmff and AllChem.MMFFHasAllMoleculeParams(repair) and not _polished_keeps_stereo(repair, template):
+            continue
         if result.mol is None:
             result.mol = repair
         else:
             result.mol.AddConformer(Chem.Conformer(repair.GetConformer()), assignId=True)
         result.stereo_repaired += 1
-    result.repairs = []
+    result.wrong_stereo = []
 
 
 def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
     """One round's sample of one molecule after the checks: hydrogens added, optional MMFF94,
-    overlapping and wrong-stereo conformers dropped (or mirrored, or kept aside repaired); its error
-    says why nothing is left."""
+    overlapping and wrong-stereo conformers dropped (or mirrored; dropped wrong-stereo ones are kept
+    aside for repair); its error says why nothing is left."""
     draw = Generated(item)
     if isinstance(out, Exception):
         draw.error = f"{type(out).__name__}: {out}"
@@ -295,8 +305,6 @@ def _screen(item: InputMolecule, out, mmff: bool, policy: str) -> Generated:
     drop_overlapping(draw)
     if draw.mol is not None:
         apply_stereo_policy(draw, policy)
-    if mmff and draw.repairs and AllChem.MMFFHasAllMoleculeParams(draw.repairs[0]):
-        draw.repairs = [r for r in draw.repairs if _polished_keeps_stereo(r, item.mol)]
     return draw
 
 
@@ -312,7 +320,7 @@ def _absorb(result: Generated, draw: Generated, limit: int) -> None:
     result.stereo_wrong += draw.stereo_wrong
     result.stereo_fixed += draw.stereo_fixed
     result.stereo_dropped += draw.stereo_dropped
-    result.repairs += draw.repairs
+    result.wrong_stereo += draw.wrong_stereo
     result.notes += draw.notes
     if draw.mol is None or limit <= 0:
         return

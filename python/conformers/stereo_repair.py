@@ -24,12 +24,13 @@ from .metrics.stereo import stereo_matches, wrong_stereo_elements
 MIN_REPAIRED_DISTANCE = 1.0  # A: a turned atom may come no closer than this to an atom more than 2 bonds away
 
 
-def repaired(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray) -> np.ndarray | None:
+def repaired(mol: Chem.Mol, template: Chem.Mol, xyz: np.ndarray, wrong: tuple | None = None) -> np.ndarray | None:
     """Coordinates (N, 3) of ``mol``'s conformer ``xyz`` (A, hydrogens included, heavy atoms first
     in ``template``'s order) with its wrong stereo elements corrected, or None when some element
-    cannot be turned, a turned branch would clash, or the result still differs from the template."""
+    cannot be turned, a turned branch would clash, or the result still differs from the template.
+    ``wrong``: its wrong_stereo_elements when the caller has them already."""
     heavy = template.GetNumAtoms()
-    wrong_atoms, wrong_bonds = wrong_stereo_elements(template, xyz[:heavy])
+    wrong_atoms, wrong_bonds = wrong if wrong is not None else wrong_stereo_elements(template, xyz[:heavy])
     out, moved = np.array(xyz, dtype=np.float64), set()
     if not all(_invert_centre(mol, centre, out, moved) for centre in wrong_atoms):
         return None
