@@ -27,11 +27,15 @@ class AlignedSSE(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_sse, *_):
-        P, Q, weights, ptr, R, pc, qc = ctx.saved_tensors
-        need_p, need_q = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        gP, gQ = _backend.launch(_backend._C().aligned_sse_backward, P.device, P, Q, weights, ptr, R, pc, qc,
-                                 grad_sse.contiguous(), need_p, need_q)
-        return (gP if need_p else None), (gQ if need_q else None), None, None
+        return _aligned_sse_grads(ctx, *ctx.saved_tensors, grad_sse)
+
+
+def _aligned_sse_grads(ctx, P, Q, weights, ptr, R, pc, qc, grad_sse):
+    """Backward of (P, Q, weights, ptr) through the aligned sse, R held at its optimum."""
+    need_p, need_q = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    gP, gQ = _backend.launch(_backend._C().aligned_sse_backward, P.device, P, Q, weights, ptr, R, pc, qc,
+                             grad_sse.contiguous(), need_p, need_q)
+    return (gP if need_p else None), (gQ if need_q else None), None, None
 
 
 class AlignedRMSD(torch.autograd.Function):
@@ -55,10 +59,7 @@ class AlignedRMSD(torch.autograd.Function):
         positive = rmsd > 0
         grad_sse = torch.where(positive, grad_rmsd / torch.where(positive, 2 * rmsd * wsum, torch.ones_like(rmsd)),
                                torch.zeros_like(rmsd))
-        need_p, need_q = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        gP, gQ = _backend.launch(_backend._C().aligned_sse_backward, P.device, P, Q, weights, ptr, R, pc, qc,
-                                 grad_sse.contiguous(), need_p, need_q)
-        return (gP if need_p else None), (gQ if need_q else None), None, None
+        return _aligned_sse_grads(ctx, P, Q, weights, ptr, R, pc, qc, grad_sse)
 
 
 def _rmsd(pairs: Pairs):

@@ -85,12 +85,10 @@ std::tuple<torch::Tensor, torch::Tensor, bool> aligned_rmsd(const torch::Tensor&
   TORCH_CHECK_VALUE(sse.dim() == 1 && sse.numel() == B && sse.is_contiguous(), "sse must be a contiguous (B,) tensor");
   check_index(sse, ptr, "ptr");
   if (sse.is_cuda()) {
-    auto sizes = (ptr.slice(0, 1) - ptr.slice(0, 0, B)).to(sse.scalar_type());
-    torch::Tensor wsum = sizes;
-    if (weights) {
-      auto segment = torch::repeat_interleave(torch::arange(B, ptr.options()), ptr.slice(0, 1) - ptr.slice(0, 0, B));
-      wsum = torch::zeros({B}, sse.options()).index_add_(0, segment, *weights);
-    }
+    const auto sizes = ptr.slice(0, 1) - ptr.slice(0, 0, B);
+    const auto wsum = weights ? torch::zeros({B}, sse.options())
+                                    .index_add_(0, torch::repeat_interleave(torch::arange(B, ptr.options()), sizes), *weights)
+                              : sizes.to(sse.scalar_type());
     auto msd = sse / torch::where(wsum > 0, wsum, torch::ones_like(wsum));
     auto rmsd = torch::where((msd > floor) | msd.isnan(), msd.clamp_min(floor).sqrt(), torch::zeros_like(msd));
     return {rmsd, wsum, B == 0 || torch::isfinite(rmsd).all().item<bool>()};
