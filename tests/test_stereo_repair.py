@@ -114,3 +114,25 @@ def test_repairs_are_polished_with_mmff_when_asked():
         before = ff.CalcEnergy()
         ff.Minimize(maxIts=200)
         assert before - ff.CalcEnergy() < 0.5
+
+
+def test_generate_command_repairs_what_dmcg_keeps_getting_wrong(tmp_path):
+    """`conformers generate` as a user runs it: the shipped DMCG, which cannot see handedness, on a
+    five-centre molecule gets every conformer asked for, all with the input's stereo, and says how
+    many are repairs."""
+    import re
+    import subprocess
+    import sys
+
+    smiles, out = "C[C@@H]1CC[C@H]([C@@H](C)C(=O)O)[C@H](O)[C@@H]1N", tmp_path / "out.sdf"
+    result = subprocess.run([sys.executable, "-m", "conformers.cli.main", "generate", smiles, "--model", "dmcg",
+                             "-n", "8", "-o", str(out)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    mols = list(Chem.SDMolSupplier(str(out), removeHs=False))
+    assert len(mols) == 8
+    heavy = np.stack([Chem.RemoveHs(m).GetConformer().GetPositions() for m in mols])
+    assert stereo_matches(Chem.MolFromSmiles(smiles), heavy).all()
+    counts = re.search(r"(\d+) conformers with stereo unlike the input \((\d+) mirrored, (\d+) dropped and drawn again, "
+                       r"(\d+) repaired to fill a shortfall", result.stderr)
+    wrong, mirrored, dropped, repairs = map(int, counts.groups())
+    assert wrong == mirrored + dropped and 1 <= repairs <= min(dropped, 8)
