@@ -25,73 +25,72 @@ class SymmetryCapWarning(UserWarning):
 
 
 def _mol_graph(mol, symmetrize: bool):
-    """(atom_keys, bonds (E, 2) int64 array, bond_labels (E,) int64 array) of an RDKit Mol. Bonds
-    come from one adjacency-matrix call (labelled by bond order: single, aromatic, double and triple
-    differ; a dative bond counts as a single one), read and labelled on the E bonds only (not the
-    N x N matrix) and handed to torch without Python lists; atoms from one accessor call per
-    property (_atom_labels), the only per-atom Python left."""
+    """(atom_labels (N,), bonds (E, 2), bond_labels (E,)) int64 tensors of an RDKit Mol, labelled
+    in C++ (csrc/automorphisms/mol_pickle.h: label_mol_graph). The graph is read in C++ from the
+    Mol's binary pickle, one RDKit call per molecule; pickles the reader does not know (query
+    atoms or bonds, PDB monomer info, another RDKit pickle version) are read one atom and bond at
+    a time through RDKit's API instead, into the same labels."""
     import numpy as np
     from rdkit import Chem
 
-    n = mol.GetNumAtoms()
-    if n == 0:
+    if mol.GetNumAtoms() == 0:
         raise ValueError("mol has no atoms")
-    order = Chem.GetAdjacencyMatrix(mol, useBO=True)
-    lo, hi = np.nonzero(order)
-    upper = lo < hi
-    lo, hi = lo[upper], hi[upper]
-    if lo.size != mol.GetNumBonds():  # zero-order bonds (ionic, hydrogen): not in the matrix
-        return _mol_graph_by_bond(mol, symmetrize)
-    bond_label = np.rint(2 * order[lo, hi]).astype(np.int64)  # 2, 3 (aromatic), 4, 6
-    charge_free = ()
+    pairs = np.zeros((0, 2), dtype=np.int64)
     if symmetrize:
         matches = mol.GetSubstructMatches(_terminal_pattern(), uniquify=False)
         if matches:
-            terminal, centre = np.asarray(matches, dtype=np.int64).T
-            either = np.zeros_like(order, dtype=bool)
-            either[terminal, centre] = either[centre, terminal] = True
-            bond_label[either[lo, hi]] = _SINGLE_OR_DOUBLE
-            charge_free = set(terminal.tolist())
-    return _atom_labels(mol, charge_free), np.stack([lo, hi], 1), bond_label
+            pairs = np.asarray(matches, dtype=np.int64)
+    pairs, order = torch.from_numpy(pairs), _bond_order_labels()
+    why, graph = _backend._C().mol_graph_from_pickle(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers), order, pairs)
+    if graph is not None:
+        return graph
+    return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), order, pairs)
 
 
-def _atom_labels(mol, charge_free) -> list:
-    """One label per atom. An atom of the query matches only atoms with the same element, charge
-    (none for the charge_free atoms), isotope and radicals, and (RDKit's atom-match rule) no fewer
-    rings; over a whole automorphism that is equality. GetAtomWithIdx, not GetAtoms(): RDKit's
-    Python sequence wrapper costs more than the accessors."""
+def _mol_fields_by_atom(mol):
+    """(atom_fields (N, 5), bonds (E, 2), bond_types (E,)) int64 tensors read through RDKit's API,
+    one call per atom and bond property: element, formal charge, isotope, radical electrons, ring
+    count (RDKit's ring info; 0 without it, RDKit's atom match skips the check then too)."""
     n = mol.GetNumAtoms()
-    rings = _ring_counts(mol, n)
-    return _intern([(a.GetAtomicNum(), 0 if i in charge_free else a.GetFormalCharge(), a.GetIsotope(),
-                     a.GetNumRadicalElectrons(), rings[i]) for i, a in enumerate(map(mol.GetAtomWithIdx, range(n)))])
-
-
-def _ring_counts(mol, n):
-    """Rings (RDKit's ring info) each atom is in, as a list."""
-    import itertools
-
-    import numpy as np
-
+    rings = [0] * n
     try:
-        rings = mol.GetRingInfo().AtomRings()
-    except RuntimeError:  # ring info not initialised (unsanitized mol): RDKit skips the check too
-        return [0] * n
-    members = np.fromiter(itertools.chain.from_iterable(rings), dtype=np.int64)
-    return np.bincount(members, minlength=n).tolist()
+        for ring in mol.GetRingInfo().AtomRings():
+            for i in ring:
+                rings[i] += 1
+    except RuntimeError:  # ring info not initialised (an unsanitized mol)
+        pass
+    atoms = [(a.GetAtomicNum(), a.GetFormalCharge(), a.GetIsotope(), a.GetNumRadicalElectrons(), rings[a.GetIdx()])
+             for a in mol.GetAtoms()]
+    bonds = [(b.GetBeginAtomIdx(), b.GetEndAtomIdx(), int(b.GetBondType())) for b in mol.GetBonds()]
+    table = torch.tensor(bonds, dtype=torch.int64).reshape(-1, 3)
+    return torch.tensor(atoms, dtype=torch.int64), table[:, :2].contiguous(), table[:, 2].contiguous()
 
 
-def _mol_graph_by_bond(mol, symmetrize: bool):
-    """The same graph read one bond at a time, for molecules with bonds of order zero."""
-    charge_free, either_bond = set(), set()
-    if symmetrize:
-        for terminal, centre in mol.GetSubstructMatches(_terminal_pattern(), uniquify=False):
-            charge_free.add(terminal)
-            either_bond.add(mol.GetBondBetweenAtoms(terminal, centre).GetIdx())
-    bonds, bond_labels = [], []
-    for b in mol.GetBonds():
-        bonds.append((b.GetBeginAtomIdx(), b.GetEndAtomIdx()))
-        bond_labels.append(_SINGLE_OR_DOUBLE if b.GetIdx() in either_bond else int(b.GetBondType()))
-    return _atom_labels(mol, charge_free), bonds, bond_labels
+_ORDER_LABELS = None
+
+
+def _bond_order_labels() -> torch.Tensor:
+    """Twice RDKit's bond order for every BondType value (single 2, aromatic 3, double 4, triple 6;
+    0 for ionic, hydrogen, zero-order bonds and types RDKit gives no order), indexed by type."""
+    global _ORDER_LABELS
+    if _ORDER_LABELS is None:
+        from rdkit import Chem, rdBase
+
+        mol = Chem.RWMol()
+        mol.AddAtom(Chem.Atom(6))
+        mol.AddAtom(Chem.Atom(6))
+        mol.AddBond(0, 1, Chem.BondType.SINGLE)
+        bond = mol.GetBondWithIdx(0)
+        labels = torch.zeros(max(Chem.BondType.values) + 1, dtype=torch.int64)
+        with rdBase.BlockLogs():
+            for value, bond_type in Chem.BondType.values.items():
+                bond.SetBondType(bond_type)
+                try:
+                    labels[value] = round(2 * bond.GetBondTypeAsDouble())
+                except RuntimeError:  # RDKit has no order for it (three-centre, dative L/R, other)
+                    pass
+        _ORDER_LABELS = labels
+    return _ORDER_LABELS
 
 
 _PATTERN = None
@@ -104,11 +103,6 @@ def _terminal_pattern():
 
         _PATTERN = Chem.MolFromSmarts(_TERMINAL_SMARTS)
     return _PATTERN
-
-
-def _intern(keys):
-    index = {}
-    return [index.setdefault(k, len(index)) for k in keys]
 
 
 def _plain_graph(graph):
@@ -147,12 +141,7 @@ def labelled_graph(mol_or_graph, symmetrize: bool = True):
     automorphisms :func:`automorphisms` enumerates (for a Mol, with the conjugated terminal groups
     symmetrized when asked); the same graph the reference enumerates."""
     if hasattr(mol_or_graph, "GetAtoms"):
-        import numpy as np
-
-        atoms, bonds, labels = _mol_graph(mol_or_graph, symmetrize)
-        return (torch.tensor(atoms, dtype=torch.int64),
-                torch.from_numpy(np.asarray(bonds, dtype=np.int64).reshape(-1, 2)),
-                torch.from_numpy(np.asarray(labels, dtype=np.int64).reshape(-1)))
+        return _mol_graph(mol_or_graph, symmetrize)
     return _plain_graph(mol_or_graph)
 
 

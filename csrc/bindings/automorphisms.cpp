@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "../automorphisms/automorphisms.h"
+#include "../automorphisms/mol_pickle.h"
 
 namespace {
 
@@ -101,6 +102,78 @@ torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Te
   return out;
 }
 
+std::vector<int64_t> int64_vector(const torch::Tensor& t, const char* name) {
+  TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == torch::kLong, name, " must be an int64 CPU tensor");
+  const auto c = t.contiguous();
+  return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
+}
+
+torch::Tensor int64_tensor(const std::vector<int64_t>& v, std::initializer_list<int64_t> shape) {
+  auto out = torch::empty(shape, torch::kLong);
+  std::copy(v.begin(), v.end(), out.data_ptr<int64_t>());
+  return out;
+}
+
+using LabelledTensors = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>;
+
+LabelledTensors as_tensors(const ck::LabelledMolGraph& g) {
+  const int64_t n = static_cast<int64_t>(g.atom_labels.size()), e = static_cast<int64_t>(g.bond_labels.size());
+  return {int64_tensor(g.atom_labels, {n}), int64_tensor(g.bonds, {e, 2}), int64_tensor(g.bond_labels, {e})};
+}
+
+// (terminal, centre) atom lists of the symmetrized conjugated terminal bonds, from (M, 2) pairs.
+std::pair<std::vector<int64_t>, std::vector<int64_t>> terminal_bonds(const torch::Tensor& pairs, int64_t n_atoms) {
+  const auto flat = int64_vector(pairs, "terminal_pairs");
+  TORCH_CHECK_VALUE(flat.size() % 2 == 0, "terminal_pairs must have shape (M, 2)");
+  std::vector<int64_t> terminal, centre;
+  for (size_t k = 0; k < flat.size(); k += 2) {
+    TORCH_CHECK_VALUE(flat[k] >= 0 && flat[k] < n_atoms && flat[k + 1] >= 0 && flat[k + 1] < n_atoms,
+                      "terminal_pairs holds an atom index outside [0, N)");
+    terminal.push_back(flat[k]);
+    centre.push_back(flat[k + 1]);
+  }
+  return {terminal, centre};
+}
+
+// The labelled graph of an RDKit Mol from its binary pickle (ck::read_mol_pickle): (why, labels);
+// why is "" when read, otherwise the reason the caller must read the Mol another way.
+std::tuple<std::string, c10::optional<LabelledTensors>> mol_graph_from_pickle(
+    const pybind11::bytes& pickle, const torch::Tensor& order_label, const torch::Tensor& terminal_pairs) {
+  char* data = nullptr;
+  Py_ssize_t size = 0;
+  TORCH_CHECK_VALUE(PyBytes_AsStringAndSize(pickle.ptr(), &data, &size) == 0, "pickle must be bytes");
+  ck::MolGraphFields fields;
+  auto why = ck::read_mol_pickle(reinterpret_cast<const uint8_t*>(data), static_cast<size_t>(size), fields);
+  if (!why.empty()) return {why, c10::nullopt};
+  const auto [terminal, centre] = terminal_bonds(terminal_pairs, fields.n_atoms());
+  return {"", as_tensors(ck::label_mol_graph(fields, int64_vector(order_label, "order_label"), terminal, centre))};
+}
+
+// The same labels from fields read in Python: atom_fields (N, 5) = element, charge, isotope,
+// radical electrons, ring count; bonds (E, 2); bond_types (E,).
+LabelledTensors label_mol_graph(const torch::Tensor& atom_fields, const torch::Tensor& bonds,
+                                const torch::Tensor& bond_types, const torch::Tensor& order_label,
+                                const torch::Tensor& terminal_pairs) {
+  TORCH_CHECK_VALUE(atom_fields.dim() == 2 && atom_fields.size(1) == 5, "atom_fields must have shape (N, 5)");
+  TORCH_CHECK_VALUE(bonds.dim() == 2 && bonds.size(1) == 2 && bond_types.numel() == bonds.size(0),
+                    "bonds must have shape (E, 2) and bond_types (E,)");
+  const int64_t n = atom_fields.size(0);
+  const auto a = int64_vector(atom_fields, "atom_fields");
+  ck::MolGraphFields fields;
+  for (int64_t i = 0; i < n; ++i) {
+    fields.atomic_num.push_back(a[5 * i]);
+    fields.formal_charge.push_back(a[5 * i + 1]);
+    fields.isotope.push_back(a[5 * i + 2]);
+    fields.radical_electrons.push_back(a[5 * i + 3]);
+    fields.ring_count.push_back(a[5 * i + 4]);
+  }
+  fields.bonds = int64_vector(bonds, "bonds");
+  for (int64_t v : fields.bonds) TORCH_CHECK_VALUE(v >= 0 && v < n, "bonds holds an atom index outside [0, N)");
+  fields.bond_type = int64_vector(bond_types, "bond_types");
+  const auto [terminal, centre] = terminal_bonds(terminal_pairs, n);
+  return as_tensors(ck::label_mol_graph(fields, int64_vector(order_label, "order_label"), terminal, centre));
+}
+
 }  // namespace
 
 void bind_automorphisms(pybind11::module_& m) {
@@ -108,4 +181,6 @@ void bind_automorphisms(pybind11::module_& m) {
   m.def("symmetry_classes", &symmetry_classes);
   m.def("best_automorphisms", &best_automorphisms);
   m.def("rows_are_permutations", &rows_are_permutations);
+  m.def("mol_graph_from_pickle", &mol_graph_from_pickle);
+  m.def("label_mol_graph", &label_mol_graph);
 }

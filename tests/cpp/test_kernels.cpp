@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "automorphisms/automorphisms.h"
+#include "automorphisms/mol_pickle.h"
 #include "distance_descent/distance_descent.h"
 #include "edge_geometry/edge_geometry.h"
 #include "gather_layer_norm/gather_layer_norm.h"
@@ -496,6 +497,32 @@ void test_symmetric_and_matrix(double tol) {
   CHECK(!ck::best_automorphism(graph, X.data(), Y.data(), identity.data(), 3).exact, "step budget not reported");
 }
 
+// RDKit's pickle (format 16.4) of [13CH3]C(=O)[O-].[NH4+]: the graph read back, the labels of the
+// symmetrized carboxylate, and every truncation refused with a reason (never read past the end).
+void test_mol_pickle() {
+  const std::vector<uint8_t> pickle = {
+      0xef, 0xbe, 0xad, 0xde, 0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x00, 0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00,
+      0x00, 0x00, 0x05, 0x00, 0x00, 0x00, 0x03, 0x00, 0x00, 0x00, 0x80, 0x01, 0x06, 0x20, 0x30, 0x01, 0x00, 0x00,
+      0x03, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x06, 0x00, 0x28, 0x00, 0x00, 0x00, 0x03, 0x04, 0x08, 0x00, 0x28, 0x00,
+      0x00, 0x00, 0x03, 0x02, 0x08, 0x20, 0x2a, 0x00, 0x00, 0x00, 0xff, 0x03, 0x01, 0x07, 0x20, 0x32, 0x00, 0x00,
+      0x00, 0x01, 0x04, 0x04, 0x0b, 0x00, 0x01, 0x00, 0x01, 0x02, 0x28, 0x02, 0x01, 0x03, 0x20, 0x42, 0x00, 0x00,
+      0x00, 0x00, 0x17, 0x04, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x16};
+  ck::MolGraphFields f;
+  const std::string why = ck::read_mol_pickle(pickle.data(), pickle.size(), f);
+  CHECK(why.empty(), "pickle not read: %s", why.c_str());
+  CHECK((f.atomic_num == std::vector<int64_t>{6, 6, 8, 8, 7}), "atomic numbers");
+  CHECK((f.formal_charge == std::vector<int64_t>{0, 0, 0, -1, 1}), "formal charges");
+  CHECK((f.isotope == std::vector<int64_t>{13, 0, 0, 0, 0}), "isotopes");
+  CHECK((f.ring_count == std::vector<int64_t>(5, 0)), "ring counts");
+  CHECK((f.bonds == std::vector<int64_t>{0, 1, 1, 2, 1, 3}) && (f.bond_type == std::vector<int64_t>{1, 2, 1}), "bonds");
+  const std::vector<int64_t> order_label = {0, 2, 4, 6};
+  const auto g = ck::label_mol_graph(f, order_label, {2, 3}, {1, 1});
+  CHECK((g.atom_labels == std::vector<int64_t>{0, 1, 2, 2, 3}), "atom labels");
+  CHECK((g.bond_labels == std::vector<int64_t>{2, ck::kEitherBondLabel, ck::kEitherBondLabel}), "bond labels");
+  for (size_t size = 0; size < 92; ++size)  // every cut before the end of the ring info
+    CHECK(!ck::read_mol_pickle(pickle.data(), size, f).empty(), "pickle cut at %zu bytes was read", size);
+}
+
 // A 3-atom triangle, edges destination-major: 0 <- {1, 2}, 1 <- {0}, 2 <- {} .
 template <typename Backend>
 void test_vector_aggregation() {
@@ -738,6 +765,7 @@ int run_all() {
   test_gather_layer_norm<Backend>();
   test_gine_aggregate<Backend>();
   test_distance_descent<Backend>();
+  test_mol_pickle();  // host-only
   std::printf("%s backend: %s\n", Backend::name(), g_failures ? "FAILED" : "all checks passed");
   return g_failures ? 1 : 0;
 }

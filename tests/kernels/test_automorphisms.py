@@ -107,19 +107,97 @@ def test_symmetry_classes():
     assert len(set(classes.tolist())) == 6  # CH3, C quaternary, ipso, ortho, meta, para
 
 
-def test_graph_read_in_bulk_equals_the_bond_by_bond_read():
-    """The adjacency-matrix read (the default) and the bond-by-bond one (molecules with zero-order
-    bonds) give the same automorphisms, with and without the conjugated-terminal symmetrization."""
-    from conformer_kernels.ops.automorphisms import _mol_graph, _mol_graph_by_bond
+def _pickle_read(mol, symmetrize):
+    """(why, labelled graph or None) of the C++ pickle reader, as _mol_graph calls it."""
+    import numpy as np
 
-    mols = list(nci_molecules(300)) + [Chem.MolFromSmiles(s) for s in (
-        "OC(=O)c1ccc(cc1)C([O-])=O", "NC(=[NH2+])c1ccccc1", "[O-][N+](=O)c1ccc(cc1)[N+]([O-])=O", "[13CH3]C([13CH3])C",
-        "[CH2]c1ccc([CH2])cc1", "[2H]C([2H])(C)C", "*CC*", "C[Si](C)(C)C", "FC(F)(Cl)Br", "[NH3+]CC([O-])=O")]
+    from conformer_kernels import _backend
+    from conformer_kernels.ops.automorphisms import _bond_order_labels, _terminal_pattern
+
+    pairs = np.asarray(mol.GetSubstructMatches(_terminal_pattern(), uniquify=False) if symmetrize else (),
+                       dtype=np.int64).reshape(-1, 2)
+    return _backend._C().mol_graph_from_pickle(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers),
+                                               _bond_order_labels(), torch.from_numpy(pairs))
+
+
+def _read_by_atom(mol, symmetrize):
+    import numpy as np
+
+    from conformer_kernels import _backend
+    from conformer_kernels.ops.automorphisms import _bond_order_labels, _mol_fields_by_atom, _terminal_pattern
+
+    pairs = np.asarray(mol.GetSubstructMatches(_terminal_pattern(), uniquify=False) if symmetrize else (),
+                       dtype=np.int64).reshape(-1, 2)
+    return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), _bond_order_labels(), torch.from_numpy(pairs))
+
+
+def _pickle_edge_cases():
+    """Molecules whose pickles exercise every optional field the reader skips or reads."""
+    from rdkit.Chem import AllChem
+
+    smiles = ("OC(=O)c1ccc(cc1)C([O-])=O", "NC(=[NH2+])c1ccccc1", "[O-][N+](=O)c1ccc(cc1)[N+]([O-])=O",
+              "[13CH3]C([13CH3])C", "[CH2]c1ccc([CH2])cc1", "[2H]C([2H])(C)C", "*CC*", "C[Si](C)(C)C",
+              "FC(F)(Cl)Br", "[NH3+]CC([O-])=O", "[CH3:1][CH2:200]O", "C/C=C/C", "F/C=C(/Cl)Br", "C[C@H](N)O",
+              "[Fe+2].[Cl-].[Cl-]", "C1CC2CCC1CC2", "c1ccc2ccccc2c1", "[O]", "C[N+](C)(C)[O-]", "[*:3]C(=O)O")
+    mols = [Chem.MolFromSmiles(s) for s in smiles]
     mols.append(Chem.AddHs(Chem.MolFromSmiles("CC(C)O")))
-    for mol in mols:
-        for symmetrize in (False, True):
-            bulk, by_bond = _mol_graph(mol, symmetrize), _mol_graph_by_bond(mol, symmetrize)
-            assert _as_set(ck.automorphisms(bulk, max_count=10**5)) == _as_set(ck.automorphisms(by_bond, max_count=10**5))
+    with_conformers = Chem.AddHs(Chem.MolFromSmiles("OCC(=O)O"))
+    AllChem.EmbedMultipleConfs(with_conformers, 3, randomSeed=1)
+    mols.append(with_conformers)
+    block = Chem.MolToMolBlock(Chem.MolFromSmiles("C[C@@H](O)C(=O)O"))  # wedged bonds: bond directions
+    mols.append(Chem.MolFromMolBlock(block))
+    big = Chem.MolFromSmiles("C" * 300 + "(=O)[O-]")  # more than 255 atoms: int32 atom indices
+    mols.append(big)
+    unsanitized = Chem.MolFromSmiles("C1CCCCC1C(=O)O", sanitize=False)  # no ring info in its pickle
+    mols.append(unsanitized)
+    dative = Chem.RWMol(Chem.MolFromSmiles("CN(C)C.B(F)(F)F"))
+    dative.AddBond(1, 4, Chem.BondType.DATIVE)
+    mols.append(dative.GetMol())
     ionic = Chem.RWMol(Chem.MolFromSmiles("CC.CC"))
-    ionic.AddBond(1, 2, Chem.BondType.ZERO)  # absent from the adjacency matrix: read bond by bond
-    assert len(_mol_graph(ionic, True)[1]) == 3
+    ionic.AddBond(1, 2, Chem.BondType.ZERO)
+    mols.append(ionic.GetMol())
+    return mols
+
+
+def test_graph_read_from_the_pickle_equals_the_read_through_rdkit_api():
+    """The C++ pickle reader (the default) and the atom-by-atom read through RDKit's API give the
+    same labelled graph, with and without the conjugated-terminal symmetrization, on real molecules
+    and on pickles with atom maps, dummy labels, isotopes, radicals, bond stereo and directions,
+    conformers, > 255 atoms, no ring info, dative and zero-order bonds."""
+    for mol in list(nci_molecules(300)) + _pickle_edge_cases():
+        for symmetrize in (False, True):
+            why, graph = _pickle_read(mol, symmetrize)
+            assert why == "" and graph is not None, (Chem.MolToSmiles(mol), why)
+            for ours, theirs in zip(graph, _read_by_atom(mol, symmetrize)):
+                assert torch.equal(ours, theirs), Chem.MolToSmiles(mol)
+
+
+def test_pickles_the_reader_does_not_know_are_read_through_rdkit_api():
+    """Query atoms (SMARTS) and PDB residue info are refused with a reason, and ck.automorphisms
+    still answers through the per-atom read; a truncated or foreign pickle is refused, never read."""
+    query = Chem.MolFromSmarts("[#6]1:[#6]:[#6]:[#6]:[#6]:[#6]:1-[#8]")
+    pdb = Chem.MolFromPDBBlock("HETATM    1  C1  LIG A   1       0.000   0.000   0.000  1.00  0.00           C\n"
+                               "HETATM    2  O1  LIG A   1       1.400   0.000   0.000  1.00  0.00           O\n"
+                               "CONECT    1    2\nEND\n")
+    for mol in (query, pdb):
+        why, graph = _pickle_read(mol, True)
+        assert graph is None and why
+        assert ck.automorphisms(mol).shape[1] == mol.GetNumAtoms()
+    assert len(_as_set(ck.automorphisms(query))) == 2  # the ring's mirror, as RDKit's self-match
+    from conformer_kernels import _backend
+    from conformer_kernels.ops.automorphisms import _bond_order_labels
+
+    whole = Chem.MolFromSmiles("c1ccccc1O").ToBinary()
+    for bad in (whole[: len(whole) // 2], whole[:30], b"not a pickle at all", b""):
+        why, graph = _backend._C().mol_graph_from_pickle(bad, _bond_order_labels(), torch.zeros(0, 2, dtype=torch.int64))
+        assert graph is None and why
+
+
+def test_zero_order_bonds_are_labelled_by_bond_type():
+    from conformer_kernels.ops.automorphisms import _mol_graph
+
+    ionic = Chem.RWMol(Chem.MolFromSmiles("CC.CC"))
+    ionic.AddBond(1, 2, Chem.BondType.ZERO)
+    atoms, bonds, labels = _mol_graph(ionic, True)
+    assert len(bonds) == 3 and labels.tolist() == [int(Chem.BondType.SINGLE), int(Chem.BondType.SINGLE),
+                                                   int(Chem.BondType.ZERO)]
