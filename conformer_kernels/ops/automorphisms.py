@@ -10,10 +10,9 @@ from .. import _backend
 # RDKit's pattern for conjugated terminal groups (MolAlign::details::symmetrizeTerminalAtoms, used
 # by GetBestRMS with symmetrizeConjugatedTerminalGroups=True): a terminal O/N bonded to an atom that
 # also carries another terminal O/N, one bond single and the other double. Matched atoms lose their
-# formal charge and their bond becomes "single or double", so the carboxylate, nitro, amidine and
-# guanidine partners become interchangeable.
+# formal charge and their bond becomes "single or double" (label -1, ck::kEitherBondLabel), so the
+# carboxylate, nitro, amidine and guanidine partners become interchangeable.
 _TERMINAL_SMARTS = "[O,N;D1;$([O,N;D1]-[*]=[O,N;D1]),$([O,N;D1]=[*]-[O,N;D1])]~[*]"
-_SINGLE_OR_DOUBLE = -1  # bond label of a symmetrized terminal bond
 
 DEFAULT_MAX_COUNT = 100_000  # enumerating 31,104 (tetra-tert-butylmethane) takes ~20 ms
 DEFAULT_MAX_STEPS = 5_000_000
@@ -41,7 +40,8 @@ def _mol_graph(mol, symmetrize: bool):
         if matches:
             pairs = np.asarray(matches, dtype=np.int64)
     pairs, order = torch.from_numpy(pairs), _bond_order_labels()
-    why, graph = _backend._C().mol_graph_from_pickle(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers), order, pairs)
+    _why_not_read, graph = _backend._C().mol_graph_from_pickle(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers),
+                                                              order, pairs)
     if graph is not None:
         return graph
     return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), order, pairs)
