@@ -6,8 +6,12 @@ import pytest
 import torch
 from hypothesis import assume, given, strategies as st
 
+from rdkit import Chem
+
 import conformer_kernels as ck
 from conformer_kernels.reference import kabsch as ref_kabsch, symmetric_rmsd as ref_symmetric
+
+from .strategies import METALS, NCI_SMALL, STEREO
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.int64, torch.bool]
 VALUES = ["normal", "nan", "inf", "huge", "zeros", "collinear"]
@@ -117,3 +121,28 @@ def test_rmsd_matrix(a, b, n, data):
     assume(X.dtype == Y.dtype or data.draw(st.booleans()))
     perms = permutations(data.draw, n) if data.draw(st.booleans()) else None
     agree_or_refuse(ck.rmsd_matrix, ref_symmetric.rmsd_matrix, X, Y, perms)
+
+
+@given(st.sampled_from(NCI_SMALL[:200] + METALS + STEREO), st.integers(0, 10**6), st.integers(0, 255),
+       st.sampled_from(["flip", "cut", "both"]))
+def test_mol_pickle_reader_on_corrupt_bytes(smiles, where, value, how):
+    """The C++ reader of RDKit's Mol pickle (what ck.automorphisms reads a Mol from) on a real
+    pickle with one byte changed and/or cut short: it refuses with a reason or returns a graph whose
+    bonds index its atoms; never a crash, a hang or an out-of-range index."""
+    from conformer_kernels import _backend
+    from conformer_kernels.ops.automorphisms import _bond_order_labels
+
+    mol = Chem.MolFromSmiles(smiles)
+    assume(mol is not None and mol.GetNumAtoms())
+    data = bytearray(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers))
+    if how in ("flip", "both"):
+        data[where % len(data)] = value
+    if how in ("cut", "both"):
+        data = data[: where % len(data)]
+    why, graph = _backend._C().mol_graph_from_pickle(bytes(data), _bond_order_labels(), torch.zeros(0, 2, dtype=torch.int64))
+    if graph is None:
+        assert isinstance(why, str) and why
+        return
+    atoms, bonds, labels = graph
+    assert why == "" and atoms.numel() >= 1 and bonds.shape == (labels.numel(), 2)
+    assert bool((bonds >= 0).all() and (bonds < atoms.numel()).all())
