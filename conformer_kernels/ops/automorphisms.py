@@ -29,22 +29,23 @@ def _mol_graph(mol, symmetrize: bool):
     Mol's binary pickle, one RDKit call per molecule; pickles the reader does not know (query
     atoms or bonds, PDB monomer info, another RDKit pickle version) are read one atom and bond at
     a time through RDKit's API instead, into the same labels."""
-    import numpy as np
-    from rdkit import Chem
-
     if mol.GetNumAtoms() == 0:
         raise ValueError("mol has no atoms")
-    pairs = np.zeros((0, 2), dtype=np.int64)
-    if symmetrize:
-        matches = mol.GetSubstructMatches(_terminal_pattern(), uniquify=False)
-        if matches:
-            pairs = np.asarray(matches, dtype=np.int64)
-    pairs, order = torch.from_numpy(pairs), _bond_order_labels()
-    _why_not_read, graph = _backend._C().mol_graph_from_pickle(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers),
-                                                              order, pairs)
+    pairs = _terminal_pairs(mol) if symmetrize else _NO_PAIRS
+    _why_not_read, graph = _backend._C().mol_graph_from_pickle(mol.ToBinary(_NO_CONFORMERS), _bond_order_labels(), pairs)
     if graph is not None:
         return graph
-    return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), order, pairs)
+    return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), _bond_order_labels(), pairs)
+
+
+_NO_PAIRS = torch.zeros(0, 2, dtype=torch.int64)
+_NO_CONFORMERS = 0x20000  # RDKit PicklerOps::NoConformers: the pickle without coordinates
+
+
+def _terminal_pairs(mol) -> torch.Tensor:
+    """(M, 2) int64 (terminal atom, its neighbour) of the conjugated terminal groups."""
+    matches = mol.GetSubstructMatches(_terminal_pattern(), uniquify=False)
+    return torch.tensor(matches, dtype=torch.int64) if matches else _NO_PAIRS
 
 
 def _mol_fields_by_atom(mol):

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <map>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -17,57 +16,88 @@ struct Neighbour {
   int64_t bond_label;
 };
 
-using Adjacency = std::vector<std::vector<Neighbour>>;
+// Atoms' neighbours in one flat array (CSR): adj[i] is a range over atom i's bonds, in bond order.
+class Adjacency {
+ public:
+  struct Range {
+    const Neighbour *first, *last;
+    const Neighbour* begin() const { return first; }
+    const Neighbour* end() const { return last; }
+    size_t size() const { return static_cast<size_t>(last - first); }
+    const Neighbour& operator[](size_t k) const { return first[k]; }
+  };
 
-Adjacency build_adjacency(const LabelledGraph& g) {
-  Adjacency adj(g.n_atoms);
-  for (int64_t e = 0; e < g.n_bonds; ++e) {
-    const int64_t a = g.bonds[2 * e], b = g.bonds[2 * e + 1];
-    if (a < 0 || b < 0 || a >= g.n_atoms || b >= g.n_atoms)
-      throw std::invalid_argument("bond " + std::to_string(e) + " joins atom indices outside [0, " +
-                                  std::to_string(g.n_atoms) + ")");
-    if (a == b) throw std::invalid_argument("bond " + std::to_string(e) + " is a self-loop");
-    adj[a].push_back({b, g.bond_labels[e]});
-    adj[b].push_back({a, g.bond_labels[e]});
+  explicit Adjacency(const LabelledGraph& g) : start_(g.n_atoms + 1, 0), items_(2 * g.n_bonds) {
+    for (int64_t e = 0; e < g.n_bonds; ++e) {
+      const int64_t a = g.bonds[2 * e], b = g.bonds[2 * e + 1];
+      if (a < 0 || b < 0 || a >= g.n_atoms || b >= g.n_atoms)
+        throw std::invalid_argument("bond " + std::to_string(e) + " joins atom indices outside [0, " +
+                                    std::to_string(g.n_atoms) + ")");
+      if (a == b) throw std::invalid_argument("bond " + std::to_string(e) + " is a self-loop");
+      ++start_[a + 1];
+      ++start_[b + 1];
+    }
+    for (int64_t i = 0; i < g.n_atoms; ++i) start_[i + 1] += start_[i];
+    std::vector<int64_t> fill(start_.begin(), start_.end() - 1);
+    for (int64_t e = 0; e < g.n_bonds; ++e) {
+      const int64_t a = g.bonds[2 * e], b = g.bonds[2 * e + 1];
+      items_[fill[a]++] = {b, g.bond_labels[e]};
+      items_[fill[b]++] = {a, g.bond_labels[e]};
+    }
   }
-  return adj;
-}
+  Range operator[](int64_t i) const { return {items_.data() + start_[i], items_.data() + start_[i + 1]}; }
+  int64_t n_atoms() const { return static_cast<int64_t>(start_.size()) - 1; }
+  int64_t offset(int64_t i) const { return start_[i]; }  // of atom i's first neighbour in the flat array
 
-// Replaces each atom's signature by its rank among the distinct signatures.
-template <typename Signature>
-int64_t rank_signatures(const std::vector<Signature>& signatures, std::vector<int64_t>& classes) {
-  std::map<Signature, int64_t> rank;
-  for (const auto& s : signatures) rank.emplace(s, 0);
+ private:
+  std::vector<int64_t> start_;
+  std::vector<Neighbour> items_;
+};
+
+// Numbers the atoms' classes by sorting the atoms with `less` (a strict weak order on atom
+// indices): equal atoms share a class, classes count up in sorted order. Returns the class count.
+template <typename Less>
+int64_t rank_atoms(std::vector<int64_t>& order, std::vector<int64_t>& classes, Less less) {
+  std::sort(order.begin(), order.end(), less);
   int64_t next = 0;
-  for (auto& kv : rank) kv.second = next++;
-  for (size_t i = 0; i < signatures.size(); ++i) classes[i] = rank[signatures[i]];
-  return next;
+  for (size_t k = 0; k < order.size(); ++k) {
+    if (k > 0 && less(order[k - 1], order[k])) ++next;
+    classes[order[k]] = next;
+  }
+  return order.empty() ? 0 : next + 1;
 }
 
+// 1-WL colour refinement. An atom's signature is (its class, the sorted (bond label, neighbour
+// class) pairs), compared lexicographically; the pairs live in one flat array (CSR by atom), so a
+// round allocates nothing.
 std::vector<int64_t> refine_classes(const LabelledGraph& g, const Adjacency& adj) {
   const int64_t n = g.n_atoms;
-  std::vector<int64_t> classes(n);
-  std::vector<std::pair<int64_t, std::vector<std::pair<int64_t, int64_t>>>> signature(n);
-  for (int64_t i = 0; i < n; ++i) signature[i].first = g.atom_labels[i];
-  int64_t n_classes = rank_signatures(signature, classes);
+  std::vector<int64_t> classes(n), refined(n), order(n), start(n + 1);
+  for (int64_t i = 0; i <= n; ++i) start[i] = adj.offset(i);
+  for (int64_t i = 0; i < n; ++i) order[i] = i;
+  std::vector<std::pair<int64_t, int64_t>> around(start[n]);
+  int64_t n_classes = rank_atoms(order, classes, [&](int64_t a, int64_t b) { return g.atom_labels[a] < g.atom_labels[b]; });
   while (true) {
     for (int64_t i = 0; i < n; ++i) {
-      signature[i].first = classes[i];
-      auto& around = signature[i].second;
-      around.clear();
-      for (const auto& nb : adj[i]) around.emplace_back(nb.bond_label, classes[nb.atom]);
-      std::sort(around.begin(), around.end());
+      auto* pairs = around.data() + start[i];
+      for (size_t k = 0; k < adj[i].size(); ++k) pairs[k] = {adj[i][k].bond_label, classes[adj[i][k].atom]};
+      std::sort(pairs, around.data() + start[i + 1]);
     }
-    const int64_t refined = rank_signatures(signature, classes);
-    if (refined == n_classes) return classes;  // a refinement only ever splits classes
-    n_classes = refined;
+    const int64_t count = rank_atoms(order, refined, [&](int64_t a, int64_t b) {
+      if (classes[a] != classes[b]) return classes[a] < classes[b];
+      return std::lexicographical_compare(around.begin() + start[a], around.begin() + start[a + 1],
+                                          around.begin() + start[b], around.begin() + start[b + 1]);
+    });
+    classes.swap(refined);
+    if (count == n_classes) return classes;  // a refinement only ever splits classes
+    n_classes = count;
   }
 }
 
 // Search order: BFS within each connected component, components started at their atom of the
 // rarest class, so that every atom after a component's first has a mapped neighbour.
 std::vector<int64_t> search_order(const Adjacency& adj, const std::vector<int64_t>& classes) {
-  const int64_t n = (int64_t)adj.size();
+  const int64_t n = adj.n_atoms();
   std::vector<int64_t> class_size(n + 1, 0), order, by_rarity(n);
   for (int64_t c : classes) ++class_size[c];
   for (int64_t i = 0; i < n; ++i) by_rarity[i] = i;
@@ -98,11 +128,13 @@ int64_t bond_label_between(const Adjacency& adj, int64_t a, int64_t b) {
 class Search {
  public:
   Search(const LabelledGraph& g, int64_t max_count, int64_t max_steps, const double* cost)
-      : cost_(cost), adj_(build_adjacency(g)), classes_(refine_classes(g, adj_)),
-        order_(search_order(adj_, classes_)), n_(g.n_atoms), max_count_(max_count),
-        max_steps_(max_steps), image_(n_, -1), used_(n_, 0) {
-    for (int64_t c = 0; c < n_; ++c) members_.emplace_back();
-    for (int64_t i = 0; i < n_; ++i) members_[classes_[i]].push_back(i);
+      : cost_(cost), adj_(g), classes_(refine_classes(g, adj_)), order_(search_order(adj_, classes_)),
+        n_(g.n_atoms), max_count_(max_count), max_steps_(max_steps), image_(n_, -1), used_(n_, 0),
+        class_start_(n_ + 1, 0), members_(n_) {
+    for (int64_t c : classes_) ++class_start_[c + 1];
+    for (int64_t c = 0; c < n_; ++c) class_start_[c + 1] += class_start_[c];
+    std::vector<int64_t> fill(class_start_.begin(), class_start_.end() - 1);
+    for (int64_t i = 0; i < n_; ++i) members_[fill[classes_[i]]++] = i;  // by atom index within a class
   }
 
   AutomorphismResult run() {
@@ -193,26 +225,31 @@ class Search {
       return;
     }
     const int64_t v = order_[depth];
-    // Candidates: the neighbours of a mapped neighbour's image, or the whole class of v.
-    const std::vector<int64_t>* pool = &members_[classes_[v]];
-    std::vector<int64_t> near;
+    // Candidates, on the shared stack: the neighbours of a mapped neighbour's image, or the whole
+    // class of v. Indices, not pointers: deeper calls push onto the same vector.
+    const size_t base = stack_.size();
+    bool near = false;
     for (const auto& nb : adj_[v]) {
       if (image_[nb.atom] < 0) continue;
-      for (const auto& m : adj_[image_[nb.atom]]) near.push_back(m.atom);
-      pool = &near;
+      for (const auto& m : adj_[image_[nb.atom]]) stack_.push_back(m.atom);
+      near = true;
       break;
     }
+    if (!near) stack_.insert(stack_.end(), members_.begin() + class_start_[classes_[v]],
+                             members_.begin() + class_start_[classes_[v] + 1]);
     // By cost when given; else v's own atom first, so the identity is the first automorphism found.
-    std::vector<int64_t> candidates(*pool);
+    const auto first = stack_.begin() + base;
     if (cost_) {
       const double* row = cost_ + v * n_;
-      std::stable_sort(candidates.begin(), candidates.end(), [&](int64_t a, int64_t b) { return row[a] < row[b]; });
-    } else {
-      std::stable_partition(candidates.begin(), candidates.end(), [&](int64_t w) { return w == v; });
+      std::stable_sort(first, stack_.end(), [&](int64_t a, int64_t b) { return row[a] < row[b]; });
+    } else if (const auto self = std::find(first, stack_.end(), v); self != stack_.end()) {
+      std::rotate(first, self, self + 1);
     }
-    for (int64_t w : candidates) {
-      if (stopped()) return;
-      if (++steps_ > max_steps_) { result_.hit_max_steps = true; return; }
+    const size_t top = stack_.size();
+    for (size_t k = base; k < top; ++k) {
+      const int64_t w = stack_[k];
+      if (stopped()) break;
+      if (++steps_ > max_steps_) { result_.hit_max_steps = true; break; }
       if (!consistent(v, w)) continue;
       image_[v] = w;
       used_[w] = 1;
@@ -220,6 +257,7 @@ class Search {
       image_[v] = -1;
       used_[w] = 0;
     }
+    stack_.resize(base);
   }
 
   const double* cost_;
@@ -228,7 +266,8 @@ class Search {
   int64_t n_, max_count_, max_steps_, steps_ = 0;
   std::vector<int64_t> image_;
   std::vector<char> used_;
-  std::vector<std::vector<int64_t>> members_;
+  std::vector<int64_t> class_start_, members_;  // atoms of class c: members_[class_start_[c] ..]
+  std::vector<int64_t> stack_;                   // candidate lists of the open search levels
   AutomorphismResult result_;
   const double* X_ = nullptr;  // bounded mode (run_bounded): centred coordinates
   const double* Y_ = nullptr;
@@ -239,7 +278,7 @@ class Search {
 }  // namespace
 
 std::vector<int64_t> symmetry_classes(const LabelledGraph& graph) {
-  return refine_classes(graph, build_adjacency(graph));
+  return refine_classes(graph, Adjacency(graph));
 }
 
 AutomorphismResult enumerate_automorphisms(const LabelledGraph& graph, int64_t max_count,
