@@ -120,6 +120,26 @@ def test_kl_weight_rises_on_a_cosine():
     assert model.beta == pytest.approx(0.05) and not math.isnan(model.beta)
 
 
+def test_free_bits_floor_each_latent_dimension_in_the_loss(batch):
+    """free_bits: each latent dimension's KL enters the loss as at least the floor; the logged KL
+    stays the plain one. With a floor above every dimension's KL, the loss differs from the plain
+    one by exactly beta * (dim * floor - KL)."""
+    model = small()
+    floored = small(free_bits=100.0)
+    floored.load_state_dict(model.state_dict())
+    for m in (model, floored):
+        m.set_training_progress(500, 1000)
+    torch.manual_seed(3)
+    plain = model(batch)
+    torch.manual_seed(3)
+    out = floored(batch)
+    assert out["kl"] == pytest.approx(float(plain["kl"]), rel=1e-5)
+    expected = float(plain["loss"]) + model.beta * (32 * 100.0 - float(plain["kl"]))
+    assert float(out["loss"]) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="free_bits"):
+        small(free_bits=-1.0)
+
+
 def test_sampling_batches_many_molecules_in_atom_order():
     model = small()
     mols = [Chem.MolFromSmiles(s) for s in ("OC(=O)c1ccccc1CCO", "CCN", "C")]

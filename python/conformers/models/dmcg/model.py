@@ -85,18 +85,25 @@ class DMCG(ConformerModel, nn.Module):
     def __init__(self, dim: int = 256, mlp_hidden: int = 1024, layers: int = 6, heads: int = 4, dropout: float = 0.1,
                  aux_weight: float = 0.2, beta_min: float = 1e-4, beta_max: float = 0.03, sample_scale: float = 1.2,
                  permutation_loss: bool = True, bond_weight: float = 0.0, angle_weight: float = 0.0,
-                 encoder_edges: str = "bond"):
+                 encoder_edges: str = "bond", free_bits: float = 0.0):
         """bond_weight, angle_weight: the released code's local-geometry terms on the final
         conformation (QM9: 0.1 and 0.2; Drugs: 0). encoder_edges: the graph phi_3D reads, "bond"
         (the paper) or "extended" (bonds, 2- and 3-hop pairs, the released code's --extend-edge, here
         for the encoder only): with bonds alone, the only rotation-invariant geometry the encoder
         sees is bond lengths, which do not tell one conformer from another, and the latent
-        collapsed (validation KL 2e-4 nats); 1-3 and 1-4 distances carry the angles and torsions."""
+        collapsed (validation KL 2e-4 nats); 1-3 and 1-4 distances carry the angles and torsions.
+        free_bits: a floor, in nats, under each latent dimension's KL (batch mean) in the loss
+        ("free bits", Kingma et al. 2016): up to that much information per dimension costs nothing,
+        against the collapse of the latent; 0 (the paper) is the plain KL. The logged "kl" is the
+        plain KL either way."""
         nn.Module.__init__(self)
         ConformerModel.__init__(self, dim=dim, mlp_hidden=mlp_hidden, layers=layers, heads=heads, dropout=dropout,
                                 aux_weight=aux_weight, beta_min=beta_min, beta_max=beta_max,
                                 sample_scale=sample_scale, permutation_loss=permutation_loss,
-                                bond_weight=bond_weight, angle_weight=angle_weight, encoder_edges=encoder_edges)
+                                bond_weight=bond_weight, angle_weight=angle_weight, encoder_edges=encoder_edges,
+                                free_bits=free_bits)
+        if not free_bits >= 0:
+            raise ValueError(f"free_bits must be >= 0 nats, got {free_bits!r}")
         if encoder_edges not in ("bond", "extended"):
             raise ValueError(f"encoder_edges must be 'bond' or 'extended', got {encoder_edges!r}")
         if dim % heads:
@@ -168,8 +175,10 @@ class DMCG(ConformerModel, nn.Module):
         _, _, _, traj = self.decoder.run(graph, h, e, u, prior_traj[-1], z)
         prior_loss, final_loss = self._rtp(prior_traj[-1], batch, perms), self._rtp(traj[-1], batch, perms)
         intermediate = sum(self._rtp(x, batch, perms) for x in traj[:-1]) if len(traj) > 1 else final_loss * 0
-        kl = 0.5 * (mu.square() + (2 * log_sigma).exp() - 1 - 2 * log_sigma).sum(1).mean()
-        loss = prior_loss + final_loss + self.config["aux_weight"] * intermediate + self.beta * kl
+        kl_per_dim = 0.5 * (mu.square() + (2 * log_sigma).exp() - 1 - 2 * log_sigma).mean(0)  # (dim,) nats
+        kl = kl_per_dim.sum()
+        kl_term = kl_per_dim.clamp_min(self.config["free_bits"]).sum() if self.config["free_bits"] else kl
+        loss = prior_loss + final_loss + self.config["aux_weight"] * intermediate + self.beta * kl_term
         logs = {"final": final_loss.detach(), "prior": prior_loss.detach(), "kl": kl.detach()}
         if self.config["bond_weight"] or self.config["angle_weight"]:
             bond, angle = local_geometry_errors(traj[-1], batch.pos, graph)
