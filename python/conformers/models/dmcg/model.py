@@ -231,7 +231,7 @@ def local_geometry_errors(x: torch.Tensor, reference: torch.Tensor, graph: BondG
 
 
 register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations); "
-         "trained on QM9 DFT + GFN2-xTB ensembles, below ETKDG here (checkpoints/dmcg_qm9.json)",
+         "trained on QM9 DFT + GFN2-xTB ensembles (stage 3: free bits), below ETKDG here (checkpoints/dmcg_qm9.json)",
          checkpoint=os.path.join(SHIPPED, "dmcg_qm9.pt"))
 register("dmcg-no-lp", DMCG, "DMCG without the permutation term of l_RTP (the paper's 'No l_P' ablation)",
          permutation_loss=False)
