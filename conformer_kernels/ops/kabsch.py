@@ -48,7 +48,12 @@ class AlignedRMSD(torch.autograd.Function):
     def forward(ctx, P, Q, weights, ptr):
         ext = _backend._C()
         R, pc, qc, sse, t = _backend.launch(ext.kabsch_forward, P.device, P, Q, weights, ptr)
-        rmsd, wsum, finite = ext.aligned_rmsd(sse, ptr, weights, _MSD_FLOOR[P.dtype])
+        if P.is_cuda:  # torch ops; the C++ loop is for the CPU's small batches
+            wsum = _weight_sums(P, weights, ptr)
+            rmsd = _rmsd_from_sse(sse, wsum)
+            finite = bool(torch.isfinite(rmsd).all())
+        else:
+            rmsd, wsum, finite = ext.aligned_rmsd(sse, ptr, weights, _MSD_FLOOR[P.dtype])
         ctx.save_for_backward(P, Q, weights, ptr, R, pc, qc, rmsd, wsum)
         ctx.mark_non_differentiable(R, t)
         return rmsd, R, t, finite
@@ -81,13 +86,16 @@ def _sse(pairs: Pairs):
     else:
         sse, R, _, _, t = AlignedSSE.apply(pairs.P, pairs.Q, pairs.weights, pairs.ptr)
     check_finite(pairs, sse)
-    counts = (pairs.ptr[1:] - pairs.ptr[:-1]).to(pairs.P.dtype)
-    if pairs.weights is None:
-        wsum = counts
-    else:
-        seg = torch.repeat_interleave(torch.arange(pairs.n_pairs, device=pairs.P.device), pairs.ptr[1:] - pairs.ptr[:-1])
-        wsum = torch.zeros(pairs.n_pairs, dtype=pairs.P.dtype, device=pairs.P.device).index_add_(0, seg, pairs.weights)
-    return sse, R, t, wsum
+    return sse, R, t, _weight_sums(pairs.P, pairs.weights, pairs.ptr)
+
+
+def _weight_sums(P, weights, ptr):
+    """(B,) the weight sum of each pair (its atom count without weights), in P's dtype."""
+    sizes = ptr[1:] - ptr[:-1]
+    if weights is None:
+        return sizes.to(P.dtype)
+    seg = torch.repeat_interleave(torch.arange(sizes.numel(), device=P.device), sizes)
+    return torch.zeros(sizes.numel(), dtype=P.dtype, device=P.device).index_add_(0, seg, weights)
 
 
 # Mean squared deviations below these (Angstrom^2) are rounding noise of an exact superposition.

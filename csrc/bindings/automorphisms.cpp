@@ -6,6 +6,12 @@
 
 namespace {
 
+torch::Tensor int64_tensor(const std::vector<int64_t>& v, std::initializer_list<int64_t> shape) {
+  auto out = torch::empty(shape, torch::kLong);
+  std::copy(v.begin(), v.end(), out.data_ptr<int64_t>());
+  return out;
+}
+
 ck::LabelledGraph as_graph(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
                            const torch::Tensor& bond_labels) {
   for (auto [t, name] : {std::pair{&atom_labels, "atom_labels"}, {&bonds, "bonds"}, {&bond_labels, "bond_labels"}}) {
@@ -36,9 +42,7 @@ std::tuple<torch::Tensor, bool, bool> automorphisms(const torch::Tensor& atom_la
     pybind11::gil_scoped_release no_gil;
     result = ck::enumerate_automorphisms(graph, max_count, max_steps, cost ? cost->data_ptr<double>() : nullptr);
   }
-  auto out = torch::empty({result.count, graph.n_atoms}, atom_labels.options());
-  std::copy(result.perms.begin(), result.perms.end(), out.data_ptr<int64_t>());
-  return {out, result.hit_max_count, result.hit_max_steps};
+  return {int64_tensor(result.perms, {result.count, graph.n_atoms}), result.hit_max_count, result.hit_max_steps};
 }
 
 // Per pair b: the automorphism minimising the aligned SSE of X[b][perm] onto Y[b] (see
@@ -97,21 +101,13 @@ bool rows_are_permutations(const torch::Tensor& perms) {
 torch::Tensor symmetry_classes(const torch::Tensor& atom_labels, const torch::Tensor& bonds,
                                const torch::Tensor& bond_labels) {
   const auto classes = ck::symmetry_classes(as_graph(atom_labels, bonds, bond_labels));
-  auto out = torch::empty({(int64_t)classes.size()}, atom_labels.options());
-  std::copy(classes.begin(), classes.end(), out.data_ptr<int64_t>());
-  return out;
+  return int64_tensor(classes, {(int64_t)classes.size()});
 }
 
 std::vector<int64_t> int64_vector(const torch::Tensor& t, const char* name) {
   TORCH_CHECK_VALUE(t.device().is_cpu() && t.scalar_type() == torch::kLong, name, " must be an int64 CPU tensor");
   const auto c = t.contiguous();
   return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
-}
-
-torch::Tensor int64_tensor(const std::vector<int64_t>& v, std::initializer_list<int64_t> shape) {
-  auto out = torch::empty(shape, torch::kLong);
-  std::copy(v.begin(), v.end(), out.data_ptr<int64_t>());
-  return out;
 }
 
 using LabelledTensors = std::tuple<torch::Tensor, torch::Tensor, torch::Tensor>;

@@ -77,22 +77,15 @@ std::vector<torch::Tensor> aligned_sse_backward(const torch::Tensor& P, const to
 
 // Per pair b: wsum_b (the weight sum, or the atom count) and the RMSD sqrt(sse_b / wsum_b), 0 at
 // mean squared deviations below `floor` (rounding noise of an exact fit) and for empty pairs, NaN
-// kept; and whether every RMSD is finite. Plain loops on the CPU: the same few torch ops on a small
-// batch cost far more than the kernel (thread hand-offs at every op).
+// kept; and whether every RMSD is finite. CPU only, plain loops: the same few torch ops on a small
+// batch cost far more than the kernel (thread hand-offs at every op); on CUDA the Python layer
+// computes it with those torch ops (conformer_kernels/ops/kabsch.py).
 std::tuple<torch::Tensor, torch::Tensor, bool> aligned_rmsd(const torch::Tensor& sse, const torch::Tensor& ptr,
                                                             const c10::optional<torch::Tensor>& weights, double floor) {
   const int64_t B = ptr.numel() - 1;
   TORCH_CHECK_VALUE(sse.dim() == 1 && sse.numel() == B && sse.is_contiguous(), "sse must be a contiguous (B,) tensor");
+  TORCH_CHECK_VALUE(sse.device().is_cpu(), "aligned_rmsd takes CPU tensors");
   check_index(sse, ptr, "ptr");
-  if (sse.is_cuda()) {
-    const auto sizes = ptr.slice(0, 1) - ptr.slice(0, 0, B);
-    const auto wsum = weights ? torch::zeros({B}, sse.options())
-                                    .index_add_(0, torch::repeat_interleave(torch::arange(B, ptr.options()), sizes), *weights)
-                              : sizes.to(sse.scalar_type());
-    auto msd = sse / torch::where(wsum > 0, wsum, torch::ones_like(wsum));
-    auto rmsd = torch::where((msd > floor) | msd.isnan(), msd.clamp_min(floor).sqrt(), torch::zeros_like(msd));
-    return {rmsd, wsum, B == 0 || torch::isfinite(rmsd).all().item<bool>()};
-  }
   auto rmsd = torch::empty_like(sse), wsum = torch::empty_like(sse);
   bool finite = true;
   AT_DISPATCH_FLOATING_TYPES(sse.scalar_type(), "aligned_rmsd", [&] {

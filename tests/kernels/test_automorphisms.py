@@ -109,26 +109,20 @@ def test_symmetry_classes():
 
 def _pickle_read(mol, symmetrize):
     """(why, labelled graph or None) of the C++ pickle reader, as _mol_graph calls it."""
-    import numpy as np
-
     from conformer_kernels import _backend
-    from conformer_kernels.ops.automorphisms import _bond_order_labels, _terminal_pattern
+    from conformer_kernels.ops.automorphisms import _NO_PAIRS, _bond_order_labels, _terminal_pairs
 
-    pairs = np.asarray(mol.GetSubstructMatches(_terminal_pattern(), uniquify=False) if symmetrize else (),
-                       dtype=np.int64).reshape(-1, 2)
+    pairs = _terminal_pairs(mol) if symmetrize else _NO_PAIRS
     return _backend._C().mol_graph_from_pickle(mol.ToBinary(Chem.PropertyPickleOptions.NoConformers),
-                                               _bond_order_labels(), torch.from_numpy(pairs))
+                                               _bond_order_labels(), pairs)
 
 
 def _read_by_atom(mol, symmetrize):
-    import numpy as np
-
     from conformer_kernels import _backend
-    from conformer_kernels.ops.automorphisms import _bond_order_labels, _mol_fields_by_atom, _terminal_pattern
+    from conformer_kernels.ops.automorphisms import _NO_PAIRS, _bond_order_labels, _mol_fields_by_atom, _terminal_pairs
 
-    pairs = np.asarray(mol.GetSubstructMatches(_terminal_pattern(), uniquify=False) if symmetrize else (),
-                       dtype=np.int64).reshape(-1, 2)
-    return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), _bond_order_labels(), torch.from_numpy(pairs))
+    pairs = _terminal_pairs(mol) if symmetrize else _NO_PAIRS
+    return _backend._C().label_mol_graph(*_mol_fields_by_atom(mol), _bond_order_labels(), pairs)
 
 
 def _pickle_edge_cases():
