@@ -103,9 +103,10 @@ def test_rdkit_init_generation_starts_from_noisy_references_and_etkdg(batch, mon
     from conformers.metrics.stereo import stereo_matches
 
     refs = torch.randn(3, 7, 3)
-    starts = confopt._noisy_references(refs, 50, 0.4)
+    starts, drawn = confopt._noisy_references(refs, 50, 0.4)
     nearest = (starts[:, None] - refs[None]).abs().amax((-1, -2)).min(1).values
     assert starts.shape == (50, 7, 3) and float(nearest.max()) <= 1.2 + 1e-6 and float(nearest.max()) > 0
+    assert float((starts - drawn).abs().max()) <= 1.2 + 1e-6  # each start within 3 sigma of its own reference
     model = small("generation", init="rdkit", noise_std=0.3)
     seen, etkdg_starts = {}, confopt.rdkit_mmff_starts
 
@@ -137,7 +138,7 @@ def test_etkdg_training_starts_are_the_molecules_etkdg_conformers(batch):
     assert model.data_spec.mols and not small("generation", init="rdkit").data_spec.mols
     refs = model._references(batch)
     torch.manual_seed(3)
-    starts = model._rdkit_init_starts(batch, 1, refs[1], 5)
+    starts, _ = model._rdkit_init_starts(batch, 1, refs[1], 5)
     pool = confopt.rdkit_mmff_starts(batch.mols[1], confopt.INIT_POOL, seed=int(batch.index[1]), mmff=False)
     pool = torch.from_numpy(pool).float()
     assert starts.shape == (5,) + refs[1].shape[1:]
@@ -171,6 +172,45 @@ def test_nearest_match_scores_each_sample_against_its_closest_reference(batch):
     assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
     with pytest.raises(ValueError, match="match"):
         small("generation", init="rdkit", match="closest")
+
+
+def test_basin_match_scores_each_etkdg_start_against_the_reference_of_its_mmff_minimum(batch):
+    """match=basin: the pool is _start_pool's ETKDG conformers; each one's target is the reference
+    closest to its MMFF94 minimum (the distance-matrix error of that minimum to its target is the
+    smallest over the references), or the minimum itself where no reference lies within
+    basin_cutoff; training starts carry their pool row's target; the loss trains; basin without
+    ETKDG starts, and a non-positive cutoff, are refused by name."""
+    import conformers.models.confopt.model as confopt
+    from conformers.data.embedding import etkdg_starts_and_minima
+
+    model = small("generation", init="rdkit", etkdg_start_prob=1.0, match="basin", basin_cutoff=1e3)
+    refs = model._references(batch)
+    pool, targets = model._basin_pool(batch, 1, refs[1])
+    expected = confopt.rdkit_mmff_starts(batch.mols[1], confopt.INIT_POOL, seed=int(batch.index[1]), mmff=False,
+                                         timeout=10.0)
+    torch.testing.assert_close(pool, torch.from_numpy(expected).float())
+    _, minima = etkdg_starts_and_minima(batch.mols[1], confopt.INIT_POOL, seed=int(batch.index[1]), timeout=10.0)
+    minima = torch.from_numpy(minima).float()
+    assert float((minima - pool).abs().max()) > 0.01  # MMFF moved the starts
+    cost = confopt.distance_matrix_error(minima[:, None], refs[1][None])  # (P, C)
+    for row in range(len(pool)):
+        assert any(torch.equal(targets[row], r) for r in refs[1])
+        own = int(next(k for k, r in enumerate(refs[1]) if torch.equal(targets[row], r)))
+        assert float(cost[row, own]) == pytest.approx(float(cost[row].min()))
+    tight = small("generation", init="rdkit", etkdg_start_prob=1.0, match="basin", basin_cutoff=1e-6)
+    torch.testing.assert_close(tight._basin_pool(batch, 1, refs[1])[1], minima)  # nothing within: the minima
+    torch.manual_seed(5)
+    starts, drawn_targets = model._rdkit_init_starts(batch, 1, refs[1], 5)
+    for start, target in zip(starts, drawn_targets):
+        row = next(k for k, p in enumerate(pool) if torch.equal(start, p))
+        assert torch.equal(target, targets[row])
+    loss = model(batch)["loss"]
+    loss.backward()
+    assert torch.isfinite(loss) and all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with pytest.raises(ValueError, match="basin"):
+        small("generation", init="random", match="basin")
+    with pytest.raises(ValueError, match="basin_cutoff"):
+        small("generation", init="rdkit", match="basin", basin_cutoff=0)
 
 
 def test_relaxed_starts_are_the_mmff_minima_of_the_references(batch):

@@ -57,7 +57,22 @@ def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int, timeout: float | Non
     """(count, N, 3) float64 ETKDG + MMFF94 heavy-atom conformers of ``mol`` in its heavy-atom order
     (ConfOpt's optimization-setting starts; with mmff=False the ETKDG conformers themselves, its
     generation setting's RDKit init; conformers repeat when ETKDG returns fewer than count)."""
-    mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=mmff, timeout=timeout)
+    return _heavy_positions(etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=mmff, timeout=timeout), count)
+
+
+def etkdg_starts_and_minima(mol: Chem.Mol, count: int, seed: int, timeout: float | None = None) -> tuple:
+    """(starts, minima), each (count, N, 3) float64 in ``mol``'s heavy-atom order: the ETKDG
+    conformers of rdkit_mmff_starts(..., mmff=False) and, row for row, the MMFF94 minimum each one
+    relaxes to (the minimum of its basin; the start itself where MMFF94 has no parameters)."""
+    mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=False, timeout=timeout)
+    starts = _heavy_positions(mh, count)
+    if AllChem.MMFFHasAllMoleculeParams(mh):
+        AllChem.MMFFOptimizeMoleculeConfs(mh)
+    return starts, _heavy_positions(mh, count)
+
+
+def _heavy_positions(mh: Chem.Mol, count: int) -> np.ndarray:
+    """(count, N, 3) heavy-atom positions of mh's conformers, repeated in turn when it holds fewer."""
     heavy = [a.GetIdx() for a in mh.GetAtoms() if a.GetAtomicNum() != 1]
     confs = [c.GetPositions()[heavy] for c in mh.GetConformers()]
     return np.stack([confs[k % len(confs)] for k in range(count)])

@@ -25,7 +25,13 @@ the block's weights shared across blocks. Two settings:
   puckers rather than isotropic noise. ``match`` says which references the K refined starts are
   scored against: "ot", the paper's (K references drawn uniformly, matched one to one); "nearest",
   each start against its own closest reference (the refiner's target: move each start within its
-  basin, which is what MAT-R rewards, rather than toward a randomly matched reference).
+  basin, which is what MAT-R rewards, rather than toward a randomly matched reference); "basin",
+  each start against the reference of its own basin: for an ETKDG start, the reference closest to
+  the MMFF94 minimum the start relaxes to (computed with the pool), or that minimum itself where no
+  reference lies within ``basin_cutoff`` (RMS distance-matrix error, A) of it, so that a start in a
+  basin the ensemble lacks learns to relax in place rather than to jump; for a noisy reference, the
+  reference it came from. An ETKDG start's closest reference is often in another basin (its
+  torsions are off by tens of degrees); its MMFF94 minimum's is nearly always its own.
 """
 from __future__ import annotations
 
@@ -39,7 +45,7 @@ from torch import nn
 
 from conformers.data import features
 from conformers.data.batch import collate
-from conformers.data.embedding import mmff_relaxed, rdkit_mmff_starts
+from conformers.data.embedding import etkdg_starts_and_minima, mmff_relaxed, rdkit_mmff_starts
 
 from ..base import (SHIPPED, ConformerModel, DataSpec, SamplingTimeout, check_time_budget, module_device, register,
                     time_budget, with_conformers)
@@ -70,14 +76,15 @@ class ConfOpt(ConformerModel, nn.Module):
                  setting: str = "optimization", reference_input_prob: float = 0.05, samples: int = 5,
                  fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
                  elements: list | None = None, relaxed_start_prob: float = 0.0, init: str = "random",
-                 noise_std: float = 0.5, etkdg_start_prob: float = 0.0, match: str = "ot"):
+                 noise_std: float = 0.5, etkdg_start_prob: float = 0.0, match: str = "ot",
+                 basin_cutoff: float = 0.25):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
                                 fused=fused, variant=variant, reference_ratio=reference_ratio,
                                 elements=None if elements is None else sorted(int(z) for z in elements),
                                 relaxed_start_prob=relaxed_start_prob, init=init, noise_std=noise_std,
-                                etkdg_start_prob=etkdg_start_prob, match=match)
+                                etkdg_start_prob=etkdg_start_prob, match=match, basin_cutoff=basin_cutoff)
         for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob),
                            ("etkdg_start_prob", etkdg_start_prob)):
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
@@ -86,8 +93,12 @@ class ConfOpt(ConformerModel, nn.Module):
             raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
         if setting not in ("optimization", "generation"):
             raise ValueError(f"setting must be optimization or generation, got {setting!r}")
-        if match not in ("ot", "nearest"):
-            raise ValueError(f"match must be ot or nearest, got {match!r}")
+        if match not in ("ot", "nearest", "basin"):
+            raise ValueError(f"match must be ot, nearest or basin, got {match!r}")
+        if match == "basin" and (setting != "generation" or init != "rdkit"):
+            raise ValueError("match=basin needs the generation setting with init=rdkit (ETKDG starts)")
+        if not (isinstance(basin_cutoff, (int, float)) and basin_cutoff > 0.0):
+            raise ValueError(f"basin_cutoff must be a number > 0 (A), got {basin_cutoff!r}")
         if init not in ("random", "rdkit"):
             raise ValueError(f"init must be random or rdkit, got {init!r}")
         if not (isinstance(noise_std, (int, float)) and noise_std >= 0.0):
@@ -99,6 +110,7 @@ class ConfOpt(ConformerModel, nn.Module):
         self.block = nn.ModuleList(layer(hidden, heads, hidden) for _ in range(layers))  # shared by all blocks
         self._pools: dict = {}
         self._relaxed: dict = {}
+        self._basins: dict = {}
 
     @property
     def data_spec(self) -> DataSpec:
@@ -222,8 +234,10 @@ class ConfOpt(ConformerModel, nn.Module):
         K = self.config["samples"]
         refs = self._references(batch)
         big = _repeat_batch(batch, K)
+        targets = None
         if self.config.get("init", "random") == "rdkit":
-            x0 = torch.cat([self._rdkit_init_starts(batch, b, r, K).reshape(-1, 3) for b, r in enumerate(refs)])
+            starts, targets = zip(*(self._rdkit_init_starts(batch, b, r, K) for b, r in enumerate(refs)))
+            x0 = torch.cat([s.reshape(-1, 3) for s in starts])
         else:
             x0 = _random_start(big)
         x = self.optimize_batch(big, x0)
@@ -234,25 +248,52 @@ class ConfOpt(ConformerModel, nn.Module):
             if self.config.get("match", "ot") == "nearest":
                 losses.append(_nearest_reference_error(gen, refs[b]))
                 continue
+            if self.config["match"] == "basin":
+                losses.append(distance_matrix_error(gen, targets[b]).clamp_min(1e-12).sqrt().mean())
+                continue
             chosen = refs[b][torch.randint(len(refs[b]), (K,))]  # K references, uniformly with replacement
             cost = distance_matrix_error(gen[:, None], chosen[None])                # (K gen, K ref)
             rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
             losses.append(cost[rows, cols].clamp_min(1e-12).sqrt().mean())
         return {"loss": torch.stack(losses).mean()}
 
-    def _rdkit_init_starts(self, batch, b: int, refs: torch.Tensor, K: int) -> torch.Tensor:
-        """(K, N, 3) training starts of molecule b in the RDKit-init generation setting: noisy
-        references (_noisy_references), each replaced with probability etkdg_start_prob by one of
-        the molecule's ETKDG conformers (as many random draws whatever the pool holds)."""
-        starts = _noisy_references(refs, K, self.config["noise_std"])
+    def _rdkit_init_starts(self, batch, b: int, refs: torch.Tensor, K: int) -> tuple:
+        """(starts, targets), each (K, N, 3), of molecule b in the RDKit-init generation setting:
+        noisy references (_noisy_references), each replaced with probability etkdg_start_prob by one
+        of the molecule's ETKDG conformers (as many random draws whatever the pool holds); targets
+        are each start's basin reference (match=basin; the module docstring): the reference a noisy
+        start came from, an ETKDG start's from _basin_pool."""
+        starts, targets = _noisy_references(refs, K, self.config["noise_std"])
         p = self.config.get("etkdg_start_prob", 0.0)
         if not p:
-            return starts
+            return starts, targets
         use, picks = torch.rand(K) < p, torch.randint(INIT_POOL, (K,))
-        pool = self._start_pool(batch, b, mmff=False, timeout=10.0)
+        if self.config.get("match") == "basin":
+            pool, basins = self._basin_pool(batch, b, refs)
+        else:
+            pool = basins = self._start_pool(batch, b, mmff=False, timeout=10.0)
         if not len(pool):
-            return starts
-        return torch.where(use[:, None, None].to(starts.device), pool[picks].to(starts), starts)
+            return starts, targets
+        use = use[:, None, None].to(starts.device)
+        return torch.where(use, pool[picks].to(starts), starts), torch.where(use, basins[picks].to(targets), targets)
+
+    def _basin_pool(self, batch, b: int, refs: torch.Tensor) -> tuple:
+        """(pool, targets), each (INIT_POOL, N, 3): molecule b's ETKDG pool (the same conformers as
+        _start_pool's) and each one's basin target, the reference closest to its MMFF94 minimum or,
+        where none lies within basin_cutoff, that minimum; computed once per molecule."""
+        key = int(batch.index[b])
+        if key not in self._basins:
+            try:
+                pool, minima = (torch.from_numpy(x).float() for x in
+                                etkdg_starts_and_minima(batch.mols[b], INIT_POOL, seed=key, timeout=10.0))
+            except RuntimeError:
+                self._basins[key] = (torch.zeros(0, *refs.shape[1:]),) * 2
+                return self._basins[key]
+            refs = refs.detach().float().cpu()
+            distance, nearest = distance_matrix_error(minima[:, None], refs[None]).sqrt().min(1)  # (P,)
+            within = (distance <= self.config["basin_cutoff"])[:, None, None]
+            self._basins[key] = (pool, torch.where(within, refs[nearest], minima))
+        return self._basins[key]
 
     # --- inference --------------------------------------------------------------------------------
     @torch.no_grad()
@@ -358,13 +399,14 @@ def _random_start(batch, generator=None) -> torch.Tensor:
     return torch.randn(int(sizes.sum()), 3, generator=generator).to(scale.device) * scale
 
 
-def _noisy_references(refs: torch.Tensor, K: int, noise_std: float) -> torch.Tensor:
-    """(K, N, 3) training starts of the RDKit-init generation setting: K of the molecule's (C, N, 3)
-    references drawn uniformly, each plus N(0, sigma^2) noise clamped at 3 sigma, sigma ~ U(0, noise_std)."""
+def _noisy_references(refs: torch.Tensor, K: int, noise_std: float) -> tuple:
+    """(starts, drawn), each (K, N, 3): the training starts of the RDKit-init generation setting, K of
+    the molecule's (C, N, 3) references drawn uniformly, each plus N(0, sigma^2) noise clamped at 3
+    sigma, sigma ~ U(0, noise_std); and the references drawn."""
     drawn = refs[torch.randint(len(refs), (K,))]
     sigma = torch.rand(K, 1, 1) * noise_std
     noise = torch.randn(drawn.shape).clamp(-3.0, 3.0) * sigma
-    return drawn + noise.to(drawn)
+    return drawn + noise.to(drawn), drawn
 
 
 def _nearest_reference_error(gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
