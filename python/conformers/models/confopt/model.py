@@ -248,7 +248,7 @@ class ConfOpt(ConformerModel, nn.Module):
             if self.config.get("match", "ot") == "nearest":
                 losses.append(_nearest_reference_error(gen, refs[b]))
                 continue
-            if self.config["match"] == "basin":
+            if self.config.get("match") == "basin":
                 losses.append(distance_matrix_error(gen, targets[b]).clamp_min(1e-12).sqrt().mean())
                 continue
             chosen = refs[b][torch.randint(len(refs[b]), (K,))]  # K references, uniformly with replacement
@@ -271,7 +271,7 @@ class ConfOpt(ConformerModel, nn.Module):
         if self.config.get("match") == "basin":
             pool, basins = self._basin_pool(batch, b, refs)
         else:
-            pool = basins = self._start_pool(batch, b, mmff=False, timeout=10.0)
+            pool = basins = self._start_pool(batch, b, mmff=False, timeout=10.0)  # targets unused but by basin
         if not len(pool):
             return starts, targets
         use = use[:, None, None].to(starts.device)
