@@ -47,9 +47,16 @@ def etkdg(mol: Chem.Mol, n_conformers: int, seed: int = 0, mmff: bool = False,
     if mol.GetNumConformers() == 0:
         within = f" within {timeout:g} s" if timeout else ""
         raise RuntimeError(f"RDKit could not embed {Chem.MolToSmiles(Chem.RemoveHs(mol))}{within}")
-    if mmff and AllChem.MMFFHasAllMoleculeParams(mol):
-        AllChem.MMFFOptimizeMoleculeConfs(mol)
+    if mmff:
+        _mmff_relax_conformers(mol)
     return mol
+
+
+def _mmff_relax_conformers(mh: Chem.Mol) -> None:
+    """MMFF94-optimize every conformer of mh (explicit H) in place; nothing where MMFF94 has no
+    parameters for the molecule."""
+    if AllChem.MMFFHasAllMoleculeParams(mh):
+        AllChem.MMFFOptimizeMoleculeConfs(mh)
 
 
 def rdkit_mmff_starts(mol: Chem.Mol, count: int, seed: int, timeout: float | None = None,
@@ -66,8 +73,7 @@ def etkdg_starts_and_minima(mol: Chem.Mol, count: int, seed: int, timeout: float
     relaxes to (the minimum of its basin; the start itself where MMFF94 has no parameters)."""
     mh = etkdg(Chem.RemoveHs(mol), count, seed=seed, mmff=False, timeout=timeout)
     starts = _heavy_positions(mh, count)
-    if AllChem.MMFFHasAllMoleculeParams(mh):
-        AllChem.MMFFOptimizeMoleculeConfs(mh)
+    _mmff_relax_conformers(mh)  # the relaxation etkdg(..., mmff=True) applies
     return starts, _heavy_positions(mh, count)
 
 

@@ -249,12 +249,12 @@ class ConfOpt(ConformerModel, nn.Module):
                 losses.append(_nearest_reference_error(gen, refs[b]))
                 continue
             if self.config.get("match") == "basin":
-                losses.append(distance_matrix_error(gen, targets[b]).clamp_min(1e-12).sqrt().mean())
+                losses.append(_root(distance_matrix_error(gen, targets[b])).mean())
                 continue
             chosen = refs[b][torch.randint(len(refs[b]), (K,))]  # K references, uniformly with replacement
             cost = distance_matrix_error(gen[:, None], chosen[None])                # (K gen, K ref)
             rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
-            losses.append(cost[rows, cols].clamp_min(1e-12).sqrt().mean())
+            losses.append(_root(cost[rows, cols]).mean())
         return {"loss": torch.stack(losses).mean()}
 
     def _rdkit_init_starts(self, batch, b: int, refs: torch.Tensor, K: int) -> tuple:
@@ -413,7 +413,12 @@ def _nearest_reference_error(gen: torch.Tensor, refs: torch.Tensor) -> torch.Ten
     """Mean over the (K, N, 3) samples of the RMS distance-matrix error (A) to each one's closest
     of the (C, N, 3) references."""
     cost = distance_matrix_error(gen[:, None], refs[None])  # (K, C)
-    return cost.min(1).values.clamp_min(1e-12).sqrt().mean()
+    return _root(cost.min(1).values).mean()
+
+
+def _root(mean_squared: torch.Tensor) -> torch.Tensor:
+    """RMS errors (A) from mean squared ones, floored at 1e-12 A^2 so the gradient stays finite at 0."""
+    return mean_squared.clamp_min(1e-12).sqrt()
 
 
 def _repeat_batch(batch, K: int):
