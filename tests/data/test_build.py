@@ -106,3 +106,14 @@ def test_cli_build(tmp_path, capsys):
     assert "broken" in captured.err and "invalid_smiles" in captured.err
     with open(os.path.join(out, "summary_qm9.json")) as handle:
         assert list(json.load(handle)) == ["CCO"]
+
+
+def test_embed_timeout_fails_a_molecule_etkdg_cannot_embed_with_its_reason():
+    # a strained tricycle ETKDG never embeds with this stereo: without a bound it tries for ~30 s
+    from conformers.data.geom import SkippedMolecule
+
+    with pytest.raises(SkippedMolecule) as caught:
+        build_molecule("CC1=CC[C@]23CC[C@@]12C3", BuildSettings(num_seeds=2, embed_timeout=1))
+    assert caught.value.reason == "embedding_failed" and "within 1 s" in caught.value.detail
+    with pytest.raises(ValueError, match="embed_timeout"):
+        BuildSettings(embed_timeout=0)

@@ -63,7 +63,7 @@ def _data_build(args) -> int:
         molecules = read_smiles_file(args.smiles) if os.path.isfile(args.smiles) else [
             (f"MOL{i}", s) for i, s in enumerate(args.smiles.split(","))]
         settings = BuildSettings(method=args.method, num_seeds=args.seeds, seed=args.seed,
-                                 max_heavy_atoms=args.max_heavy_atoms)
+                                 max_heavy_atoms=args.max_heavy_atoms, embed_timeout=args.embed_timeout)
         report = build(molecules, args.out, args.subset, settings, workers=args.workers,
                        time_budget=args.time_budget, progress=not args.quiet)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
@@ -170,6 +170,8 @@ def add_data_commands(sub):
     bld.add_argument("--seeds", type=int, default=30, help="ETKDG embeddings per molecule")
     bld.add_argument("--seed", type=seed, default=0)
     bld.add_argument("--max-heavy-atoms", type=int, default=100)
+    bld.add_argument("--embed-timeout", type=float, default=None,
+                     help="seconds per molecule for ETKDG; a molecule not embedded by then fails (default: no bound)")
     bld.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     bld.add_argument("--time-budget", type=float, default=None, help="seconds; start no molecule after it")
     bld.add_argument("--quiet", action="store_true")

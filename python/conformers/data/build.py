@@ -37,12 +37,15 @@ class BuildSettings:
     temperature: float = 298.15
     max_heavy_atoms: int = 100
     xtb_max_force: float = 1e-4     # Eh/Bohr: L-BFGS stop (1e-3 leaves drug-like conformers kcal/mol high)
+    embed_timeout: float | None = None  # s per molecule for ETKDG (strained cages can take minutes); None: no bound
 
     def __post_init__(self):
         if self.method not in ("mmff", "xtb"):
             raise ValueError(f"method must be 'mmff' or 'xtb', got {self.method!r}")
         if self.num_seeds < 1:
             raise ValueError(f"num_seeds must be >= 1, got {self.num_seeds}")
+        if self.embed_timeout is not None and not self.embed_timeout > 0:
+            raise ValueError(f"embed_timeout must be > 0 seconds, got {self.embed_timeout}")
 
 
 def read_smiles_file(path: str, unnamed: str | None = "LINE{line}") -> list[tuple[str | None, str]]:
@@ -101,9 +104,9 @@ def embed(mol: Chem.Mol, settings: BuildSettings) -> Chem.Mol:
     from .embedding import etkdg
 
     try:
-        return etkdg(mol, settings.num_seeds, seed=settings.seed)
-    except RuntimeError:
-        raise SkippedMolecule("embedding_failed", Chem.MolToSmiles(mol)) from None
+        return etkdg(mol, settings.num_seeds, seed=settings.seed, timeout=settings.embed_timeout)
+    except RuntimeError as exc:
+        raise SkippedMolecule("embedding_failed", str(exc)) from None
 
 
 def optimize_mmff(mh: Chem.Mol) -> np.ndarray:
