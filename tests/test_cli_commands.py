@@ -96,8 +96,8 @@ def test_data_split(work):
 
 def test_data_build(work):
     out = work / "built"
-    result = run("data", "build", "--smiles", "CCO,CCN,OCC", "--out", out, "--seeds", 2, "--workers", 1, "--embed-timeout", 10,
-                 "--quiet")
+    result = run("data", "build", "--smiles", "CCO,CCN,OCC", "--out", out, "--seeds", 2, "--workers", 1,
+                 "--embed-timeout", 10, "--quiet")
     assert "built 2 of 3" in result.stdout and "1 duplicates skipped" in result.stdout
     assert "skipped MOL2 OCC: the same molecule as MOL0" in result.stderr  # not collapsed silently
     assert (out / "summary_drugs.json").exists()
