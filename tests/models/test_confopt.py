@@ -353,3 +353,32 @@ def test_a_refined_conformer_that_lost_the_input_stereo_falls_back_to_its_etkdg_
     out = model.sample([mol], 3, seed=0)[0]
     xyz = np.stack([c.GetPositions() for c in out.GetConformers()])
     assert stereo_matches(mol, xyz).all()
+
+
+def test_local_weight_adds_the_bond_and_angle_errors_against_every_reference(batch):
+    """local_weight: the generation loss gains local_weight x (mean |bond length error| + mean
+    |bond-angle cosine error|) of the samples against each reference; zero for samples that are
+    references; its gradient is finite; outside the generation setting, or negative, it is refused."""
+    from conformers.models.common import bond_angles, local_geometry_errors
+
+    model = small("generation", init="rdkit", etkdg_start_prob=1.0, match="nearest", local_weight=2.0)
+    refs = model._references(batch)
+    assert float(model._local_geometry_error(batch, 1, refs[1][:1].clone(), refs[1][:1])) < 1e-5
+    stretched = refs[1][:1] * 1.2
+    heavy = Chem.RemoveHs(batch.mols[1])
+    bonds = torch.tensor([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in heavy.GetBonds()]).T
+    i, j = bonds
+    expected_bond = 0.2 * (refs[1][:, i] - refs[1][:, j]).norm(dim=-1).mean()  # stretched vs their own reference
+    got = model._local_geometry_error(batch, 1, stretched, refs[1][:1])
+    assert float(got) == pytest.approx(float(expected_bond), rel=1e-4)  # scaling keeps every angle
+    bond, angle = local_geometry_errors(stretched[:, None], refs[1][None], bonds, bond_angles(bonds, heavy.GetNumAtoms()))
+    assert float(model._local_geometry_error(batch, 1, stretched, refs[1])) == pytest.approx(float(bond + angle))
+    torch.manual_seed(0)
+    out = model(batch)
+    out["loss"].backward()
+    assert float(out["local"]) > 0 and torch.isfinite(out["loss"])
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+    with pytest.raises(ValueError, match="local_weight"):
+        small("optimization", local_weight=1.0)
+    with pytest.raises(ValueError, match="local_weight"):
+        small("generation", init="rdkit", local_weight=-1.0)

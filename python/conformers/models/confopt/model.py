@@ -49,6 +49,7 @@ from conformers.data.embedding import etkdg_starts_and_minima, mmff_relaxed, rdk
 
 from ..base import (SHIPPED, ConformerModel, DataSpec, SamplingTimeout, check_time_budget, module_device, register,
                     time_budget, with_conformers)
+from ..common import bond_angles, local_geometry_errors
 from .layers import PAIR_CLASSES, ExtVLayer, ThreeAtomLayer, TwoAtomLayer, element_classes, pair_classes
 
 class UnseenElementWarning(UserWarning):
@@ -77,14 +78,15 @@ class ConfOpt(ConformerModel, nn.Module):
                  fused: bool = True, variant: str = "twoatom", reference_ratio: float = 0.5,
                  elements: list | None = None, relaxed_start_prob: float = 0.0, init: str = "random",
                  noise_std: float = 0.5, etkdg_start_prob: float = 0.0, match: str = "ot",
-                 basin_cutoff: float = 0.25):
+                 basin_cutoff: float = 0.25, local_weight: float = 0.0):
         nn.Module.__init__(self)
         ConformerModel.__init__(self, hidden=hidden, heads=heads, blocks=blocks, layers=layers, cutoff=cutoff,
                                 setting=setting, reference_input_prob=reference_input_prob, samples=samples,
                                 fused=fused, variant=variant, reference_ratio=reference_ratio,
                                 elements=None if elements is None else sorted(int(z) for z in elements),
                                 relaxed_start_prob=relaxed_start_prob, init=init, noise_std=noise_std,
-                                etkdg_start_prob=etkdg_start_prob, match=match, basin_cutoff=basin_cutoff)
+                                etkdg_start_prob=etkdg_start_prob, match=match, basin_cutoff=basin_cutoff,
+                                local_weight=local_weight)
         for key, value in (("reference_ratio", reference_ratio), ("relaxed_start_prob", relaxed_start_prob),
                            ("etkdg_start_prob", etkdg_start_prob)):
             if not (isinstance(value, (int, float)) and 0.0 <= value <= 1.0):
@@ -101,6 +103,10 @@ class ConfOpt(ConformerModel, nn.Module):
             raise ValueError(f"basin_cutoff must be a number > 0 (A), got {basin_cutoff!r}")
         if init not in ("random", "rdkit"):
             raise ValueError(f"init must be random or rdkit, got {init!r}")
+        if not (isinstance(local_weight, (int, float)) and local_weight >= 0.0):
+            raise ValueError(f"local_weight must be a number >= 0, got {local_weight!r}")
+        if local_weight and setting != "generation":
+            raise ValueError("local_weight is a term of the generation setting's loss")
         if not (isinstance(noise_std, (int, float)) and noise_std >= 0.0):
             raise ValueError(f"noise_std must be a number >= 0 (A), got {noise_std!r}")
         self.atom_embedding = nn.ModuleList(nn.Embedding(size, hidden) for size in features.ATOM_FEATURES.values())
@@ -111,6 +117,7 @@ class ConfOpt(ConformerModel, nn.Module):
         self._pools: dict = {}
         self._relaxed: dict = {}
         self._basins: dict = {}
+        self._local_graphs: dict = {}
 
     @property
     def data_spec(self) -> DataSpec:
@@ -119,7 +126,7 @@ class ConfOpt(ConformerModel, nn.Module):
             ratio = self.config.get("reference_ratio", 0.5)
             return DataSpec(edges=("full",), mode="molecule", selection="relative", ratio=ratio, mols=True)
         return DataSpec(edges=("full",), mode="molecule", selection="cumulative", mass=0.95,
-                        mols=bool(self.config.get("etkdg_start_prob", 0.0)))
+                        mols=bool(self.config.get("etkdg_start_prob", 0.0) or self.config.get("local_weight", 0.0)))
 
     def unseen_elements(self, mol: Chem.Mol) -> list:
         """Heavy elements of ``mol`` outside ``elements`` (those of the training data, where the
@@ -241,10 +248,12 @@ class ConfOpt(ConformerModel, nn.Module):
         else:
             x0 = _random_start(big)
         x = self.optimize_batch(big, x0)
-        losses = []
+        losses, local = [], []
         for b in range(batch.num_graphs):
             n = int(batch.ptr[b + 1] - batch.ptr[b])
             gen = torch.stack([x[big.ptr[b * K + k]:big.ptr[b * K + k] + n] for k in range(K)])
+            if self.config.get("local_weight"):
+                local.append(self._local_geometry_error(batch, b, gen, refs[b]))
             if self.config.get("match", "ot") == "nearest":
                 losses.append(_nearest_reference_error(gen, refs[b]))
                 continue
@@ -255,7 +264,27 @@ class ConfOpt(ConformerModel, nn.Module):
             cost = distance_matrix_error(gen[:, None], chosen[None])                # (K gen, K ref)
             rows, cols = linear_sum_assignment(cost.detach().cpu().numpy())
             losses.append(_root(cost[rows, cols]).mean())
-        return {"loss": torch.stack(losses).mean()}
+        if not local:
+            return {"loss": torch.stack(losses).mean()}
+        local = torch.stack(local).mean()
+        return {"loss": torch.stack(losses).mean() + self.config["local_weight"] * local, "local": local.detach()}
+
+    def _local_geometry_error(self, batch, b: int, gen: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
+        """Mean |bond length error| (A) plus mean |bond-angle cosine error| of molecule b's samples
+        (K, N, 3) against each of its references (C, N, 3): bond lengths and angles barely change
+        between conformers, so every reference is a target, whichever basin a sample is in."""
+        key = int(batch.index[b])
+        if key not in self._local_graphs:
+            heavy = Chem.RemoveHs(batch.mols[b])
+            bonds = torch.tensor([[x.GetBeginAtomIdx(), x.GetEndAtomIdx()] for x in heavy.GetBonds()],
+                                 dtype=torch.int64).reshape(-1, 2).T
+            angles = bond_angles(bonds, heavy.GetNumAtoms()) if bonds.shape[1] else bonds.new_zeros(3, 0)
+            self._local_graphs[key] = (bonds, angles)
+        bonds, angles = (t.to(gen.device) for t in self._local_graphs[key])
+        if not bonds.shape[1]:
+            return gen.sum() * 0
+        bond, angle = local_geometry_errors(gen[:, None], refs[None].to(gen), bonds, angles)
+        return bond + angle
 
     def _rdkit_init_starts(self, batch, b: int, refs: torch.Tensor, K: int) -> tuple:
         """(starts, targets), each (K, N, 3), of molecule b in the RDKit-init generation setting:

@@ -32,7 +32,8 @@ import conformer_kernels as ck
 from conformers.data import features
 
 from ..base import SHIPPED, ConformerModel, DataSpec, check_time_budget, module_device, register, sample_copies
-from ..common import BondGraph, segment_mean
+from ..common import BondGraph, bond_angles, segment_mean
+from ..common import local_geometry_errors as common_local_geometry_errors
 from .layers import MLP, GNBlock, recentred_update
 
 MAX_ATOMS_PER_BATCH = 4096  # sampling: copies of molecules are batched up to this many atoms
@@ -211,23 +212,10 @@ class DMCG(ConformerModel, nn.Module):
 
 def local_geometry_errors(x: torch.Tensor, reference: torch.Tensor, graph: BondGraph) -> tuple:
     """(mean |bond length error| in A, mean |bond-angle cosine error|) of x (N, 3) against the
-    reference (N, 3): the released code's bond and angle losses (it draws one neighbour pair per
-    centre atom; here every pair). Invariant to rigid motions, so no alignment is needed; like the
-    released code, no permutation either (symmetric atoms' bonds and angles differ little). They
-    keep bonded neighbours apart: without them, half of an early snapshot's samples put two
-    neighbours of one atom within 0.5 A."""
-    i, j = graph.index
-    bond = ((x[i] - x[j]).norm(dim=1) - (reference[i] - reference[j]).norm(dim=1)).abs().mean()
-    centre, a, b = ck.triplets(graph.index, x.shape[0])
-    keep = a < b  # angles only (triplets also lists the j = k terms)
-    centre, a, b = centre[keep], a[keep], b[keep]
-
-    def cosines(y):
-        u, v = y[a] - y[centre], y[b] - y[centre]
-        return (u * v).sum(1) / (u.norm(dim=1) * v.norm(dim=1)).clamp_min(1e-6)
-
-    angle = (cosines(x) - cosines(reference)).abs().mean() if centre.numel() else x.sum() * 0
-    return bond, angle
+    reference (N, 3) on the batch's bond graph: the released code's bond and angle losses (it draws
+    one neighbour pair per centre atom; here every pair). They keep bonded neighbours apart: without
+    them, half of an early snapshot's samples put two neighbours of one atom within 0.5 A."""
+    return common_local_geometry_errors(x, reference, graph.index, bond_angles(graph.index, x.shape[0]))
 
 
 register("dmcg", DMCG, "DMCG: direct conformation generation (GN blocks + GATv2, l_RTP with symmetric permutations); "
