@@ -496,8 +496,8 @@ register("confopt-qm9", ConfOpt, "ConfOpt TwoAtom in the paper's Table 1 setting
          "those; checkpoints/confopt_qm9.json)", checkpoint=os.path.join(SHIPPED, "confopt_qm9.pt"))
 register("confopt-generation", ConfOpt, "ConfOpt TwoAtom, generation setting with RDKit init: ETKDG conformers (no "
          "MMFF) moved by 9 unrolled steps toward the GFN2-xTB ensemble, trained on ETKDG starts against each "
-         "one's closest xTB reference (checkpoints/confopt_generation.json)", checkpoint=os.path.join(SHIPPED, "confopt_generation.pt"),
-         setting="generation")
+         "one's closest xTB reference with bond and angle terms (checkpoints/confopt_generation.json)",
+         checkpoint=os.path.join(SHIPPED, "confopt_generation.pt"), setting="generation")
 register("confopt-extv", ConfOpt, "ConfOpt Ext_v (cosine proximity of atom states), optimization setting",
          variant="extv")
 register("confopt-threeatom", ConfOpt, "ConfOpt ThreeAtom (triplets trimmed to rotatable bonds), optimization setting",
