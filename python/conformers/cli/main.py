@@ -79,7 +79,8 @@ def _generate(args) -> int:
     if args.num < 1:
         return _error(f"-n must be >= 1, got {args.num}")
     model.timeout = args.timeout
-    stream, failed, seconds = SDFStream(args.output, model.name, args.seed), 0, 0.0
+    # the name asked for (confopt-generation, a checkpoint path), not the class's: several share one class
+    stream, failed, seconds = SDFStream(args.output, args.model, args.seed), 0, 0.0
     try:
         for r in generate_stream(inputs, model, args.num, seed=args.seed, mmff=args.mmff, stereo=args.stereo):
             stream.add(r)  # on disk before the next molecule starts
@@ -106,7 +107,7 @@ def _generate(args) -> int:
         stream.discard()
         written = 0
     print(f"wrote {written} conformers of {ok}/{len(inputs)} molecules to {args.output} "
-          f"(model {model.name}, seed {args.seed}, {seconds / max(ok, 1):.3f} s per molecule)")
+          f"(model {args.model}, seed {args.seed}, {seconds / max(ok, 1):.3f} s per molecule)")
     return 0 if not failed else 1
 
 
@@ -143,7 +144,7 @@ def _optimize(args) -> int:
         item = InputMolecule(name, Chem.MolToSmiles(Chem.RemoveHs(mol)), mol)
         results.append(Generated(item, error=str(out)) if isinstance(out, Exception) else Generated(item, out))
     # nothing refined: no empty output file, as generate
-    written = write_sdf(results, args.output, model.name, 0) if any(r.mol for r in results) else 0
+    written = write_sdf(results, args.output, args.model, 0) if any(r.mol for r in results) else 0
     for name, numbers, mol in groups:
         if mol is None:
             print(f"failed {name}: RDKit could not read the record", file=sys.stderr)
@@ -154,7 +155,7 @@ def _optimize(args) -> int:
             print(f"failed {name} (records {numbers[0]}-{numbers[-1]}): {r.error}", file=sys.stderr)
     bad += sum(1 for g in groups if g[2] is None)
     print(f"wrote {written} optimized conformers of {len(readable)} molecules to {args.output} "
-          f"(model {model.name}); {bad} failed")
+          f"(model {args.model}); {bad} failed")
     return 0 if bad == 0 else 1
 
 
@@ -231,9 +232,9 @@ def _generate_for(references: dict, args):
     seconds = time.perf_counter() - start
     os.makedirs(args.out, exist_ok=True)
     if any(r.mol for r in results):
-        write_sdf(results, os.path.join(args.out, "generated.sdf"), model.name, args.seed)
+        write_sdf(results, os.path.join(args.out, "generated.sdf"), args.model, args.seed)
     with open(os.path.join(args.out, "generation.json"), "w") as handle:
-        json.dump({"model": model.name, "config": model.config, "seed": args.seed, "ratio": args.ratio, "mmff": args.mmff,
+        json.dump({"model": args.model, "config": model.config, "seed": args.seed, "ratio": args.ratio, "mmff": args.mmff,
                    "stereo": args.stereo, **{f"stereo_{k}": sum(getattr(r, f"stereo_{k}") for r in results)
                                              for k in ("wrong", "fixed", "dropped", "repaired")},
                    "molecules": len(inputs), "conformers": sum(counts), "seconds": round(seconds, 3),
