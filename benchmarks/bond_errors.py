@@ -62,12 +62,14 @@ def main() -> None:
     parser.add_argument("folders", nargs="+", help="conformers evaluate --out folders (generated.sdf inside)")
     args = parser.parse_args()
     references, _ = read_ensembles(args.reference, split=args.split)
-    print(f"{'folder':40s} {'|bond err| A':>12s} {'bonds>0.1A':>10s} {'conf:bond>0.2A':>14s} {'conf:1-3<1A':>11s} {'n':>5s}")
+    header = ("|bond err| A", "bonds>0.1A", "conf:bond>0.2A", "conf:1-3<1A", "n")
+    print(f"{'folder':40s} " + " ".join(f"{h:>12s}" for h in header))
     for folder in args.folders:
         generated, _ = read_ensembles(os.path.join(folder, "generated.sdf"), split=None)
         r = folder_errors(generated, references)
-        print(f"{folder:40s} {r['mean_bond_error']:12.3f} {100 * r['bonds_off_0.1']:9.1f}% "
-              f"{100 * r['conformers_bond_off_0.2']:13.1f}% {100 * r['conformers_13_below_1.0']:10.1f}% {r['conformers']:5d}")
+        shares = (r["bonds_off_0.1"], r["conformers_bond_off_0.2"], r["conformers_13_below_1.0"])
+        print(f"{folder:40s} {r['mean_bond_error']:12.3f} " + " ".join(f"{100 * x:11.1f}%" for x in shares)
+              + f" {r['conformers']:12d}")
 
 
 if __name__ == "__main__":

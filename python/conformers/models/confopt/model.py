@@ -31,7 +31,11 @@ the block's weights shared across blocks. Two settings:
   reference lies within ``basin_cutoff`` (RMS distance-matrix error, A) of it, so that a start in a
   basin the ensemble lacks learns to relax in place rather than to jump; for a noisy reference, the
   reference it came from. An ETKDG start's closest reference is often in another basin (its
-  torsions are off by tens of degrees); its MMFF94 minimum's is nearly always its own.
+  torsions are off by tens of degrees); its MMFF94 minimum's is nearly always its own. With
+  ``local_weight`` w, the generation loss adds w x (mean |bond length error| + mean |bond-angle
+  cosine error|) of every refined sample against the references: the matching losses above weigh
+  a bond no more than any other atom pair, and without this term the refined starts' bonds drifted
+  a mean 0.07-0.10 A from the references' (ETKDG's: 0.03 A).
 """
 from __future__ import annotations
 
