@@ -13,21 +13,21 @@ import argparse
 import os
 
 import numpy as np
+import torch
 from rdkit import Chem
 
 from conformers.metrics.ensembles import atom_map, read_ensembles, same_graph
 from conformers.metrics.evaluation import pair_ensembles
+from conformers.models.common import bond_angles
 
 
 def _bonds(mol: Chem.Mol) -> np.ndarray:
     return np.array([[b.GetBeginAtomIdx(), b.GetEndAtomIdx()] for b in mol.GetBonds()], dtype=int).reshape(-1, 2)
 
 
-def _angle_ends(mol: Chem.Mol) -> np.ndarray:
-    """(T, 2) the two outer atoms of every bond angle."""
-    pairs = [(n[i], n[j]) for a in mol.GetAtoms() for n in [[x.GetIdx() for x in a.GetNeighbors()]]
-             for i in range(len(n)) for j in range(i + 1, len(n))]
-    return np.array(pairs, dtype=int).reshape(-1, 2)
+def _angle_ends(bonds: np.ndarray, num_atoms: int) -> np.ndarray:
+    """(T, 2) the two outer atoms of every bond angle of the (B, 2) bonds."""
+    return bond_angles(torch.from_numpy(bonds.T), num_atoms)[1:].T.numpy()
 
 
 def _lengths(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
@@ -38,7 +38,8 @@ def _lengths(X: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def folder_errors(generated: dict, references: dict) -> dict:
     errors, worst, closest = [], [], []
     for _, gen, ref in pair_ensembles(generated, references)[0]:
-        bonds, ends = _bonds(ref.mol), _angle_ends(ref.mol)
+        bonds = _bonds(ref.mol)
+        ends = _angle_ends(bonds, ref.mol.GetNumAtoms())
         match = list(range(ref.mol.GetNumAtoms())) if same_graph(gen.mol, ref.mol) else atom_map(ref.mol, gen.mol)
         if not len(bonds) or match is None:
             continue

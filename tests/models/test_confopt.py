@@ -373,6 +373,9 @@ def test_local_weight_adds_the_bond_and_angle_errors_against_every_reference(bat
     assert float(got) == pytest.approx(float(expected_bond), rel=1e-4)  # scaling keeps every angle
     bond, angle = local_geometry_errors(stretched[:, None], refs[1][None], bonds, bond_angles(bonds, heavy.GetNumAtoms()))
     assert float(model._local_geometry_error(batch, 1, stretched, refs[1])) == pytest.approx(float(bond + angle))
+    no_bonds = torch.zeros(2, 0, dtype=torch.int64)  # a single heavy atom: nothing to score, not NaN
+    assert [float(v) for v in local_geometry_errors(refs[1][:1, :1], refs[1][:1, :1], no_bonds,
+                                                    bond_angles(no_bonds, 1))] == [0.0, 0.0]
     torch.manual_seed(0)
     out = model(batch)
     out["loss"].backward()

@@ -21,7 +21,9 @@ def local_geometry_errors(x: torch.Tensor, reference: torch.Tensor, bonds: torch
     """(mean |bond length error| in A, mean |bond-angle cosine error|) of conformers x (..., N, 3)
     against reference (..., N, 3), broadcast against each other; bonds (2, E), angles (3, T) from
     bond_angles. Invariant to rigid motions, so no alignment is needed; no permutation either
-    (symmetric atoms' bonds and angles differ little)."""
+    (symmetric atoms' bonds and angles differ little). Without bonds (single atoms) both are 0."""
+    if not bonds.shape[1]:
+        return x.sum() * 0, x.sum() * 0
     i, j = bonds
     lengths = lambda y: (y[..., i, :] - y[..., j, :]).norm(dim=-1)
     bond = (lengths(x) - lengths(reference)).abs().mean()

@@ -282,11 +282,8 @@ class ConfOpt(ConformerModel, nn.Module):
             heavy = Chem.RemoveHs(batch.mols[b])
             bonds = torch.tensor([[x.GetBeginAtomIdx(), x.GetEndAtomIdx()] for x in heavy.GetBonds()],
                                  dtype=torch.int64).reshape(-1, 2).T
-            angles = bond_angles(bonds, heavy.GetNumAtoms()) if bonds.shape[1] else bonds.new_zeros(3, 0)
-            self._local_graphs[key] = (bonds, angles)
+            self._local_graphs[key] = (bonds, bond_angles(bonds, heavy.GetNumAtoms()))
         bonds, angles = (t.to(gen.device) for t in self._local_graphs[key])
-        if not bonds.shape[1]:
-            return gen.sum() * 0
         bond, angle = local_geometry_errors(gen[:, None], refs[None].to(gen), bonds, angles)
         return bond + angle
 
