@@ -162,11 +162,3 @@ def test_evaluate_a_model_on_a_reference_set(tmp_path):
 def test_untrained_learned_model_is_refused(capsys):
     assert main(["generate", "CCO", "--model", "dmcg-no-lp"]) == 2
     assert "no shipped checkpoint" in capsys.readouterr().err
-
-
-def test_generated_sdf_names_the_model_asked_for_not_its_class(tmp_path, capsys):
-    # confopt and confopt-generation share one class: the file must say which one made it
-    out = tmp_path / "gen.sdf"
-    assert main(["generate", "CCCO", "--model", "confopt-generation", "-n", "2", "-o", str(out)]) == 0
-    assert "(model confopt-generation," in capsys.readouterr().out
-    assert {m.GetProp("model") for m in _records(out)} == {"confopt-generation"}

@@ -54,8 +54,10 @@ def test_optimize(generated, work, model):
     out = work / f"opt-{model}.sdf"
     result = run("optimize", generated, "-o", out, "--model", model)
     assert "wrote 6 optimized conformers of 2 molecules" in result.stdout and "0 failed" in result.stdout
+    assert f"(model {model})" in result.stdout
     mols = [m for m in Chem.SDMolSupplier(str(out), removeHs=False)]
     assert len(mols) == 6 and all(m.GetNumAtoms() in (9, 12) for m in mols)  # with hydrogens
+    assert all(m.GetProp("model") == model for m in mols)
 
 
 def test_evaluate(generated, work):
@@ -64,6 +66,20 @@ def test_evaluate(generated, work):
     assert "2 molecules evaluated" in result.stdout
     assert json.loads((out / "summary.json").read_text())["cov_recall_mean"] == 1.0
     assert (out / "coverage_curves.png").stat().st_size > 1000  # drawn by the worker process
+
+
+def test_files_name_the_model_asked_for_not_its_class(generated, work):
+    """confopt and confopt-generation share one class: generate's SDF and message and evaluate's
+    generation.json and generated.sdf say which one made them."""
+    out = work / "gen-confopt-generation.sdf"
+    result = run("generate", "CCCO", "--model", "confopt-generation", "-n", 2, "-o", out)
+    assert "(model confopt-generation," in result.stdout
+    assert {m.GetProp("model") for m in Chem.SDMolSupplier(str(out))} == {"confopt-generation"}
+    folder = work / "ev-confopt-generation"
+    run("evaluate", "--model", "confopt-generation", "-r", generated, "-d", 0.5, "--out", folder, "--quiet",
+        "--no-plot")
+    assert json.loads((folder / "generation.json").read_text())["model"] == "confopt-generation"
+    assert {m.GetProp("model") for m in Chem.SDMolSupplier(str(folder / "generated.sdf"))} == {"confopt-generation"}
 
 
 @pytest.mark.parametrize("model", ["rdkit-mmff", "confopt"])
@@ -130,6 +146,7 @@ def test_export(work):
     assert "optimizer" not in payload and payload["weights_dtype"] == "float16"
     assert all(v.dtype == torch.float16 for v in payload["state_dict"].values() if v.is_floating_point())
     run("generate", "CCO", "-n", 2, "--model", out, "-o", work / "from_export.sdf")
+    assert {m.GetProp("model") for m in Chem.SDMolSupplier(str(work / "from_export.sdf"))} == {str(out)}
     bad = subprocess.run([sys.executable, "-m", "conformers.cli.main", "export", work / "nothing.pt", out],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no checkpoint at" in bad.stderr and "Traceback" not in bad.stderr
